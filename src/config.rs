@@ -1,0 +1,364 @@
+//! The validated run: what `barrage run` was asked to do, checked and resolved before
+//! any process forks. Every bad input is caught here with a message that names the
+//! problem and the fix; nothing after this point re-validates.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::RunArgs;
+use crate::merge::Column;
+
+/// Why a run could not start. Each message names the problem and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid URL {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("unsupported scheme {scheme:?} in {url:?}: use http:// or https://")]
+    Scheme { url: String, scheme: String },
+    #[error("cannot resolve host {host:?}: {why} (check the name, or use an IP address)")]
+    Resolve { host: String, why: String },
+    #[error("{what} must be at least 1 (got {got})")]
+    Zero { what: &'static str, got: String },
+    #[error("{connections} connections cannot be spread over {processes} processes x {threads} threads: use -c {min} or more, or fewer -p/-t")]
+    TooFewConnections { connections: usize, processes: usize, threads: usize, min: usize },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where requests go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub tls: bool,
+    /// Host as written in the URL (brackets stripped for IPv6).
+    pub host: String,
+    pub port: u16,
+    /// The value of the Host header.
+    pub authority: String,
+    /// Path and query.
+    pub path: String,
+    /// Addresses the host resolved to; connections use the first.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// A parsed URL, before resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub authority: String,
+    pub path: String,
+}
+
+/// Parses `http(s)://host[:port][/path][?query]` (userinfo and fragments dropped).
+pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
+    let bad = |why: &str| ConfigError::Url { url: url.to_string(), why: why.to_string() };
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("no scheme: write it as http://host[:port]/path"))?;
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
+        _ => return Err(ConfigError::Scheme { url: url.to_string(), scheme: scheme.to_string() }),
+    };
+    let rest = rest.split('#').next().unwrap_or("");
+    let (auth, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let auth = auth.rsplit('@').next().unwrap_or(auth);
+    if auth.is_empty() {
+        return Err(bad("no host"));
+    }
+    let (host, port_str) = if let Some(v6) = auth.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after IPv6 host"))?),
+        };
+        (h.to_string(), port)
+    } else {
+        match auth.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (auth.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("whitespace or control characters in host"));
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("whitespace or control characters in path: percent-encode them"));
+    }
+    let port = match port_str {
+        None | Some("") => {
+            if tls {
+                443
+            } else {
+                80
+            }
+        }
+        Some(p) => match p.parse::<u16>() {
+            Ok(0) => return Err(bad("port 0 cannot be connected to: give a port from 1 to 65535")),
+            Ok(p) => p,
+            Err(_) => return Err(bad(&format!("port {p:?} is not a number from 1 to 65535"))),
+        },
+    };
+    let default_port = if tls { 443 } else { 80 };
+    let host_for_header = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    let authority = if port == default_port { host_for_header } else { format!("{host_for_header}:{port}") };
+    Ok(Url { tls, host, port, authority, path })
+}
+
+impl Target {
+    pub fn resolve(url: &str) -> Result<Target, ConfigError> {
+        let u = parse_url(url)?;
+        let addrs: Vec<SocketAddr> = (u.host.as_str(), u.port)
+            .to_socket_addrs()
+            .map_err(|e| ConfigError::Resolve { host: u.host.clone(), why: e.to_string() })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(ConfigError::Resolve { host: u.host, why: "no addresses".into() });
+        }
+        Ok(Target { tls: u.tls, host: u.host, port: u.port, authority: u.authority, path: u.path, addrs })
+    }
+}
+
+/// A validated `barrage run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub url: String,
+    pub target: Target,
+    pub processes: usize,
+    pub threads: usize,
+    pub connections: usize,
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    pub timeout: Duration,
+    pub out: PathBuf,
+    pub keepalive: bool,
+    /// The request, byte for byte, built once.
+    pub request: Arc<[u8]>,
+    /// The request is HEAD (responses carry no body).
+    pub head: bool,
+    pub precision: u32,
+    pub columns: Vec<Column>,
+    pub write_csv: bool,
+    pub quiet: bool,
+    /// Cores to pin processes to, in order (process i gets `cores[i % len]`).
+    pub cores: usize,
+}
+
+/// `floor(total*(i+1)/n) - floor(total*i/n)`: shares that differ by at most one and
+/// sum exactly to `total`.
+pub fn share(total: u64, n: usize, i: usize) -> u64 {
+    let (t, n, i) = (total as u128, n as u128, i as u128);
+    ((t * (i + 1)) / n - (t * i) / n) as u64
+}
+
+/// Builds the request bytes.
+pub fn build_request(target: &Target, keepalive: bool) -> Vec<u8> {
+    let mut r = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: barrage/{}\r\n",
+        target.path,
+        target.authority,
+        env!("CARGO_PKG_VERSION")
+    );
+    if !keepalive {
+        r.push_str("Connection: close\r\n");
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+impl RunConfig {
+    pub fn from_args(a: &RunArgs) -> Result<RunConfig, ConfigError> {
+        let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1).max(1);
+        let processes = a.processes.unwrap_or(cores);
+        if processes == 0 {
+            return Err(ConfigError::Zero { what: "--processes", got: "0".into() });
+        }
+        if a.threads == 0 {
+            return Err(ConfigError::Zero { what: "--threads", got: "0".into() });
+        }
+        let loops = processes * a.threads;
+        let connections = a.connections.unwrap_or(loops.max(64));
+        if connections == 0 {
+            return Err(ConfigError::Zero { what: "--connections", got: "0".into() });
+        }
+        if connections < loops {
+            return Err(ConfigError::TooFewConnections {
+                connections,
+                processes,
+                threads: a.threads,
+                min: loops,
+            });
+        }
+        if a.requests == Some(0) {
+            return Err(ConfigError::Zero { what: "--requests", got: "0".into() });
+        }
+        if a.duration == Some(Duration::ZERO) {
+            return Err(ConfigError::Zero { what: "--duration", got: "0s".into() });
+        }
+        if a.timeout.is_zero() {
+            return Err(ConfigError::Zero { what: "--timeout", got: "0s".into() });
+        }
+        let duration = match (a.duration, a.requests) {
+            (None, None) => Some(Duration::from_secs(10)),
+            (d, _) => d,
+        };
+        let columns = match &a.columns {
+            Some(s) => Column::parse_list(s).map_err(ConfigError::Invalid)?,
+            None => Vec::new(),
+        };
+        let target = Target::resolve(&a.url)?;
+        if target.tls {
+            return Err(ConfigError::Invalid(format!(
+                "{}: https:// is not supported yet; use an http:// URL",
+                a.url
+            )));
+        }
+        let keepalive = !a.no_keepalive;
+        let request: Arc<[u8]> = build_request(&target, keepalive).into();
+        Ok(RunConfig {
+            url: a.url.clone(),
+            target,
+            processes,
+            threads: a.threads,
+            connections,
+            duration,
+            requests: a.requests,
+            timeout: a.timeout,
+            out: a.out.clone().unwrap_or_else(default_run_dir),
+            keepalive,
+            request,
+            head: false,
+            precision: a.precision,
+            columns,
+            write_csv: !a.no_csv,
+            quiet: a.quiet,
+            cores,
+        })
+    }
+
+    /// Worker loops in the whole run.
+    pub fn loops(&self) -> usize {
+        self.processes * self.threads
+    }
+
+    /// Connections of loop `l` (0-based over all processes' threads).
+    pub fn loop_connections(&self, l: usize) -> usize {
+        share(self.connections as u64, self.loops(), l) as usize
+    }
+
+    /// Request quota of loop `l`, when the run is count-bounded.
+    pub fn loop_requests(&self, l: usize) -> Option<u64> {
+        self.requests.map(|n| share(n, self.loops(), l))
+    }
+}
+
+/// `./barrage-runs/<UTC date-time>`.
+fn default_run_dir() -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    PathBuf::from("barrage-runs").join(utc_stamp(now.as_secs()))
+}
+
+/// `YYYYMMDD-HHMMSS` for a Unix time (civil-from-days, Howard Hinnant's algorithm).
+pub fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = parse_url("http://127.0.0.1:8080/a/b?q=1#frag").unwrap();
+        assert_eq!(
+            u,
+            Url {
+                tls: false,
+                host: "127.0.0.1".into(),
+                port: 8080,
+                authority: "127.0.0.1:8080".into(),
+                path: "/a/b?q=1".into()
+            }
+        );
+        let u = parse_url("https://user:pw@[::1]/").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port, u.authority.as_str()), (true, "::1", 443, "[::1]"));
+        let u = parse_url("HTTP://example.com?x=1").unwrap();
+        assert_eq!((u.port, u.path.as_str(), u.authority.as_str()), (80, "/?x=1", "example.com"));
+        let u = parse_url("http://[::1]:9000").unwrap();
+        assert_eq!(u.authority, "[::1]:9000");
+    }
+
+    #[test]
+    fn bad_urls_name_the_problem() {
+        let cases = [
+            ("127.0.0.1:8080", "no scheme"),
+            ("ftp://x/", "unsupported scheme"),
+            ("http:///path", "no host"),
+            ("http://h:0/", "port 0"),
+            ("http://h:99999/", "not a number"),
+            ("http://h:x/", "not a number"),
+            ("http://[::1/", "unclosed"),
+            ("http://h/a b", "whitespace"),
+        ];
+        for (url, want) in cases {
+            let e = parse_url(url).unwrap_err().to_string();
+            assert!(e.contains(want), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn shares_sum_exactly() {
+        for total in [0u64, 1, 7, 64, 1000, 12345] {
+            for n in 1..10 {
+                let parts: Vec<u64> = (0..n).map(|i| share(total, n, i)).collect();
+                assert_eq!(parts.iter().sum::<u64>(), total);
+                let (min, max) = (parts.iter().min().unwrap(), parts.iter().max().unwrap());
+                assert!(max - min <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(1_795_855_830), "20261128-085030");
+    }
+
+    #[test]
+    fn request_bytes() {
+        let t = Target {
+            tls: false,
+            host: "h".into(),
+            port: 8080,
+            authority: "h:8080".into(),
+            path: "/x".into(),
+            addrs: vec![],
+        };
+        let r = String::from_utf8(build_request(&t, false)).unwrap();
+        assert!(r.starts_with("GET /x HTTP/1.1\r\nHost: h:8080\r\nUser-Agent: barrage/"));
+        assert!(r.ends_with("Connection: close\r\n\r\n"));
+    }
+}

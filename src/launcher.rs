@@ -1,0 +1,399 @@
+//! The launcher: takes the run's time base, forks one worker process per core before
+//! any thread exists, pins each to its core, and waits for them, forwarding SIGINT and
+//! SIGTERM as a graceful stop (a second one stops hard). Then it merges whatever every
+//! process recorded, even a process that crashed or was killed.
+//!
+//! Signals are blocked in every process and read from a signalfd, so no handler runs
+//! in signal context. Children ignore the terminal's SIGINT (their blocked, unread
+//! copy stays pending) and obey only the parent's SIGTERM, so one Ctrl-C is exactly
+//! one stop request wherever it was delivered.
+//!
+//! `unsafe` here: `fork` (sound because the parent has no other thread when it
+//! forks) and `adjtimex` (a plain syscall).
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+
+use crate::config::RunConfig;
+use crate::merge::{self, CsvOptions, MergeError};
+use crate::sample::{self, ClockState, Header, ProcessStats, SampleLog};
+use crate::summary::Summary;
+use crate::time::{Clock, wall_ns};
+use crate::worker::{self, LoopPlan, Worker};
+
+const SIGNALS: Token = Token(0);
+const THREAD_DONE: Token = Token(1);
+
+/// Why a run failed before or after its load. Load-time problems (refused
+/// connections, timeouts...) are not errors: they are samples.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create run directory {path}: {source} (choose a writable place with -o)")]
+    OutDir { path: PathBuf, source: io::Error },
+    #[error("run directory {path} already holds samples: choose a fresh one with -o")]
+    OutDirUsed { path: PathBuf },
+    #[error("cannot set up signal handling: {0}")]
+    Signals(nix::Error),
+    #[error("cannot fork worker process {index}: {source}")]
+    Fork { index: usize, source: nix::Error },
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+}
+
+/// What happened to one worker process.
+#[derive(Debug, Clone)]
+pub struct ChildEnd {
+    pub index: usize,
+    pub pid: i32,
+    /// `None` when it exited with 0.
+    pub problem: Option<String>,
+}
+
+/// A finished run.
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub csv: Option<PathBuf>,
+    pub summary: Summary,
+    pub children: Vec<ChildEnd>,
+    /// Stop requests (SIGINT/SIGTERM) received.
+    pub interrupted: u32,
+}
+
+/// Runs the load and the merge.
+pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    prepare_dir(cfg)?;
+    let mask = stop_signals();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(RunError::Signals)?;
+    let mut sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(RunError::Signals)?;
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+
+    let base = Instant::now();
+    let wall = wall_ns();
+    let clock_start = clock_state();
+    let parent = nix::unistd::getpid();
+    let mut pids: Vec<Pid> = Vec::new();
+    for index in 0..cfg.processes {
+        // SAFETY: the parent is single-threaded here (no thread is started before the
+        // fork in `barrage run`), so the child inherits a consistent address space;
+        // the child only runs `child_main` and leaves with `_exit`.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                drop(sigfd);
+                let code = child_main(cfg, index, Clock::new(base), wall, clock_start, parent);
+                let _ = io::stderr().flush();
+                // SAFETY: `_exit` skips atexit handlers and stdio buffers inherited from
+                // the parent (which would otherwise be flushed twice).
+                unsafe { libc::_exit(code) };
+            }
+            Ok(ForkResult::Parent { child }) => pids.push(child),
+            Err(source) => {
+                for p in &pids {
+                    let _ = kill(*p, Signal::SIGKILL);
+                    let _ = waitpid(*p, None);
+                }
+                return Err(RunError::Fork { index, source });
+            }
+        }
+    }
+
+    let (children, interrupted) = wait_children(&pids, &mut sigfd);
+    drop(sigfd);
+    let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
+
+    let files = merge::open_run(std::slice::from_ref(&cfg.out))?;
+    let mut summary = Summary::new(true);
+    for f in &files {
+        summary.stats.add(&f.header.stats);
+    }
+    let csv = if cfg.write_csv {
+        let path = cfg.out.join("results.csv");
+        let opts = CsvOptions { precision: cfg.precision, columns: cfg.columns.clone(), ..Default::default() };
+        merge::write_csv(&files, &path, &opts, |r, _| summary.add(r))?;
+        Some(path)
+    } else {
+        let mut m = merge::Merger::new(&files)?;
+        while let Some((r, _)) = m.next_record()? {
+            summary.add(&r);
+        }
+        None
+    };
+    Ok(RunOutcome { dir: cfg.out.clone(), csv, summary, children, interrupted })
+}
+
+fn stop_signals() -> SigSet {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.add(Signal::SIGCHLD);
+    mask
+}
+
+/// Creates the run directory; refuses one that already holds samples.
+fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
+    let path = cfg.out.clone();
+    fs::create_dir_all(&path).map_err(|source| RunError::OutDir { path: path.clone(), source })?;
+    if merge::sample_paths(&path).is_ok() {
+        return Err(RunError::OutDirUsed { path });
+    }
+    // Prove the directory is writable now, not after the load.
+    let meta = serde_json::json!({
+        "url": cfg.url,
+        "processes": cfg.processes,
+        "threads": cfg.threads,
+        "connections": cfg.connections,
+        "duration_s": cfg.duration.map(|d| d.as_secs_f64()),
+        "requests": cfg.requests,
+        "timeout_s": cfg.timeout.as_secs_f64(),
+        "keepalive": cfg.keepalive,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let text = serde_json::to_string_pretty(&meta).expect("json");
+    fs::write(path.join("run.json"), text + "\n").map_err(|source| RunError::OutDir { path, source })?;
+    Ok(())
+}
+
+/// Waits for every child, forwarding stop requests. Returns how each ended and how
+/// many stop requests arrived.
+fn wait_children(pids: &[Pid], sigfd: &mut SignalFd) -> (Vec<ChildEnd>, u32) {
+    let mut ends: Vec<Option<ChildEnd>> = vec![None; pids.len()];
+    let mut live = pids.len();
+    let mut interrupted = 0;
+    // SIGCHLD is in the signalfd's mask, so a child's exit wakes this poll too.
+    let mut poll = Poll::new().ok();
+    let mut events = Events::with_capacity(8);
+    if let Some(p) = &poll {
+        let fd = sigfd.as_raw_fd();
+        if p.registry().register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE).is_err() {
+            poll = None;
+        }
+    }
+    while live > 0 {
+        match poll.as_mut() {
+            Some(p) => {
+                let _ = p.poll(&mut events, Some(Duration::from_secs(1)));
+            }
+            // Without a poll, look again shortly.
+            None => thread::sleep(Duration::from_millis(50)),
+        }
+        while let Ok(Some(info)) = sigfd.read_signal() {
+            let sig = info.ssi_signo as i32;
+            if sig == Signal::SIGINT as i32 || sig == Signal::SIGTERM as i32 {
+                interrupted += 1;
+                for (i, pid) in pids.iter().enumerate() {
+                    if ends[i].is_none() {
+                        let _ = kill(*pid, Signal::SIGTERM);
+                    }
+                }
+            }
+        }
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(status) => {
+                    let Some(pid) = status.pid() else { break };
+                    let Some(i) = pids.iter().position(|p| *p == pid) else { continue };
+                    let problem = match status {
+                        WaitStatus::Exited(_, 0) => None,
+                        WaitStatus::Exited(_, code) => Some(format!("exited with status {code}")),
+                        WaitStatus::Signaled(_, sig, _) => Some(format!("was killed by {}", sig.as_str())),
+                        _ => continue,
+                    };
+                    if ends[i].is_none() {
+                        live -= 1;
+                    }
+                    ends[i] = Some(ChildEnd { index: i, pid: pid.as_raw(), problem });
+                }
+            }
+        }
+    }
+    (ends.into_iter().map(|e| e.expect("every child reaped")).collect(), interrupted)
+}
+
+/// The body of one worker process. Returns its exit status.
+fn child_main(
+    cfg: &RunConfig,
+    index: usize,
+    clock: Clock,
+    wall: u64,
+    clock_start: ClockState,
+    parent: Pid,
+) -> i32 {
+    // Stop with the parent: if it dies, we get SIGTERM (a graceful stop).
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    if nix::unistd::getppid() != parent {
+        return 1;
+    }
+    if let Some(ids) = core_affinity::get_core_ids() {
+        if !ids.is_empty() {
+            core_affinity::set_for_current(ids[index % ids.len()]);
+        }
+    }
+    let header = Header {
+        chunk_records: sample::CHUNK_RECORDS as u32,
+        process_index: index as u32,
+        process_count: cfg.processes as u32,
+        flags: 0,
+        wall_start_ns: wall,
+        claimed_chunks: 0,
+        shard_index: 0,
+        shard_count: 1,
+        config_hash: config_hash(cfg),
+        host_id: host_id(),
+        run_id: run_id(cfg, wall),
+        clock_start,
+        ..Default::default()
+    };
+    let path = cfg.out.join(sample::file_name(index as u32));
+    let log = match SampleLog::create(&path, &header) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("barrage: worker {index}: cannot create {}: {e}", path.display());
+            return 2;
+        }
+    };
+    match run_threads(cfg, index, clock, &log) {
+        Ok((stats, error)) => {
+            let finish = log.finish(&stats, &clock_state(), wall_ns());
+            if let Err(e) = finish {
+                eprintln!("barrage: worker {index}: cannot finish {}: {e}", path.display());
+                return 2;
+            }
+            match error {
+                Some(e) => {
+                    eprintln!("barrage: worker {index}: {e}");
+                    3
+                }
+                None => 0,
+            }
+        }
+        Err(e) => {
+            eprintln!("barrage: worker {index}: {e}");
+            2
+        }
+    }
+}
+
+/// Starts the process's loops and waits for them, turning SIGTERM into stop levels.
+fn run_threads(
+    cfg: &RunConfig,
+    index: usize,
+    clock: Clock,
+    log: &Arc<SampleLog>,
+) -> io::Result<(ProcessStats, Option<String>)> {
+    let mut term = SigSet::empty();
+    term.add(Signal::SIGTERM);
+    let sigfd = SignalFd::with_flags(&term, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)?;
+    let mut poll = Poll::new()?;
+    let fd = sigfd.as_raw_fd();
+    poll.registry().register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE)?;
+    let done = Arc::new(Waker::new(poll.registry(), THREAD_DONE)?);
+    // Counted before the wake, so the count is right whenever the wake is seen.
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(AtomicU8::new(worker::RUNNING));
+    let end = cfg.duration.map(|d| d.as_nanos() as u64);
+
+    let mut handles = Vec::new();
+    let mut wakers = Vec::new();
+    for t in 0..cfg.threads {
+        let l = index * cfg.threads + t;
+        let plan = LoopPlan {
+            connections: cfg.loop_connections(l),
+            quota: cfg.loop_requests(l),
+            end,
+            timeout: cfg.timeout,
+            addr: cfg.target.addrs[0],
+            request: Arc::clone(&cfg.request),
+            head: cfg.head,
+            keepalive: cfg.keepalive,
+        };
+        let wpoll = Poll::new()?;
+        wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);
+        let w = Worker::new(wpoll, plan, clock, Arc::clone(&stop), log.writer())?;
+        let done = Arc::clone(&done);
+        let finished = Arc::clone(&finished);
+        let h = thread::Builder::new().name(format!("barrage-{index}-{t}")).spawn(move || {
+            let r = w.run();
+            finished.fetch_add(1, Ordering::AcqRel);
+            let _ = done.wake();
+            r
+        })?;
+        handles.push(h);
+    }
+
+    let mut events = Events::with_capacity(8);
+    let mut level = worker::RUNNING;
+    while finished.load(Ordering::Acquire) < handles.len() {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        while let Ok(Some(_)) = sigfd.read_signal() {
+            level = (level + 1).min(worker::HARD);
+            stop.store(level, Ordering::Release);
+            for w in &wakers {
+                let _ = w.wake();
+            }
+        }
+    }
+    let mut stats = ProcessStats::default();
+    let mut error = None;
+    for h in handles {
+        match h.join() {
+            Ok(r) => {
+                stats.add(&r.stats);
+                error = error.or(r.error);
+            }
+            Err(_) => error = Some("a worker thread panicked".to_string()),
+        }
+    }
+    Ok((stats, error))
+}
+
+/// The kernel's view of clock synchronisation, for the sample header.
+pub fn clock_state() -> ClockState {
+    // SAFETY: adjtimex with modes = 0 only reads; the struct is plain data we own.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    let state = unsafe { libc::adjtimex(&mut tx) };
+    ClockState {
+        state,
+        unsynced: tx.status & libc::STA_UNSYNC != 0,
+        max_error_us: tx.maxerror,
+        est_error_us: tx.esterror,
+    }
+}
+
+fn host_id() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// FNV-1a over the settings that must agree for files to belong to one run: stable
+/// across hosts and builds, unlike std's hasher.
+fn config_hash(cfg: &RunConfig) -> u64 {
+    let canon = format!(
+        "{}|{}|{}|{}|{:?}|{:?}|{:?}|{}",
+        cfg.url, cfg.processes, cfg.threads, cfg.connections, cfg.duration, cfg.requests, cfg.timeout, cfg.keepalive
+    );
+    canon.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn run_id(cfg: &RunConfig, wall: u64) -> String {
+    format!("{}-{:08x}", crate::config::utc_stamp(wall / 1_000_000_000), config_hash(cfg) as u32)
+}

@@ -1,0 +1,20 @@
+//! barrage: a low-level HTTP/1.1 load generator.
+//!
+//! The data's path, one module per stage: `cli` (flags as typed) -> `config` (the
+//! validated run) -> `launcher` (time base, fork, pin, signals) -> `worker` (one
+//! thread's mio loop) -> `conn` (one connection's state machine) -> `http` (request
+//! bytes, response framing) -> `sample` (the mmapped record log) -> `merge`
+//! (results.csv) -> `summary`. `serve` is the built-in target server.
+//! `docs/architecture.md` walks through it.
+
+pub mod cli;
+pub mod config;
+pub mod conn;
+pub mod http;
+pub mod launcher;
+pub mod merge;
+pub mod sample;
+pub mod serve;
+pub mod summary;
+pub mod time;
+pub mod worker;

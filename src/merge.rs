@@ -1,0 +1,502 @@
+//! Merge: every sample file of one or more run directories, read back as one stream of
+//! records in completion order, and written out as `results.csv`.
+//!
+//! Each chunk of a sample file was filled by one thread in completion order, so the
+//! files are a set of sorted runs. A k-way merge over chunks gives the global order.
+//! Chunks join the merge only when the output reaches their first record, so the heap
+//! holds about as many chunks as there were threads, whatever the run's length, and
+//! each active chunk is read through a small buffer: memory stays flat in the number
+//! of samples.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::sample::{Header, RECORD_SIZE, Record, SampleFile};
+
+/// Records read from a chunk at a time (64 KiB).
+const BLOCK_RECORDS: usize = 2048;
+
+/// Why a merge failed. Each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// The directory could not be listed.
+    #[error("cannot read run directory {path}: {source} (check the path and its permissions)")]
+    ReadDir { path: PathBuf, source: io::Error },
+    /// No sample file was found.
+    #[error("no sample files (samples-NNN.bin) in {path}: point merge at a barrage run directory")]
+    NoSamples { path: PathBuf },
+    /// A file is not a sample file, or is damaged.
+    #[error("sample file {path} is unusable: {why}")]
+    Corrupt { path: PathBuf, why: String },
+    /// A read failed mid-merge.
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    /// Files from different runs were mixed.
+    #[error("{path} belongs to run {found:?}, not {expected:?}: merge one run's directories at a time")]
+    RunMismatch { path: PathBuf, expected: String, found: String },
+    /// The output could not be written.
+    #[error("cannot write {path}: {source} (choose another output with -o)")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Lists the sample files of a run directory, sorted by name.
+pub fn sample_paths(dir: &Path) -> Result<Vec<PathBuf>, MergeError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| MergeError::ReadDir { path: dir.to_path_buf(), source })?;
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("samples-") && n.ends_with(".bin"))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(MergeError::NoSamples { path: dir.to_path_buf() });
+    }
+    Ok(paths)
+}
+
+/// Opens and validates every sample file in `dirs`.
+pub fn open_run(dirs: &[PathBuf]) -> Result<Vec<SampleFile>, MergeError> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        for path in sample_paths(dir)? {
+            let f = SampleFile::open(&path).map_err(|why| MergeError::Corrupt { path: path.clone(), why })?;
+            files.push(f);
+        }
+    }
+    if let Some(first) = files.first() {
+        let expected = first.header.run_id.clone();
+        for f in &files[1..] {
+            if f.header.run_id != expected {
+                return Err(MergeError::RunMismatch { path: f.path.clone(), expected, found: f.header.run_id.clone() });
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// One chunk being merged.
+struct Cursor {
+    file: usize,
+    /// Next slot to read from the file, and the end of this chunk.
+    next_slot: u64,
+    end_slot: u64,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    /// The record at the head of this chunk, and its key.
+    head: Record,
+    key: u64,
+}
+
+/// A chunk not yet merged, keyed by its first record.
+struct Pending {
+    key: u64,
+    file: usize,
+    start: u64,
+    end: u64,
+}
+
+/// Streams the records of a set of sample files in completion order.
+pub struct Merger<'a> {
+    files: &'a [SampleFile],
+    /// Per file: ns added to its end times so every host shares one time axis.
+    offsets: Vec<u64>,
+    pending: Vec<Pending>,
+    next_pending: usize,
+    cursors: Vec<Cursor>,
+    /// Cursors by (key, index), min first. `current` is kept out of the heap.
+    heap: BinaryHeap<Reverse<(u64, usize)>>,
+    current: Option<usize>,
+    free: Vec<usize>,
+}
+
+impl<'a> Merger<'a> {
+    pub fn new(files: &'a [SampleFile]) -> Result<Merger<'a>, MergeError> {
+        // Align hosts by their wall-clock start; one host's files share a time base.
+        let min_wall = files.iter().map(|f| f.header.wall_start_ns).min().unwrap_or(0);
+        let offsets: Vec<u64> = files.iter().map(|f| f.header.wall_start_ns - min_wall).collect();
+        let mut pending = Vec::new();
+        let mut probe = vec![0u8; BLOCK_RECORDS * RECORD_SIZE];
+        for (fi, f) in files.iter().enumerate() {
+            let per = f.chunk_records();
+            for c in 0..f.chunks() {
+                let start = c * per;
+                let end = (start + per).min(f.slots());
+                if let Some(first) = first_valid(f, start, end, &mut probe)? {
+                    pending.push(Pending { key: first.end_ns + offsets[fi], file: fi, start, end });
+                }
+            }
+        }
+        pending.sort_by_key(|p| p.key);
+        Ok(Merger {
+            files,
+            offsets,
+            pending,
+            next_pending: 0,
+            cursors: Vec::new(),
+            heap: BinaryHeap::new(),
+            current: None,
+            free: Vec::new(),
+        })
+    }
+
+    /// The next record in completion order, with the index of its file. End times are
+    /// already shifted onto the common time axis.
+    #[inline]
+    pub fn next_record(&mut self) -> Result<Option<(Record, usize)>, MergeError> {
+        loop {
+            let bound = self.bound();
+            if let Some(c) = self.current {
+                let cur = &self.cursors[c];
+                if cur.key <= bound {
+                    let out = (cur.head, cur.file);
+                    self.advance(c)?;
+                    return Ok(Some(out));
+                }
+                self.heap.push(Reverse((cur.key, c)));
+                self.current = None;
+            }
+            // Bring in every chunk that starts no later than the smallest head.
+            while let Some(p) = self.pending.get(self.next_pending) {
+                if self.heap.peek().is_some_and(|Reverse((k, _))| *k < p.key) {
+                    break;
+                }
+                self.activate()?;
+            }
+            match self.heap.pop() {
+                Some(Reverse((_, c))) => self.current = Some(c),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The smallest key outside `current`: the heap's top or the next pending chunk.
+    #[inline]
+    fn bound(&self) -> u64 {
+        let h = self.heap.peek().map_or(u64::MAX, |Reverse((k, _))| *k);
+        let p = self.pending.get(self.next_pending).map_or(u64::MAX, |p| p.key);
+        h.min(p)
+    }
+
+    fn activate(&mut self) -> Result<(), MergeError> {
+        let p = &self.pending[self.next_pending];
+        self.next_pending += 1;
+        let (file, start, end) = (p.file, p.start, p.end);
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.cursors.push(Cursor {
+                    file: 0,
+                    next_slot: 0,
+                    end_slot: 0,
+                    buf: vec![0u8; BLOCK_RECORDS * RECORD_SIZE],
+                    pos: 0,
+                    len: 0,
+                    head: Record::default(),
+                    key: 0,
+                });
+                self.cursors.len() - 1
+            }
+        };
+        let c = &mut self.cursors[idx];
+        c.file = file;
+        c.next_slot = start;
+        c.end_slot = end;
+        c.pos = 0;
+        c.len = 0;
+        c.key = 0;
+        self.current_or_heap(idx)
+    }
+
+    /// Loads the cursor's next record and files it in the heap, or retires it.
+    fn current_or_heap(&mut self, idx: usize) -> Result<(), MergeError> {
+        if self.load_next(idx)? {
+            let key = self.cursors[idx].key;
+            self.heap.push(Reverse((key, idx)));
+        } else {
+            self.free.push(idx);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn advance(&mut self, idx: usize) -> Result<(), MergeError> {
+        if !self.load_next(idx)? {
+            self.current = None;
+            self.free.push(idx);
+        }
+        Ok(())
+    }
+
+    /// Moves cursor `idx` to its next valid record. False when the chunk is done.
+    #[inline]
+    fn load_next(&mut self, idx: usize) -> Result<bool, MergeError> {
+        let files = self.files;
+        let c = &mut self.cursors[idx];
+        loop {
+            if c.pos == c.len {
+                if c.next_slot >= c.end_slot {
+                    return Ok(false);
+                }
+                let f = &files[c.file];
+                let want = ((c.end_slot - c.next_slot) as usize).min(BLOCK_RECORDS) * RECORD_SIZE;
+                let n = f
+                    .read_slots(c.next_slot, &mut c.buf[..want])
+                    .map_err(|source| MergeError::Read { path: f.path.clone(), source })?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                c.next_slot += (n / RECORD_SIZE) as u64;
+                c.pos = 0;
+                c.len = n;
+            }
+            let bytes: &[u8; RECORD_SIZE] = c.buf[c.pos..c.pos + RECORD_SIZE].try_into().expect("record");
+            c.pos += RECORD_SIZE;
+            let mut rec = Record::decode(bytes);
+            if !rec.is_valid() {
+                continue;
+            }
+            rec.end_ns += self.offsets[c.file];
+            if rec.end_ns < c.key {
+                let f = &files[c.file];
+                let slot = c.next_slot - ((c.len - c.pos) / RECORD_SIZE) as u64 - 1;
+                return Err(MergeError::Corrupt {
+                    path: f.path.clone(),
+                    why: format!("record {slot} completes before the one written before it"),
+                });
+            }
+            c.key = rec.end_ns;
+            c.head = rec;
+            return Ok(true);
+        }
+    }
+}
+
+fn first_valid(f: &SampleFile, start: u64, end: u64, buf: &mut [u8]) -> Result<Option<Record>, MergeError> {
+    let mut slot = start;
+    while slot < end {
+        let want = ((end - slot) as usize).min(buf.len() / RECORD_SIZE) * RECORD_SIZE;
+        let n = f
+            .read_slots(slot, &mut buf[..want])
+            .map_err(|source| MergeError::Read { path: f.path.clone(), source })?;
+        if n == 0 {
+            break;
+        }
+        for rec in buf[..n].chunks_exact(RECORD_SIZE) {
+            let r = Record::decode(rec.try_into().expect("record"));
+            if r.is_valid() {
+                return Ok(Some(r));
+            }
+        }
+        slot += (n / RECORD_SIZE) as u64;
+    }
+    Ok(None)
+}
+
+/// How results.csv is written.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// Decimals of the two time columns (6 by default; 3 is the seed's format).
+    pub precision: u32,
+    /// Report service time even for scheduled (open-loop) requests.
+    pub uncorrected: bool,
+    /// Extra columns after the seed's three (see [`Column`]).
+    pub columns: Vec<Column>,
+    /// Write a header line naming the columns.
+    pub header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions { precision: 6, uncorrected: false, columns: Vec::new(), header: false }
+    }
+}
+
+/// Optional extra columns of results.csv, named as in `--columns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Start,
+    Intended,
+    Connect,
+    Tls,
+    Ttfb,
+    Bytes,
+    Error,
+    Target,
+    NewConn,
+    Resumed,
+    Process,
+    Host,
+}
+
+impl Column {
+    pub const ALL: [(&'static str, Column); 12] = [
+        ("start", Column::Start),
+        ("intended", Column::Intended),
+        ("connect", Column::Connect),
+        ("tls", Column::Tls),
+        ("ttfb", Column::Ttfb),
+        ("bytes", Column::Bytes),
+        ("error", Column::Error),
+        ("target", Column::Target),
+        ("new_conn", Column::NewConn),
+        ("resumed", Column::Resumed),
+        ("process", Column::Process),
+        ("host", Column::Host),
+    ];
+
+    pub fn parse_list(s: &str) -> Result<Vec<Column>, String> {
+        if s == "all" {
+            return Ok(Column::ALL.iter().map(|(_, c)| *c).collect());
+        }
+        s.split(',')
+            .map(|name| {
+                let name = name.trim();
+                Column::ALL.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).ok_or_else(|| {
+                    let names: Vec<&str> = Column::ALL.iter().map(|(n, _)| *n).collect();
+                    format!("unknown column {name:?}: choose from {} or all", names.join(","))
+                })
+            })
+            .collect()
+    }
+
+    pub fn name(self) -> &'static str {
+        Column::ALL.iter().find(|(_, c)| *c == self).map(|(n, _)| *n).expect("listed")
+    }
+}
+
+/// Appends `ns` as seconds with `decimals` places, rounded to nearest.
+#[inline]
+pub fn push_seconds(out: &mut Vec<u8>, ns: u64, decimals: u32) {
+    let unit = 10u64.pow(9 - decimals);
+    let q = (ns + unit / 2) / unit;
+    let scale = 10u64.pow(decimals);
+    let mut ib = itoa::Buffer::new();
+    out.extend_from_slice(ib.format(q / scale).as_bytes());
+    if decimals > 0 {
+        out.push(b'.');
+        let frac = q % scale;
+        let digits = ib.format(frac).as_bytes();
+        out.extend(std::iter::repeat_n(b'0', decimals as usize - digits.len()));
+        out.extend_from_slice(digits);
+    }
+}
+
+/// Formats one record as a CSV line (with newline) into `line`.
+#[inline]
+pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, offset_ns: u64, opts: &CsvOptions) {
+    let p = opts.precision;
+    push_seconds(line, rec.end_ns, p);
+    line.push(b',');
+    push_seconds(line, rec.latency_ns(!opts.uncorrected), p);
+    line.push(b',');
+    let mut ib = itoa::Buffer::new();
+    line.extend_from_slice(ib.format(rec.status).as_bytes());
+    for col in &opts.columns {
+        line.push(b',');
+        let start = rec.end_ns.saturating_sub(rec.service_ns());
+        match col {
+            Column::Start => push_seconds(line, start, 9),
+            Column::Intended => push_seconds(line, start.saturating_sub(if rec.flags & crate::sample::FLAG_SCHEDULED != 0 { rec.lag_ns() } else { 0 }), 9),
+            Column::Connect => push_opt_seconds(line, rec.flags & crate::sample::FLAG_NEW_CONN != 0, crate::sample::dur16::decode(rec.connect)),
+            Column::Tls => push_opt_seconds(line, rec.flags & crate::sample::FLAG_NEW_CONN != 0 && rec.tls != 0, crate::sample::dur16::decode(rec.tls)),
+            Column::Ttfb => push_opt_seconds(line, rec.ttfb != 0, crate::sample::dur16::decode(rec.ttfb)),
+            Column::Bytes => line.extend_from_slice(ib.format(rec.bytes).as_bytes()),
+            Column::Error => {
+                if rec.is_error() {
+                    line.extend_from_slice(rec.error_kind().name().as_bytes());
+                }
+            }
+            Column::Target => line.extend_from_slice(ib.format(rec.target).as_bytes()),
+            Column::NewConn => line.push(if rec.flags & crate::sample::FLAG_NEW_CONN != 0 { b'1' } else { b'0' }),
+            Column::Resumed => line.push(if rec.flags & crate::sample::FLAG_TLS_RESUMED != 0 { b'1' } else { b'0' }),
+            Column::Process => line.extend_from_slice(ib.format(file.header.process_index).as_bytes()),
+            Column::Host => line.extend_from_slice(file.header.host_id.as_bytes()),
+        }
+    }
+    let _ = offset_ns;
+    line.push(b'\n');
+}
+
+fn push_opt_seconds(line: &mut Vec<u8>, present: bool, ns: u64) {
+    if present {
+        push_seconds(line, ns, 9);
+    }
+}
+
+/// Writes `results.csv` from `files`, handing every record to `visit` as well (the
+/// summary is built in the same pass). Returns the number of rows.
+pub fn write_csv(
+    files: &[SampleFile],
+    out: &Path,
+    opts: &CsvOptions,
+    mut visit: impl FnMut(&Record, &SampleFile),
+) -> Result<u64, MergeError> {
+    let werr = |source| MergeError::Write { path: out.to_path_buf(), source };
+    let file = File::create(out).map_err(werr)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    if opts.header {
+        let mut h = String::from("elapsed,response_time,status");
+        for c in &opts.columns {
+            h.push(',');
+            h.push_str(c.name());
+        }
+        h.push('\n');
+        w.write_all(h.as_bytes()).map_err(werr)?;
+    }
+    let mut merger = Merger::new(files)?;
+    let mut line = Vec::with_capacity(256);
+    let mut rows = 0u64;
+    while let Some((rec, fi)) = merger.next_record()? {
+        line.clear();
+        format_row(&mut line, &rec, &files[fi], 0, opts);
+        w.write_all(&line).map_err(werr)?;
+        visit(&rec, &files[fi]);
+        rows += 1;
+    }
+    w.flush().map_err(werr)?;
+    Ok(rows)
+}
+
+/// Reads the headers of every sample file without merging (for summaries of stats).
+pub fn headers(files: &[SampleFile]) -> Vec<&Header> {
+    files.iter().map(|f| &f.header).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_formatting() {
+        let cases = [
+            (0u64, 6, "0.000000"),
+            (1, 6, "0.000000"),
+            (500, 6, "0.000001"),
+            (1_234_567_890, 6, "1.234568"),
+            (1_234_567_890, 3, "1.235"),
+            (999_999_999, 3, "1.000"),
+            (12_000_000_000, 0, "12"),
+            (5, 9, "0.000000005"),
+        ];
+        for (ns, d, want) in cases {
+            let mut v = Vec::new();
+            push_seconds(&mut v, ns, d);
+            assert_eq!(String::from_utf8(v).unwrap(), want, "{ns} ns at {d}");
+        }
+    }
+
+    #[test]
+    fn column_lists() {
+        assert_eq!(Column::parse_list("connect,tls").unwrap(), vec![Column::Connect, Column::Tls]);
+        assert_eq!(Column::parse_list("all").unwrap().len(), Column::ALL.len());
+        assert!(Column::parse_list("bogus").unwrap_err().contains("unknown column \"bogus\""));
+    }
+}

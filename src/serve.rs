@@ -1,0 +1,460 @@
+//! The built-in target server (`barrage serve`): mio event loops answering HTTP/1.1
+//! keep-alive requests with a small fixed response, so tests and `scripts/run.sh`
+//! need nothing installed. It counts every request and connection and prints both
+//! when stopped, which is what the tests compare results.csv against.
+//!
+//! The query string shapes the answer, so tests can ask for what they need:
+//! `status=503`, `body=text`, `size=N` (N bytes of body), `chunked=1`,
+//! `close=1` (answer with `Connection: close`), `delay=50ms` (answer later; the
+//! connection waits, others are served meanwhile).
+
+use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::cli::{ServeArgs, parse_duration};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX);
+/// Largest request head plus body the server buffers.
+const MAX_REQUEST: usize = 1 << 20;
+
+/// Counters shared by the server's threads.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source} (pick another --listen address or port)")]
+    Listen { addr: String, source: io::Error },
+    #[error("invalid --listen address {0:?}: use IP:PORT, like 127.0.0.1:8080")]
+    Addr(String),
+    #[error("--threads must be at least 1")]
+    Threads,
+    #[error("server setup failed: {0}")]
+    Setup(io::Error),
+}
+
+/// Runs `barrage serve` until a signal or `--duration`. Prints the address it
+/// listens on first, and the counts last.
+pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
+    if args.threads == 0 {
+        return Err(ServeError::Threads);
+    }
+    let addr: SocketAddr = args.listen.parse().map_err(|_| ServeError::Addr(args.listen.clone()))?;
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(|e| ServeError::Setup(e.into()))?;
+    let std_listener = std::net::TcpListener::bind(addr).map_err(|source| ServeError::Listen {
+        addr: args.listen.clone(),
+        source,
+    })?;
+    std_listener.set_nonblocking(true).map_err(ServeError::Setup)?;
+    let local = std_listener.local_addr().map_err(ServeError::Setup)?;
+    println!("barrage serve: listening on http://{local}/");
+    let _ = io::stdout().flush();
+
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut wakers = Vec::new();
+    let mut handles = Vec::new();
+    for t in 0..args.threads {
+        let l = std_listener.try_clone().map_err(ServeError::Setup)?;
+        let poll = Poll::new().map_err(ServeError::Setup)?;
+        wakers.push(Waker::new(poll.registry(), WAKER).map_err(ServeError::Setup)?);
+        let counters = Arc::clone(&counters);
+        let stop = Arc::clone(&stop);
+        let h = thread::Builder::new()
+            .name(format!("serve-{t}"))
+            .spawn(move || serve_loop(poll, TcpListener::from_std(l), counters, stop))
+            .map_err(ServeError::Setup)?;
+        handles.push(h);
+    }
+
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| ServeError::Setup(e.into()))?;
+    match args.duration {
+        Some(d) => {
+            let mut poll = Poll::new().map_err(ServeError::Setup)?;
+            let fd = sigfd.as_raw_fd();
+            poll.registry()
+                .register(&mut SourceFd(&fd), Token(0), Interest::READABLE)
+                .map_err(ServeError::Setup)?;
+            let deadline = Instant::now() + d;
+            let mut events = Events::with_capacity(4);
+            while Instant::now() < deadline {
+                let _ = poll.poll(&mut events, Some(deadline.saturating_duration_since(Instant::now())));
+                if !events.is_empty() {
+                    break;
+                }
+            }
+        }
+        None => {
+            let _ = sigfd.read_signal();
+        }
+    }
+    stop.store(true, Ordering::Release);
+    for w in &wakers {
+        let _ = w.wake();
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    println!(
+        "barrage serve: served {} requests on {} connections",
+        counters.requests.load(Ordering::Acquire),
+        counters.connections.load(Ordering::Acquire)
+    );
+    let _ = io::stdout().flush();
+    Ok(())
+}
+
+struct ServerConn {
+    stream: TcpStream,
+    /// Received bytes not yet answered.
+    inbuf: Vec<u8>,
+    /// Answer bytes not yet written.
+    out: Vec<u8>,
+    written: usize,
+    /// Waiting for a delayed answer until this instant.
+    paused_until: Option<Instant>,
+    /// The request being delayed: its length in `inbuf` and its answer.
+    delayed: Option<(usize, Answer)>,
+    close_after_write: bool,
+}
+
+fn serve_loop(mut poll: Poll, mut listener: TcpListener, counters: Arc<Counters>, stop: Arc<AtomicBool>) {
+    if poll.registry().register(&mut listener, LISTENER, Interest::READABLE).is_err() {
+        return;
+    }
+    let mut conns: Vec<Option<ServerConn>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut timers: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::Acquire) {
+        let timeout = timers.peek().map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                WAKER => {}
+                LISTENER => loop {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let _ = stream.set_nodelay(true);
+                            let i = free.pop().unwrap_or_else(|| {
+                                conns.push(None);
+                                conns.len() - 1
+                            });
+                            if poll
+                                .registry()
+                                .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                                .is_err()
+                            {
+                                free.push(i);
+                                continue;
+                            }
+                            counters.connections.fetch_add(1, Ordering::Relaxed);
+                            conns[i] = Some(ServerConn {
+                                stream,
+                                inbuf: Vec::new(),
+                                out: Vec::new(),
+                                written: 0,
+                                paused_until: None,
+                                delayed: None,
+                                close_after_write: false,
+                            });
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => break,
+                    }
+                },
+                Token(i) => {
+                    let keep = match conns.get_mut(i).and_then(|c| c.as_mut()) {
+                        Some(c) => drive(c, &mut buf, &counters, &mut timers, i),
+                        None => true,
+                    };
+                    if !keep {
+                        conns[i] = None;
+                        free.push(i);
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        while let Some(Reverse((t, i))) = timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            timers.pop();
+            let keep = match conns.get_mut(i).and_then(|c| c.as_mut()) {
+                Some(c) if c.paused_until.is_some_and(|p| p <= now) => {
+                    c.paused_until = None;
+                    drive(c, &mut buf, &counters, &mut timers, i)
+                }
+                _ => true,
+            };
+            if !keep {
+                conns[i] = None;
+                free.push(i);
+            }
+        }
+    }
+}
+
+/// Reads, answers and writes as far as possible. False when the connection is done.
+fn drive(
+    c: &mut ServerConn,
+    buf: &mut [u8],
+    counters: &Counters,
+    timers: &mut BinaryHeap<Reverse<(Instant, usize)>>,
+    index: usize,
+) -> bool {
+    let mut eof = false;
+    loop {
+        match c.stream.read(buf) {
+            Ok(0) => {
+                eof = true;
+                break;
+            }
+            Ok(n) => {
+                c.inbuf.extend_from_slice(&buf[..n]);
+                if c.inbuf.len() > MAX_REQUEST {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    // Answer complete requests in order; a delayed one pauses the connection.
+    while c.paused_until.is_none() && !c.close_after_write {
+        let (len, answer) = match c.delayed.take() {
+            Some(d) => d,
+            None => match parse_request(&c.inbuf) {
+                Parsed::Partial => break,
+                Parsed::Bad => {
+                    c.out.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    c.close_after_write = true;
+                    c.inbuf.clear();
+                    break;
+                }
+                Parsed::Request { len, mut answer } => {
+                    if let Some(d) = answer.delay.take().filter(|d| !d.is_zero()) {
+                        let until = Instant::now() + d;
+                        c.paused_until = Some(until);
+                        c.delayed = Some((len, answer));
+                        timers.push(Reverse((until, index)));
+                        break;
+                    }
+                    (len, answer)
+                }
+            },
+        };
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        answer.write_to(&mut c.out);
+        c.close_after_write = answer.close;
+        c.inbuf.drain(..len);
+    }
+    if !flush(c) {
+        return false;
+    }
+    if c.close_after_write && c.written == c.out.len() {
+        return false;
+    }
+    !(eof && c.out.is_empty() && c.paused_until.is_none())
+}
+
+fn flush(c: &mut ServerConn) -> bool {
+    while c.written < c.out.len() {
+        match c.stream.write(&c.out[c.written..]) {
+            Ok(n) => c.written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    c.out.clear();
+    c.written = 0;
+    true
+}
+
+/// What to answer one request with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub chunked: bool,
+    pub close: bool,
+    pub delay: Option<Duration>,
+    pub head: bool,
+}
+
+impl Answer {
+    fn write_to(&self, out: &mut Vec<u8>) {
+        let reason = match self.status {
+            200 => "OK",
+            201 => "Created",
+            204 => "No Content",
+            301 => "Moved Permanently",
+            304 => "Not Modified",
+            400 => "Bad Request",
+            404 => "Not Found",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "Status",
+        };
+        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\nServer: barrage\r\n", self.status).as_bytes());
+        if self.close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        let no_body = self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
+        if no_body {
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+        if self.chunked {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            if !self.head {
+                // Several chunks so clients meet chunk boundaries mid-body.
+                for piece in self.body.chunks(7) {
+                    out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                    out.extend_from_slice(piece);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+        } else {
+            out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
+            if !self.head {
+                out.extend_from_slice(&self.body);
+            }
+        }
+    }
+}
+
+enum Parsed {
+    Partial,
+    Bad,
+    Request { len: usize, answer: Answer },
+}
+
+fn parse_request(buf: &[u8]) -> Parsed {
+    if buf.is_empty() {
+        return Parsed::Partial;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Bad,
+    };
+    let mut body_len = 0usize;
+    let mut close = req.version == Some(0);
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            match std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok()) {
+                Some(n) => body_len = n,
+                None => return Parsed::Bad,
+            }
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+            if v.contains("close") {
+                close = true;
+            } else if v.contains("keep-alive") {
+                close = false;
+            }
+        }
+    }
+    if buf.len() < head_len + body_len {
+        return Parsed::Partial;
+    }
+    let path = req.path.unwrap_or("/");
+    let mut answer = answer_for(path);
+    answer.close |= close;
+    answer.head = req.method == Some("HEAD");
+    Parsed::Request { len: head_len + body_len, answer }
+}
+
+/// The answer a path's query asks for (see the module docs).
+pub fn answer_for(path: &str) -> Answer {
+    let mut a = Answer { status: 200, body: b"ok\n".to_vec(), chunked: false, close: false, delay: None, head: false };
+    let Some((_, query)) = path.split_once('?') else { return a };
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "status" => a.status = v.parse().ok().filter(|s| (100..1000).contains(s)).unwrap_or(200),
+            "body" => a.body = percent_decode(v),
+            "size" => a.body = vec![b'x'; v.parse::<usize>().unwrap_or(0).min(64 << 20)],
+            "chunked" => a.chunked = v != "0",
+            "close" => a.close = v != "0",
+            "delay" => a.delay = parse_duration(v).ok(),
+            _ => {}
+        }
+    }
+    a
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_shapes_the_answer() {
+        let a = answer_for("/x?status=503&body=hi%20there&chunked=1&close=1&delay=5ms");
+        assert_eq!(a.status, 503);
+        assert_eq!(a.body, b"hi there");
+        assert!(a.chunked && a.close);
+        assert_eq!(a.delay, Some(Duration::from_millis(5)));
+        assert_eq!(answer_for("/?size=10").body.len(), 10);
+        assert_eq!(answer_for("/").body, b"ok\n");
+        assert_eq!(percent_decode("a%2"), b"a%2");
+        assert_eq!(percent_decode("%41%zz+"), b"A%zz ");
+    }
+}
