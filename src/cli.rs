@@ -8,7 +8,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "barrage", version, about = "HTTP/1.1 load generator: every core, every request recorded")]
+#[command(
+    name = "barrage",
+    version,
+    about = "HTTP/1.1 load generator: every core, every request recorded"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -128,11 +132,13 @@ pub struct ServeArgs {
 /// Parses `10s`, `1m`, `250ms`, `1.5s`, `2h`, `100us`; a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: use a number with a unit, like 10s, 500ms or 2m"))?;
+    let value: f64 = num.parse().map_err(|_| {
+        format!("invalid duration {s:?}: use a number with a unit, like 10s, 500ms or 2m")
+    })?;
     let scale = match unit.trim() {
         "" | "s" => 1.0,
         "ms" => 1e-3,
@@ -140,10 +146,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ns" => 1e-9,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("invalid duration unit {other:?} in {s:?}: use ns, us, ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {s:?}: use ns, us, ms, s, m or h"
+            ));
+        }
     };
     let secs = value * scale;
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("duration {s:?} is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -21,8 +21,15 @@ pub enum ConfigError {
     Resolve { host: String, why: String },
     #[error("{what} must be at least 1 (got {got})")]
     Zero { what: &'static str, got: String },
-    #[error("{connections} connections cannot be spread over {processes} processes x {threads} threads: use -c {min} or more, or fewer -p/-t")]
-    TooFewConnections { connections: usize, processes: usize, threads: usize, min: usize },
+    #[error(
+        "{connections} connections cannot be spread over {processes} processes x {threads} threads: use -c {min} or more, or fewer -p/-t"
+    )]
+    TooFewConnections {
+        connections: usize,
+        processes: usize,
+        threads: usize,
+        min: usize,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -54,14 +61,22 @@ pub struct Url {
 
 /// Parses `http(s)://host[:port][/path][?query]` (userinfo and fragments dropped).
 pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
-    let bad = |why: &str| ConfigError::Url { url: url.to_string(), why: why.to_string() };
+    let bad = |why: &str| ConfigError::Url {
+        url: url.to_string(),
+        why: why.to_string(),
+    };
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("no scheme: write it as http://host[:port]/path"))?;
     let tls = match scheme.to_ascii_lowercase().as_str() {
         "http" => false,
         "https" => true,
-        _ => return Err(ConfigError::Scheme { url: url.to_string(), scheme: scheme.to_string() }),
+        _ => {
+            return Err(ConfigError::Scheme {
+                url: url.to_string(),
+                scheme: scheme.to_string(),
+            });
+        }
     };
     let rest = rest.split('#').next().unwrap_or("");
     let (auth, path) = match rest.find(['/', '?']) {
@@ -74,10 +89,15 @@ pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
         return Err(bad("no host"));
     }
     let (host, port_str) = if let Some(v6) = auth.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after IPv6 host"))?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| bad("junk after IPv6 host"))?,
+            ),
         };
         (h.to_string(), port)
     } else {
@@ -93,7 +113,9 @@ pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
         return Err(bad("whitespace or control characters in host"));
     }
     if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("whitespace or control characters in path: percent-encode them"));
+        return Err(bad(
+            "whitespace or control characters in path: percent-encode them",
+        ));
     }
     let port = match port_str {
         None | Some("") => {
@@ -104,15 +126,33 @@ pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
             }
         }
         Some(p) => match p.parse::<u16>() {
-            Ok(0) => return Err(bad("port 0 cannot be connected to: give a port from 1 to 65535")),
+            Ok(0) => {
+                return Err(bad(
+                    "port 0 cannot be connected to: give a port from 1 to 65535",
+                ));
+            }
             Ok(p) => p,
             Err(_) => return Err(bad(&format!("port {p:?} is not a number from 1 to 65535"))),
         },
     };
     let default_port = if tls { 443 } else { 80 };
-    let host_for_header = if host.contains(':') { format!("[{host}]") } else { host.clone() };
-    let authority = if port == default_port { host_for_header } else { format!("{host_for_header}:{port}") };
-    Ok(Url { tls, host, port, authority, path })
+    let host_for_header = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    let authority = if port == default_port {
+        host_for_header
+    } else {
+        format!("{host_for_header}:{port}")
+    };
+    Ok(Url {
+        tls,
+        host,
+        port,
+        authority,
+        path,
+    })
 }
 
 impl Target {
@@ -120,12 +160,25 @@ impl Target {
         let u = parse_url(url)?;
         let addrs: Vec<SocketAddr> = (u.host.as_str(), u.port)
             .to_socket_addrs()
-            .map_err(|e| ConfigError::Resolve { host: u.host.clone(), why: e.to_string() })?
+            .map_err(|e| ConfigError::Resolve {
+                host: u.host.clone(),
+                why: e.to_string(),
+            })?
             .collect();
         if addrs.is_empty() {
-            return Err(ConfigError::Resolve { host: u.host, why: "no addresses".into() });
+            return Err(ConfigError::Resolve {
+                host: u.host,
+                why: "no addresses".into(),
+            });
         }
-        Ok(Target { tls: u.tls, host: u.host, port: u.port, authority: u.authority, path: u.path, addrs })
+        Ok(Target {
+            tls: u.tls,
+            host: u.host,
+            port: u.port,
+            authority: u.authority,
+            path: u.path,
+            addrs,
+        })
     }
 }
 
@@ -178,18 +231,30 @@ pub fn build_request(target: &Target, keepalive: bool) -> Vec<u8> {
 
 impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<RunConfig, ConfigError> {
-        let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1).max(1);
+        let cores = core_affinity::get_core_ids()
+            .map(|c| c.len())
+            .unwrap_or(1)
+            .max(1);
         let processes = a.processes.unwrap_or(cores);
         if processes == 0 {
-            return Err(ConfigError::Zero { what: "--processes", got: "0".into() });
+            return Err(ConfigError::Zero {
+                what: "--processes",
+                got: "0".into(),
+            });
         }
         if a.threads == 0 {
-            return Err(ConfigError::Zero { what: "--threads", got: "0".into() });
+            return Err(ConfigError::Zero {
+                what: "--threads",
+                got: "0".into(),
+            });
         }
         let loops = processes * a.threads;
         let connections = a.connections.unwrap_or(loops.max(64));
         if connections == 0 {
-            return Err(ConfigError::Zero { what: "--connections", got: "0".into() });
+            return Err(ConfigError::Zero {
+                what: "--connections",
+                got: "0".into(),
+            });
         }
         if connections < loops {
             return Err(ConfigError::TooFewConnections {
@@ -200,13 +265,22 @@ impl RunConfig {
             });
         }
         if a.requests == Some(0) {
-            return Err(ConfigError::Zero { what: "--requests", got: "0".into() });
+            return Err(ConfigError::Zero {
+                what: "--requests",
+                got: "0".into(),
+            });
         }
         if a.duration == Some(Duration::ZERO) {
-            return Err(ConfigError::Zero { what: "--duration", got: "0s".into() });
+            return Err(ConfigError::Zero {
+                what: "--duration",
+                got: "0s".into(),
+            });
         }
         if a.timeout.is_zero() {
-            return Err(ConfigError::Zero { what: "--timeout", got: "0s".into() });
+            return Err(ConfigError::Zero {
+                what: "--timeout",
+                got: "0s".into(),
+            });
         }
         let duration = match (a.duration, a.requests) {
             (None, None) => Some(Duration::from_secs(10)),
@@ -283,7 +357,12 @@ pub fn utc_stamp(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -304,9 +383,15 @@ mod tests {
             }
         );
         let u = parse_url("https://user:pw@[::1]/").unwrap();
-        assert_eq!((u.tls, u.host.as_str(), u.port, u.authority.as_str()), (true, "::1", 443, "[::1]"));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.authority.as_str()),
+            (true, "::1", 443, "[::1]")
+        );
         let u = parse_url("HTTP://example.com?x=1").unwrap();
-        assert_eq!((u.port, u.path.as_str(), u.authority.as_str()), (80, "/?x=1", "example.com"));
+        assert_eq!(
+            (u.port, u.path.as_str(), u.authority.as_str()),
+            (80, "/?x=1", "example.com")
+        );
         let u = parse_url("http://[::1]:9000").unwrap();
         assert_eq!(u.authority, "[::1]:9000");
     }

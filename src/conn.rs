@@ -148,7 +148,10 @@ impl Conn {
 
     /// A request is outstanding.
     pub fn busy(&self) -> bool {
-        matches!(self.state, State::Connecting | State::Writing | State::Reading)
+        matches!(
+            self.state,
+            State::Connecting | State::Writing | State::Reading
+        )
     }
 
     fn set_state(&mut self, next: State) {
@@ -186,7 +189,11 @@ impl Conn {
             return self.fail(io, connect_error(&e));
         }
         // Registered once for both directions, edge-triggered, never re-registered.
-        if let Err(e) = io.registry.register(&mut stream, self.token, Interest::READABLE | Interest::WRITABLE) {
+        if let Err(e) = io.registry.register(
+            &mut stream,
+            self.token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
             return self.fail(io, connect_error(&e));
         }
         self.stream = Some(stream);
@@ -200,7 +207,9 @@ impl Conn {
         match self.state {
             State::Connecting if ready.writable || ready.closed => self.finish_connect(io, now),
             State::Writing if ready.writable || ready.closed => self.send(io),
-            State::Reading if ready.readable || ready.closed => self.read_response(io, ready.closed),
+            State::Reading if ready.readable || ready.closed => {
+                self.read_response(io, ready.closed)
+            }
             State::Idle if ready.readable || ready.closed => self.check_idle(io),
             _ => Step::Wait,
         }
@@ -283,7 +292,12 @@ impl Conn {
                     let status = self.parser.status();
                     let bytes = self.parser.bytes_so_far() + n as u64;
                     self.close();
-                    return Step::Done(Finished { end: t, status, error: parse_error(e), bytes });
+                    return Step::Done(Finished {
+                        end: t,
+                        status,
+                        error: parse_error(e),
+                        bytes,
+                    });
                 }
             }
             // A short read drained the socket: with edge-triggered readiness any later
@@ -304,8 +318,18 @@ impl Conn {
         self.close();
         let end = io.clock.now();
         match result {
-            Ok(r) => Step::Done(Finished { end, status: r.status, error: ErrorKind::None, bytes: r.bytes }),
-            Err(e) => Step::Done(Finished { end, status, error: parse_error(e), bytes }),
+            Ok(r) => Step::Done(Finished {
+                end,
+                status: r.status,
+                error: ErrorKind::None,
+                bytes: r.bytes,
+            }),
+            Err(e) => Step::Done(Finished {
+                end,
+                status,
+                error: parse_error(e),
+                bytes,
+            }),
         }
     }
 
@@ -349,7 +373,11 @@ impl Conn {
 
     /// The request's timeout fired.
     pub fn on_timeout(&mut self, io: &mut Io<'_>) -> Step {
-        let kind = if self.state == State::Connecting { ErrorKind::ConnectTimeout } else { ErrorKind::Timeout };
+        let kind = if self.state == State::Connecting {
+            ErrorKind::ConnectTimeout
+        } else {
+            ErrorKind::Timeout
+        };
         let status = self.parser.status();
         let bytes = self.parser.bytes_so_far();
         let mut step = self.fail(io, kind);
@@ -371,7 +399,12 @@ impl Conn {
 
     fn fail(&mut self, io: &mut Io<'_>, kind: ErrorKind) -> Step {
         self.close();
-        Step::Done(Finished { end: io.clock.now(), status: 0, error: kind, bytes: 0 })
+        Step::Done(Finished {
+            end: io.clock.now(),
+            status: 0,
+            error: kind,
+            bytes: 0,
+        })
     }
 
     /// Drops the socket (closing the fd also removes it from the poll).
@@ -395,9 +428,9 @@ fn connect_error(e: &io::Error) -> ErrorKind {
 
 fn io_error(e: &io::Error) -> ErrorKind {
     match e.kind() {
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => {
-            ErrorKind::Reset
-        }
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
         io::ErrorKind::TimedOut => ErrorKind::Timeout,
         _ => ErrorKind::Io,
     }

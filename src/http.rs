@@ -79,13 +79,22 @@ enum Body {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading the hex chunk size; `digits` counts them to catch overflow and emptiness.
-    Size { size: u64, digits: u8 },
+    Size {
+        size: u64,
+        digits: u8,
+    },
     /// Skipping a chunk extension up to the end of the line.
-    Ext { size: u64 },
+    Ext {
+        size: u64,
+    },
     /// Saw CR after the size line; LF must follow.
-    SizeLf { size: u64 },
+    SizeLf {
+        size: u64,
+    },
     /// `remaining` bytes of chunk data are still to come.
-    Data { remaining: u64 },
+    Data {
+        remaining: u64,
+    },
     /// Chunk data ended; CR LF must follow.
     DataCr,
     DataLf,
@@ -151,7 +160,11 @@ impl ResponseParser {
 
     /// Status of the current response once its head has been parsed, else 0.
     pub fn status(&self) -> u16 {
-        if self.body == Body::Head { 0 } else { self.status }
+        if self.body == Body::Head {
+            0
+        } else {
+            self.status
+        }
     }
 
     /// Consumes bytes of the current response.
@@ -179,7 +192,11 @@ impl ResponseParser {
                     let (n, done) = self.chunked(rest)?;
                     used += n;
                     self.bytes += n as u64;
-                    return Ok(if done { self.complete(used) } else { Feed::Partial });
+                    return Ok(if done {
+                        self.complete(used)
+                    } else {
+                        Feed::Partial
+                    });
                 }
                 Body::UntilClose => {
                     self.bytes += rest.len() as u64;
@@ -251,7 +268,12 @@ impl ResponseParser {
                 self.head.clear();
                 Ok(Some(used))
             }
-            HeadResult::Final { len, status, framing, keep_alive } => {
+            HeadResult::Final {
+                len,
+                status,
+                framing,
+                keep_alive,
+            } => {
                 let used = len - carried;
                 self.bytes += len as u64;
                 self.head.clear();
@@ -270,21 +292,30 @@ impl ResponseParser {
 
     /// Walks a chunked body. Returns bytes consumed and whether the body ended.
     fn chunked(&mut self, data: &[u8]) -> Result<(usize, bool), ParseError> {
-        let Body::Chunked(mut st) = self.body else { unreachable!("not chunked") };
+        let Body::Chunked(mut st) = self.body else {
+            unreachable!("not chunked")
+        };
         let mut i = 0;
         while i < data.len() {
             if let Chunk::Data { remaining } = st {
                 let take = remaining.min((data.len() - i) as u64);
                 i += take as usize;
                 let remaining = remaining - take;
-                st = if remaining == 0 { Chunk::DataCr } else { Chunk::Data { remaining } };
+                st = if remaining == 0 {
+                    Chunk::DataCr
+                } else {
+                    Chunk::Data { remaining }
+                };
                 continue;
             }
             let b = data[i];
             i += 1;
             st = match st {
                 Chunk::Size { size, digits } => match hex(b) {
-                    Some(d) if digits < 16 => Chunk::Size { size: size << 4 | d, digits: digits + 1 },
+                    Some(d) if digits < 16 => Chunk::Size {
+                        size: size << 4 | d,
+                        digits: digits + 1,
+                    },
                     Some(_) => return Err(ParseError::Malformed),
                     None if digits == 0 => return Err(ParseError::Malformed),
                     None => match b {
@@ -348,7 +379,11 @@ impl ResponseParser {
 }
 
 fn size_line_done(size: u64) -> Chunk {
-    if size == 0 { Chunk::TrailerStart } else { Chunk::Data { remaining: size } }
+    if size == 0 {
+        Chunk::TrailerStart
+    } else {
+        Chunk::Data { remaining: size }
+    }
 }
 
 fn hex(b: u8) -> Option<u64> {
@@ -370,16 +405,25 @@ enum Framing {
 enum HeadResult {
     Partial,
     /// A 1xx (other than 101) head of `len` bytes.
-    Interim { len: usize },
-    Final { len: usize, status: u16, framing: Framing, keep_alive: bool },
+    Interim {
+        len: usize,
+    },
+    Final {
+        len: usize,
+        status: u16,
+        framing: Framing,
+        keep_alive: bool,
+    },
 }
 
 fn parse_head_bytes(buf: &[u8], head_request: bool) -> Result<HeadResult, ParseError> {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut resp, buf, &mut headers)
-    {
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut headers,
+    ) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(HeadResult::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
@@ -420,16 +464,29 @@ fn parse_head_bytes(buf: &[u8], head_request: bool) -> Result<HeadResult, ParseE
     let framing = if head_request || status == 204 || status == 304 || status == 101 {
         Framing::None
     } else if transfer_encoding {
-        if chunked { Framing::Chunked } else { Framing::UntilClose }
+        if chunked {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
     } else if let Some(n) = length {
-        if n == 0 { Framing::None } else { Framing::Length(n) }
+        if n == 0 {
+            Framing::None
+        } else {
+            Framing::Length(n)
+        }
     } else {
         Framing::UntilClose
     };
     if matches!(framing, Framing::UntilClose) || status == 101 {
         keep_alive = false;
     }
-    Ok(HeadResult::Final { len, status, framing, keep_alive })
+    Ok(HeadResult::Final {
+        len,
+        status,
+        framing,
+        keep_alive,
+    })
 }
 
 fn parse_content_length(v: &[u8]) -> Option<u64> {
@@ -452,8 +509,14 @@ fn last_token(v: &[u8]) -> &[u8] {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -498,7 +561,11 @@ mod tests {
     }
 
     fn resp(status: u16, bytes: usize, keep_alive: bool) -> Response {
-        Response { status, bytes: bytes as u64, keep_alive }
+        Response {
+            status,
+            bytes: bytes as u64,
+            keep_alive,
+        }
     }
 
     const CL: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
@@ -506,11 +573,23 @@ mod tests {
     const CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody until the end";
 
     /// Table of whole streams and what they must frame into.
-    type Case = (&'static str, Vec<u8>, bool, Vec<Response>, Result<(), ParseError>);
+    type Case = (
+        &'static str,
+        Vec<u8>,
+        bool,
+        Vec<Response>,
+        Result<(), ParseError>,
+    );
 
     /// A stream holding exactly one response of `status`.
     fn one(name: &'static str, input: &[u8], head: bool, status: u16, keep_alive: bool) -> Case {
-        (name, input.to_vec(), head, vec![resp(status, input.len(), keep_alive)], Ok(()))
+        (
+            name,
+            input.to_vec(),
+            head,
+            vec![resp(status, input.len(), keep_alive)],
+            Ok(()),
+        )
     }
 
     fn bad(name: &'static str, input: &[u8], err: ParseError) -> Case {
@@ -564,7 +643,11 @@ mod tests {
     fn split_into_single_bytes() {
         for (name, input, head, want, end) in cases() {
             let cuts: Vec<usize> = (1..input.len()).collect();
-            assert_eq!(run(&input, &cuts, head), (want, end), "{name}: byte by byte");
+            assert_eq!(
+                run(&input, &cuts, head),
+                (want, end),
+                "{name}: byte by byte"
+            );
         }
     }
 
@@ -603,7 +686,10 @@ mod tests {
         let input = [CL, b"HTTP/1.1"].concat();
         assert_eq!(
             p.feed(&input),
-            Ok(Feed::Complete { consumed: CL.len(), response: resp(200, CL.len(), true) })
+            Ok(Feed::Complete {
+                consumed: CL.len(),
+                response: resp(200, CL.len(), true)
+            })
         );
         assert!(p.is_idle());
     }

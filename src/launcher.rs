@@ -77,7 +77,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     prepare_dir(cfg)?;
     let mask = stop_signals();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(RunError::Signals)?;
-    let mut sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(RunError::Signals)?;
+    let mut sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(RunError::Signals)?;
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
 
@@ -121,7 +122,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
     let csv = if cfg.write_csv {
         let path = cfg.out.join("results.csv");
-        let opts = CsvOptions { precision: cfg.precision, columns: cfg.columns.clone(), ..Default::default() };
+        let opts = CsvOptions {
+            precision: cfg.precision,
+            columns: cfg.columns.clone(),
+            ..Default::default()
+        };
         merge::write_csv(&files, &path, &opts, |r, _| summary.add(r))?;
         Some(path)
     } else {
@@ -131,7 +136,13 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         }
         None
     };
-    Ok(RunOutcome { dir: cfg.out.clone(), csv, summary, children, interrupted })
+    Ok(RunOutcome {
+        dir: cfg.out.clone(),
+        csv,
+        summary,
+        children,
+        interrupted,
+    })
 }
 
 fn stop_signals() -> SigSet {
@@ -145,7 +156,10 @@ fn stop_signals() -> SigSet {
 /// Creates the run directory; refuses one that already holds samples.
 fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
     let path = cfg.out.clone();
-    fs::create_dir_all(&path).map_err(|source| RunError::OutDir { path: path.clone(), source })?;
+    fs::create_dir_all(&path).map_err(|source| RunError::OutDir {
+        path: path.clone(),
+        source,
+    })?;
     if merge::sample_paths(&path).is_ok() {
         return Err(RunError::OutDirUsed { path });
     }
@@ -162,7 +176,8 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
         "version": env!("CARGO_PKG_VERSION"),
     });
     let text = serde_json::to_string_pretty(&meta).expect("json");
-    fs::write(path.join("run.json"), text + "\n").map_err(|source| RunError::OutDir { path, source })?;
+    fs::write(path.join("run.json"), text + "\n")
+        .map_err(|source| RunError::OutDir { path, source })?;
     Ok(())
 }
 
@@ -177,7 +192,10 @@ fn wait_children(pids: &[Pid], sigfd: &mut SignalFd) -> (Vec<ChildEnd>, u32) {
     let mut events = Events::with_capacity(8);
     if let Some(p) = &poll {
         let fd = sigfd.as_raw_fd();
-        if p.registry().register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE).is_err() {
+        if p.registry()
+            .register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE)
+            .is_err()
+        {
             poll = None;
         }
     }
@@ -205,22 +223,35 @@ fn wait_children(pids: &[Pid], sigfd: &mut SignalFd) -> (Vec<ChildEnd>, u32) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(status) => {
                     let Some(pid) = status.pid() else { break };
-                    let Some(i) = pids.iter().position(|p| *p == pid) else { continue };
+                    let Some(i) = pids.iter().position(|p| *p == pid) else {
+                        continue;
+                    };
                     let problem = match status {
                         WaitStatus::Exited(_, 0) => None,
                         WaitStatus::Exited(_, code) => Some(format!("exited with status {code}")),
-                        WaitStatus::Signaled(_, sig, _) => Some(format!("was killed by {}", sig.as_str())),
+                        WaitStatus::Signaled(_, sig, _) => {
+                            Some(format!("was killed by {}", sig.as_str()))
+                        }
                         _ => continue,
                     };
                     if ends[i].is_none() {
                         live -= 1;
                     }
-                    ends[i] = Some(ChildEnd { index: i, pid: pid.as_raw(), problem });
+                    ends[i] = Some(ChildEnd {
+                        index: i,
+                        pid: pid.as_raw(),
+                        problem,
+                    });
                 }
             }
         }
     }
-    (ends.into_iter().map(|e| e.expect("every child reaped")).collect(), interrupted)
+    (
+        ends.into_iter()
+            .map(|e| e.expect("every child reaped"))
+            .collect(),
+        interrupted,
+    )
 }
 
 /// The body of one worker process. Returns its exit status.
@@ -237,10 +268,10 @@ fn child_main(
     if nix::unistd::getppid() != parent {
         return 1;
     }
-    if let Some(ids) = core_affinity::get_core_ids() {
-        if !ids.is_empty() {
-            core_affinity::set_for_current(ids[index % ids.len()]);
-        }
+    if let Some(ids) = core_affinity::get_core_ids()
+        && !ids.is_empty()
+    {
+        core_affinity::set_for_current(ids[index % ids.len()]);
     }
     let header = Header {
         chunk_records: sample::CHUNK_RECORDS as u32,
@@ -261,7 +292,10 @@ fn child_main(
     let log = match SampleLog::create(&path, &header) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("barrage: worker {index}: cannot create {}: {e}", path.display());
+            eprintln!(
+                "barrage: worker {index}: cannot create {}: {e}",
+                path.display()
+            );
             return 2;
         }
     };
@@ -269,7 +303,10 @@ fn child_main(
         Ok((stats, error)) => {
             let finish = log.finish(&stats, &clock_state(), wall_ns());
             if let Err(e) = finish {
-                eprintln!("barrage: worker {index}: cannot finish {}: {e}", path.display());
+                eprintln!(
+                    "barrage: worker {index}: cannot finish {}: {e}",
+                    path.display()
+                );
                 return 2;
             }
             match error {
@@ -296,10 +333,12 @@ fn run_threads(
 ) -> io::Result<(ProcessStats, Option<String>)> {
     let mut term = SigSet::empty();
     term.add(Signal::SIGTERM);
-    let sigfd = SignalFd::with_flags(&term, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)?;
+    let sigfd = SignalFd::with_flags(&term, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(io::Error::from)?;
     let mut poll = Poll::new()?;
     let fd = sigfd.as_raw_fd();
-    poll.registry().register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE)?;
+    poll.registry()
+        .register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE)?;
     let done = Arc::new(Waker::new(poll.registry(), THREAD_DONE)?);
     // Counted before the wake, so the count is right whenever the wake is seen.
     let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -325,22 +364,24 @@ fn run_threads(
         let w = Worker::new(wpoll, plan, clock, Arc::clone(&stop), log.writer())?;
         let done = Arc::clone(&done);
         let finished = Arc::clone(&finished);
-        let h = thread::Builder::new().name(format!("barrage-{index}-{t}")).spawn(move || {
-            let r = w.run();
-            finished.fetch_add(1, Ordering::AcqRel);
-            let _ = done.wake();
-            r
-        })?;
+        let h = thread::Builder::new()
+            .name(format!("barrage-{index}-{t}"))
+            .spawn(move || {
+                let r = w.run();
+                finished.fetch_add(1, Ordering::AcqRel);
+                let _ = done.wake();
+                r
+            })?;
         handles.push(h);
     }
 
     let mut events = Events::with_capacity(8);
     let mut level = worker::RUNNING;
     while finished.load(Ordering::Acquire) < handles.len() {
-        if let Err(e) = poll.poll(&mut events, None) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+        if let Err(e) = poll.poll(&mut events, None)
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return Err(e);
         }
         while let Ok(Some(_)) = sigfd.read_signal() {
             level = (level + 1).min(worker::HARD);
@@ -389,11 +430,24 @@ fn host_id() -> String {
 fn config_hash(cfg: &RunConfig) -> u64 {
     let canon = format!(
         "{}|{}|{}|{}|{:?}|{:?}|{:?}|{}",
-        cfg.url, cfg.processes, cfg.threads, cfg.connections, cfg.duration, cfg.requests, cfg.timeout, cfg.keepalive
+        cfg.url,
+        cfg.processes,
+        cfg.threads,
+        cfg.connections,
+        cfg.duration,
+        cfg.requests,
+        cfg.timeout,
+        cfg.keepalive
     );
-    canon.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    canon.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn run_id(cfg: &RunConfig, wall: u64) -> String {
-    format!("{}-{:08x}", crate::config::utc_stamp(wall / 1_000_000_000), config_hash(cfg) as u32)
+    format!(
+        "{}-{:08x}",
+        crate::config::utc_stamp(wall / 1_000_000_000),
+        config_hash(cfg) as u32
+    )
 }

@@ -82,18 +82,30 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let files = merge::open_run(&a.dirs)?;
-    let out = a.out.clone().unwrap_or_else(|| a.dirs[0].join("results.csv"));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| a.dirs[0].join("results.csv"));
     let columns = match &a.columns {
         Some(s) => Column::parse_list(s)?,
         None => Vec::new(),
     };
-    let opts = CsvOptions { precision: a.precision, uncorrected: a.latency_uncorrected, columns, header: a.header };
+    let opts = CsvOptions {
+        precision: a.precision,
+        uncorrected: a.latency_uncorrected,
+        columns,
+        header: a.header,
+    };
     let mut summary = Summary::new(!a.latency_uncorrected);
     for f in &files {
         summary.stats.add(&f.header.stats);
     }
     let rows = merge::write_csv(&files, &out, &opts, |r, _| summary.add(r))?;
-    println!("barrage merge: {rows} rows from {} sample files -> {}", files.len(), out.display());
+    println!(
+        "barrage merge: {rows} rows from {} sample files -> {}",
+        files.len(),
+        out.display()
+    );
     print!("{}", summary.render());
     Ok(ExitCode::SUCCESS)
 }

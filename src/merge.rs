@@ -35,8 +35,14 @@ pub enum MergeError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     /// Files from different runs were mixed.
-    #[error("{path} belongs to run {found:?}, not {expected:?}: merge one run's directories at a time")]
-    RunMismatch { path: PathBuf, expected: String, found: String },
+    #[error(
+        "{path} belongs to run {found:?}, not {expected:?}: merge one run's directories at a time"
+    )]
+    RunMismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     /// The output could not be written.
     #[error("cannot write {path}: {source} (choose another output with -o)")]
     Write { path: PathBuf, source: io::Error },
@@ -44,7 +50,10 @@ pub enum MergeError {
 
 /// Lists the sample files of a run directory, sorted by name.
 pub fn sample_paths(dir: &Path) -> Result<Vec<PathBuf>, MergeError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| MergeError::ReadDir { path: dir.to_path_buf(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| MergeError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut paths: Vec<PathBuf> = rd
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -56,7 +65,9 @@ pub fn sample_paths(dir: &Path) -> Result<Vec<PathBuf>, MergeError> {
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(MergeError::NoSamples { path: dir.to_path_buf() });
+        return Err(MergeError::NoSamples {
+            path: dir.to_path_buf(),
+        });
     }
     Ok(paths)
 }
@@ -66,7 +77,10 @@ pub fn open_run(dirs: &[PathBuf]) -> Result<Vec<SampleFile>, MergeError> {
     let mut files = Vec::new();
     for dir in dirs {
         for path in sample_paths(dir)? {
-            let f = SampleFile::open(&path).map_err(|why| MergeError::Corrupt { path: path.clone(), why })?;
+            let f = SampleFile::open(&path).map_err(|why| MergeError::Corrupt {
+                path: path.clone(),
+                why,
+            })?;
             files.push(f);
         }
     }
@@ -74,7 +88,11 @@ pub fn open_run(dirs: &[PathBuf]) -> Result<Vec<SampleFile>, MergeError> {
         let expected = first.header.run_id.clone();
         for f in &files[1..] {
             if f.header.run_id != expected {
-                return Err(MergeError::RunMismatch { path: f.path.clone(), expected, found: f.header.run_id.clone() });
+                return Err(MergeError::RunMismatch {
+                    path: f.path.clone(),
+                    expected,
+                    found: f.header.run_id.clone(),
+                });
             }
         }
     }
@@ -120,8 +138,15 @@ pub struct Merger<'a> {
 impl<'a> Merger<'a> {
     pub fn new(files: &'a [SampleFile]) -> Result<Merger<'a>, MergeError> {
         // Align hosts by their wall-clock start; one host's files share a time base.
-        let min_wall = files.iter().map(|f| f.header.wall_start_ns).min().unwrap_or(0);
-        let offsets: Vec<u64> = files.iter().map(|f| f.header.wall_start_ns - min_wall).collect();
+        let min_wall = files
+            .iter()
+            .map(|f| f.header.wall_start_ns)
+            .min()
+            .unwrap_or(0);
+        let offsets: Vec<u64> = files
+            .iter()
+            .map(|f| f.header.wall_start_ns - min_wall)
+            .collect();
         let mut pending = Vec::new();
         let mut probe = vec![0u8; BLOCK_RECORDS * RECORD_SIZE];
         for (fi, f) in files.iter().enumerate() {
@@ -130,7 +155,12 @@ impl<'a> Merger<'a> {
                 let start = c * per;
                 let end = (start + per).min(f.slots());
                 if let Some(first) = first_valid(f, start, end, &mut probe)? {
-                    pending.push(Pending { key: first.end_ns + offsets[fi], file: fi, start, end });
+                    pending.push(Pending {
+                        key: first.end_ns + offsets[fi],
+                        file: fi,
+                        start,
+                        end,
+                    });
                 }
             }
         }
@@ -181,7 +211,10 @@ impl<'a> Merger<'a> {
     #[inline]
     fn bound(&self) -> u64 {
         let h = self.heap.peek().map_or(u64::MAX, |Reverse((k, _))| *k);
-        let p = self.pending.get(self.next_pending).map_or(u64::MAX, |p| p.key);
+        let p = self
+            .pending
+            .get(self.next_pending)
+            .map_or(u64::MAX, |p| p.key);
         h.min(p)
     }
 
@@ -249,7 +282,10 @@ impl<'a> Merger<'a> {
                 let want = ((c.end_slot - c.next_slot) as usize).min(BLOCK_RECORDS) * RECORD_SIZE;
                 let n = f
                     .read_slots(c.next_slot, &mut c.buf[..want])
-                    .map_err(|source| MergeError::Read { path: f.path.clone(), source })?;
+                    .map_err(|source| MergeError::Read {
+                        path: f.path.clone(),
+                        source,
+                    })?;
                 if n == 0 {
                     return Ok(false);
                 }
@@ -257,7 +293,9 @@ impl<'a> Merger<'a> {
                 c.pos = 0;
                 c.len = n;
             }
-            let bytes: &[u8; RECORD_SIZE] = c.buf[c.pos..c.pos + RECORD_SIZE].try_into().expect("record");
+            let bytes: &[u8; RECORD_SIZE] = c.buf[c.pos..c.pos + RECORD_SIZE]
+                .try_into()
+                .expect("record");
             c.pos += RECORD_SIZE;
             let mut rec = Record::decode(bytes);
             if !rec.is_valid() {
@@ -279,13 +317,21 @@ impl<'a> Merger<'a> {
     }
 }
 
-fn first_valid(f: &SampleFile, start: u64, end: u64, buf: &mut [u8]) -> Result<Option<Record>, MergeError> {
+fn first_valid(
+    f: &SampleFile,
+    start: u64,
+    end: u64,
+    buf: &mut [u8],
+) -> Result<Option<Record>, MergeError> {
     let mut slot = start;
     while slot < end {
         let want = ((end - slot) as usize).min(buf.len() / RECORD_SIZE) * RECORD_SIZE;
         let n = f
             .read_slots(slot, &mut buf[..want])
-            .map_err(|source| MergeError::Read { path: f.path.clone(), source })?;
+            .map_err(|source| MergeError::Read {
+                path: f.path.clone(),
+                source,
+            })?;
         if n == 0 {
             break;
         }
@@ -315,7 +361,12 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { precision: 6, uncorrected: false, columns: Vec::new(), header: false }
+        CsvOptions {
+            precision: 6,
+            uncorrected: false,
+            columns: Vec::new(),
+            header: false,
+        }
     }
 }
 
@@ -359,16 +410,27 @@ impl Column {
         s.split(',')
             .map(|name| {
                 let name = name.trim();
-                Column::ALL.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).ok_or_else(|| {
-                    let names: Vec<&str> = Column::ALL.iter().map(|(n, _)| *n).collect();
-                    format!("unknown column {name:?}: choose from {} or all", names.join(","))
-                })
+                Column::ALL
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, c)| *c)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Column::ALL.iter().map(|(n, _)| *n).collect();
+                        format!(
+                            "unknown column {name:?}: choose from {} or all",
+                            names.join(",")
+                        )
+                    })
             })
             .collect()
     }
 
     pub fn name(self) -> &'static str {
-        Column::ALL.iter().find(|(_, c)| *c == self).map(|(n, _)| *n).expect("listed")
+        Column::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map(|(n, _)| *n)
+            .expect("listed")
     }
 }
 
@@ -391,7 +453,13 @@ pub fn push_seconds(out: &mut Vec<u8>, ns: u64, decimals: u32) {
 
 /// Formats one record as a CSV line (with newline) into `line`.
 #[inline]
-pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, offset_ns: u64, opts: &CsvOptions) {
+pub fn format_row(
+    line: &mut Vec<u8>,
+    rec: &Record,
+    file: &SampleFile,
+    offset_ns: u64,
+    opts: &CsvOptions,
+) {
     let p = opts.precision;
     push_seconds(line, rec.end_ns, p);
     line.push(b',');
@@ -404,10 +472,28 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, offset_ns
         let start = rec.end_ns.saturating_sub(rec.service_ns());
         match col {
             Column::Start => push_seconds(line, start, 9),
-            Column::Intended => push_seconds(line, start.saturating_sub(if rec.flags & crate::sample::FLAG_SCHEDULED != 0 { rec.lag_ns() } else { 0 }), 9),
-            Column::Connect => push_opt_seconds(line, rec.flags & crate::sample::FLAG_NEW_CONN != 0, crate::sample::dur16::decode(rec.connect)),
-            Column::Tls => push_opt_seconds(line, rec.flags & crate::sample::FLAG_NEW_CONN != 0 && rec.tls != 0, crate::sample::dur16::decode(rec.tls)),
-            Column::Ttfb => push_opt_seconds(line, rec.ttfb != 0, crate::sample::dur16::decode(rec.ttfb)),
+            Column::Intended => push_seconds(
+                line,
+                start.saturating_sub(if rec.flags & crate::sample::FLAG_SCHEDULED != 0 {
+                    rec.lag_ns()
+                } else {
+                    0
+                }),
+                9,
+            ),
+            Column::Connect => push_opt_seconds(
+                line,
+                rec.flags & crate::sample::FLAG_NEW_CONN != 0,
+                crate::sample::dur16::decode(rec.connect),
+            ),
+            Column::Tls => push_opt_seconds(
+                line,
+                rec.flags & crate::sample::FLAG_NEW_CONN != 0 && rec.tls != 0,
+                crate::sample::dur16::decode(rec.tls),
+            ),
+            Column::Ttfb => {
+                push_opt_seconds(line, rec.ttfb != 0, crate::sample::dur16::decode(rec.ttfb))
+            }
             Column::Bytes => line.extend_from_slice(ib.format(rec.bytes).as_bytes()),
             Column::Error => {
                 if rec.is_error() {
@@ -415,9 +501,19 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, offset_ns
                 }
             }
             Column::Target => line.extend_from_slice(ib.format(rec.target).as_bytes()),
-            Column::NewConn => line.push(if rec.flags & crate::sample::FLAG_NEW_CONN != 0 { b'1' } else { b'0' }),
-            Column::Resumed => line.push(if rec.flags & crate::sample::FLAG_TLS_RESUMED != 0 { b'1' } else { b'0' }),
-            Column::Process => line.extend_from_slice(ib.format(file.header.process_index).as_bytes()),
+            Column::NewConn => line.push(if rec.flags & crate::sample::FLAG_NEW_CONN != 0 {
+                b'1'
+            } else {
+                b'0'
+            }),
+            Column::Resumed => line.push(if rec.flags & crate::sample::FLAG_TLS_RESUMED != 0 {
+                b'1'
+            } else {
+                b'0'
+            }),
+            Column::Process => {
+                line.extend_from_slice(ib.format(file.header.process_index).as_bytes())
+            }
             Column::Host => line.extend_from_slice(file.header.host_id.as_bytes()),
         }
     }
@@ -439,7 +535,10 @@ pub fn write_csv(
     opts: &CsvOptions,
     mut visit: impl FnMut(&Record, &SampleFile),
 ) -> Result<u64, MergeError> {
-    let werr = |source| MergeError::Write { path: out.to_path_buf(), source };
+    let werr = |source| MergeError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
     let file = File::create(out).map_err(werr)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     if opts.header {
@@ -495,8 +594,15 @@ mod tests {
 
     #[test]
     fn column_lists() {
-        assert_eq!(Column::parse_list("connect,tls").unwrap(), vec![Column::Connect, Column::Tls]);
+        assert_eq!(
+            Column::parse_list("connect,tls").unwrap(),
+            vec![Column::Connect, Column::Tls]
+        );
         assert_eq!(Column::parse_list("all").unwrap().len(), Column::ALL.len());
-        assert!(Column::parse_list("bogus").unwrap_err().contains("unknown column \"bogus\""));
+        assert!(
+            Column::parse_list("bogus")
+                .unwrap_err()
+                .contains("unknown column \"bogus\"")
+        );
     }
 }

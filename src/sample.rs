@@ -40,7 +40,7 @@ const CHUNK_BYTES: usize = CHUNK_RECORDS * RECORD_SIZE;
 const RESERVE_BYTES: usize = 1 << 40;
 
 const _: () = assert!(std::mem::size_of::<Record>() == RECORD_SIZE);
-const _: () = assert!(HEADER_SIZE % 4096 == 0 && CHUNK_BYTES % 4096 == 0);
+const _: () = assert!(HEADER_SIZE.is_multiple_of(4096) && CHUNK_BYTES.is_multiple_of(4096));
 
 /// The record's flags byte: this record is complete. Stored last.
 pub const FLAG_VALID: u8 = 0x80;
@@ -320,7 +320,14 @@ impl ProcessStats {
     const FIELDS: usize = 6;
 
     fn to_array(self) -> [u64; Self::FIELDS] {
-        [self.connects, self.idle_closes, self.retries, self.tls_full, self.tls_resumed, self.lost]
+        [
+            self.connects,
+            self.idle_closes,
+            self.retries,
+            self.tls_full,
+            self.tls_resumed,
+            self.lost,
+        ]
     }
 
     fn from_array(a: [u64; Self::FIELDS]) -> Self {
@@ -394,11 +401,31 @@ impl Header {
         let mut b = vec![0u8; HEADER_SIZE];
         b[off::MAGIC..off::MAGIC + 8].copy_from_slice(&MAGIC);
         put(&mut b, off::VERSION, &VERSION.to_le_bytes());
-        put(&mut b, off::RECORD_SIZE, &(RECORD_SIZE as u16).to_le_bytes());
-        put(&mut b, off::HEADER_SIZE, &(HEADER_SIZE as u32).to_le_bytes());
-        put(&mut b, off::CHUNK_RECORDS, &self.chunk_records.to_le_bytes());
-        put(&mut b, off::PROCESS_INDEX, &self.process_index.to_le_bytes());
-        put(&mut b, off::PROCESS_COUNT, &self.process_count.to_le_bytes());
+        put(
+            &mut b,
+            off::RECORD_SIZE,
+            &(RECORD_SIZE as u16).to_le_bytes(),
+        );
+        put(
+            &mut b,
+            off::HEADER_SIZE,
+            &(HEADER_SIZE as u32).to_le_bytes(),
+        );
+        put(
+            &mut b,
+            off::CHUNK_RECORDS,
+            &self.chunk_records.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            off::PROCESS_INDEX,
+            &self.process_index.to_le_bytes(),
+        );
+        put(
+            &mut b,
+            off::PROCESS_COUNT,
+            &self.process_count.to_le_bytes(),
+        );
         put(&mut b, off::FLAGS, &self.flags.to_le_bytes());
         put(&mut b, off::WALL_START, &self.wall_start_ns.to_le_bytes());
         put(&mut b, off::CLAIMED, &self.claimed_chunks.to_le_bytes());
@@ -407,10 +434,12 @@ impl Header {
         put(&mut b, off::CONFIG_HASH, &self.config_hash.to_le_bytes());
         put_str(&mut b, off::HOST_ID, &self.host_id);
         put_str(&mut b, off::RUN_ID, &self.run_id);
-        b[off::CLOCK_START..off::CLOCK_START + 32].copy_from_slice(&encode_clock(&self.clock_start));
+        b[off::CLOCK_START..off::CLOCK_START + 32]
+            .copy_from_slice(&encode_clock(&self.clock_start));
         b[off::CLOCK_END..off::CLOCK_END + 32].copy_from_slice(&encode_clock(&self.clock_end));
         put(&mut b, off::FINISHED, &self.finished_wall_ns.to_le_bytes());
-        b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS].copy_from_slice(&encode_stats(&self.stats));
+        b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS]
+            .copy_from_slice(&encode_stats(&self.stats));
         b
     }
 
@@ -418,19 +447,26 @@ impl Header {
     /// with the file name.
     pub fn decode(b: &[u8]) -> Result<Header, String> {
         if b.len() < HEADER_SIZE {
-            return Err(format!("too short for a sample file ({} bytes, header needs {HEADER_SIZE})", b.len()));
+            return Err(format!(
+                "too short for a sample file ({} bytes, header needs {HEADER_SIZE})",
+                b.len()
+            ));
         }
         if b[0..8] != MAGIC {
             return Err("not a barrage sample file (bad magic)".into());
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
         if version != VERSION {
-            return Err(format!("sample format version {version}, this barrage reads version {VERSION}"));
+            return Err(format!(
+                "sample format version {version}, this barrage reads version {VERSION}"
+            ));
         }
         let record_size = u16::from_le_bytes([b[10], b[11]]) as usize;
         let header_size = get_u32(b, off::HEADER_SIZE) as usize;
         if record_size != RECORD_SIZE || header_size != HEADER_SIZE {
-            return Err(format!("record size {record_size} / header size {header_size}, expected {RECORD_SIZE} / {HEADER_SIZE}"));
+            return Err(format!(
+                "record size {record_size} / header size {header_size}, expected {RECORD_SIZE} / {HEADER_SIZE}"
+            ));
         }
         let chunk_records = get_u32(b, off::CHUNK_RECORDS);
         if chunk_records == 0 || chunk_records > 1 << 24 {
@@ -536,7 +572,11 @@ unsafe impl Sync for SampleLog {}
 impl SampleLog {
     /// Creates the file with `header`, ready for appends.
     pub fn create(path: &Path, header: &Header) -> io::Result<Arc<SampleLog>> {
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
         file.write_all_at(&header.encode(), 0)?;
         let map = MmapOptions::new().len(RESERVE_BYTES).map_raw(&file)?;
         Ok(Arc::new(SampleLog {
@@ -581,15 +621,27 @@ impl SampleLog {
 
     /// A writer for one thread.
     pub fn writer(self: &Arc<SampleLog>) -> ChunkWriter {
-        ChunkWriter { log: Arc::clone(self), next: std::ptr::null_mut(), left: 0 }
+        ChunkWriter {
+            log: Arc::clone(self),
+            next: std::ptr::null_mut(),
+            left: 0,
+        }
     }
 
     /// Records how the process ended: final counters and clock state, then trims the
     /// file to the chunks actually claimed.
-    pub fn finish(&self, stats: &ProcessStats, clock_end: &ClockState, finished_wall_ns: u64) -> io::Result<()> {
-        self.file.write_all_at(&encode_clock(clock_end), off::CLOCK_END as u64)?;
-        self.file.write_all_at(&finished_wall_ns.to_le_bytes(), off::FINISHED as u64)?;
-        self.file.write_all_at(&encode_stats(stats), off::STATS as u64)?;
+    pub fn finish(
+        &self,
+        stats: &ProcessStats,
+        clock_end: &ClockState,
+        finished_wall_ns: u64,
+    ) -> io::Result<()> {
+        self.file
+            .write_all_at(&encode_clock(clock_end), off::CLOCK_END as u64)?;
+        self.file
+            .write_all_at(&finished_wall_ns.to_le_bytes(), off::FINISHED as u64)?;
+        self.file
+            .write_all_at(&encode_stats(stats), off::STATS as u64)?;
         let claimed = self.claimed().load(Ordering::Acquire) as usize;
         let used = (HEADER_SIZE + claimed * CHUNK_BYTES) as u64;
         let len = *self.file_len.lock().unwrap_or_else(|e| e.into_inner());
@@ -638,7 +690,8 @@ impl ChunkWriter {
         // sees the whole record, and a kill between the two leaves a skipped slot.
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.next, RECORD_SIZE - 1);
-            AtomicU8::from_ptr(self.next.add(RECORD_SIZE - 1)).store(rec.flags | FLAG_VALID, Ordering::Release);
+            AtomicU8::from_ptr(self.next.add(RECORD_SIZE - 1))
+                .store(rec.flags | FLAG_VALID, Ordering::Release);
             self.next = self.next.add(RECORD_SIZE);
         }
         self.left -= 1;
@@ -658,15 +711,26 @@ pub struct SampleFile {
 impl SampleFile {
     pub fn open(path: &Path) -> Result<SampleFile, String> {
         let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-        let len = file.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| format!("cannot stat: {e}"))?
+            .len();
         let mut head = vec![0u8; HEADER_SIZE.min(len as usize)];
-        file.read_exact_at(&mut head, 0).map_err(|e| format!("cannot read header: {e}"))?;
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| format!("cannot read header: {e}"))?;
         let header = Header::decode(&head)?;
-        let claimed = header.claimed_chunks.saturating_mul(header.chunk_records as u64);
+        let claimed = header
+            .claimed_chunks
+            .saturating_mul(header.chunk_records as u64);
         // A killed process may have claimed a chunk whose growth never happened;
         // trust the file's length over the counter.
         let on_disk = (len - HEADER_SIZE as u64) / RECORD_SIZE as u64;
-        Ok(SampleFile { path: path.to_path_buf(), header, file, slots: claimed.min(on_disk) })
+        Ok(SampleFile {
+            path: path.to_path_buf(),
+            header,
+            file,
+            slots: claimed.min(on_disk),
+        })
     }
 
     pub fn chunk_records(&self) -> u64 {
@@ -683,9 +747,13 @@ impl SampleFile {
 
     /// Reads slots `[first, first + buf.len()/32)` into `buf`; returns bytes read.
     pub fn read_slots(&self, first: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let want = (buf.len() as u64 / RECORD_SIZE as u64).min(self.slots.saturating_sub(first)) as usize;
+        let want =
+            (buf.len() as u64 / RECORD_SIZE as u64).min(self.slots.saturating_sub(first)) as usize;
         let bytes = want * RECORD_SIZE;
-        self.file.read_exact_at(&mut buf[..bytes], HEADER_SIZE as u64 + first * RECORD_SIZE as u64)?;
+        self.file.read_exact_at(
+            &mut buf[..bytes],
+            HEADER_SIZE as u64 + first * RECORD_SIZE as u64,
+        )?;
         Ok(bytes)
     }
 }
@@ -716,13 +784,34 @@ mod tests {
 
     #[test]
     fn durations_keep_their_precision() {
-        for ns in [0u64, 1, 999, 2047, 2048, 50_000, 134_217_727, 134_217_728, 10_000_000_000, 3_600_000_000_000] {
+        for ns in [
+            0u64,
+            1,
+            999,
+            2047,
+            2048,
+            50_000,
+            134_217_727,
+            134_217_728,
+            10_000_000_000,
+            3_600_000_000_000,
+        ] {
             let d32 = dur32::decode(dur32::encode(ns));
-            assert!(d32 <= ns && (ns - d32) as f64 <= ns as f64 * 1e-7, "dur32 {ns} -> {d32}");
+            assert!(
+                d32 <= ns && (ns - d32) as f64 <= ns as f64 * 1e-7,
+                "dur32 {ns} -> {d32}"
+            );
             let d16 = dur16::decode(dur16::encode(ns));
-            assert!(d16 <= ns && (ns - d16) as f64 <= ns as f64 * 1e-3, "dur16 {ns} -> {d16}");
+            assert!(
+                d16 <= ns && (ns - d16) as f64 <= ns as f64 * 1e-3,
+                "dur16 {ns} -> {d16}"
+            );
         }
-        assert_eq!(dur32::decode(dur32::encode(134_217_727)), 134_217_727, "exact below 2^27");
+        assert_eq!(
+            dur32::decode(dur32::encode(134_217_727)),
+            134_217_727,
+            "exact below 2^27"
+        );
         assert_eq!(dur16::decode(dur16::encode(2047)), 2047);
         // Saturation, not wrap-around.
         assert!(dur16::decode(dur16::encode(u64::MAX)) > 4_000_000_000_000);
@@ -743,10 +832,22 @@ mod tests {
             config_hash: 42,
             host_id: "host-é".into(),
             run_id: "run-1".into(),
-            clock_start: ClockState { state: 5, unsynced: true, max_error_us: 16_000_000, est_error_us: 3 },
+            clock_start: ClockState {
+                state: 5,
+                unsynced: true,
+                max_error_us: 16_000_000,
+                est_error_us: 3,
+            },
             clock_end: ClockState::default(),
             finished_wall_ns: 9,
-            stats: ProcessStats { connects: 1, idle_closes: 2, retries: 3, tls_full: 4, tls_resumed: 5, lost: 6 },
+            stats: ProcessStats {
+                connects: 1,
+                idle_closes: 2,
+                retries: 3,
+                tls_full: 4,
+                tls_resumed: 5,
+                lost: 6,
+            },
         };
         let b = h.encode();
         assert_eq!(Header::decode(&b).unwrap(), h);
@@ -765,7 +866,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(file_name(0));
-        let header = Header { chunk_records: CHUNK_RECORDS as u32, ..Default::default() };
+        let header = Header {
+            chunk_records: CHUNK_RECORDS as u32,
+            ..Default::default()
+        };
         let log = SampleLog::create(&path, &header).unwrap();
         let per_thread = CHUNK_RECORDS as u64 + 100;
         let handles: Vec<_> = (0..3u16)
@@ -773,7 +877,13 @@ mod tests {
                 let mut w = log.writer();
                 std::thread::spawn(move || {
                     for i in 0..per_thread {
-                        w.push(&Record { end_ns: i + 1, target: t, status: 200, ..Default::default() }).unwrap();
+                        w.push(&Record {
+                            end_ns: i + 1,
+                            target: t,
+                            status: 200,
+                            ..Default::default()
+                        })
+                        .unwrap();
                     }
                 })
             })
@@ -781,7 +891,8 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        log.finish(&ProcessStats::default(), &ClockState::default(), 1).unwrap();
+        log.finish(&ProcessStats::default(), &ClockState::default(), 1)
+            .unwrap();
         let f = SampleFile::open(&path).unwrap();
         assert_eq!(f.chunks(), 6, "each thread claimed two chunks");
         let mut buf = vec![0u8; f.slots() as usize * RECORD_SIZE];
@@ -793,7 +904,10 @@ mod tests {
             .collect();
         assert_eq!(valid.len() as u64, 3 * per_thread);
         for t in 0..3u16 {
-            assert_eq!(valid.iter().filter(|r| r.target == t).count() as u64, per_thread);
+            assert_eq!(
+                valid.iter().filter(|r| r.target == t).count() as u64,
+                per_thread
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -5,11 +5,12 @@
 //!
 //! The query string shapes the answer, so tests can ask for what they need:
 //! `status=503`, `body=text`, `size=N` (N bytes of body), `chunked=1`,
-//! `close=1` (answer with `Connection: close`), `delay=50ms` (answer later; the
+//! `close=1` (answer with `Connection: close`), `eof=1` (no length: the body ends
+//! when the server closes), `delay=50ms` (answer later; the
 //! connection waits, others are served meanwhile).
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -57,16 +58,22 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     if args.threads == 0 {
         return Err(ServeError::Threads);
     }
-    let addr: SocketAddr = args.listen.parse().map_err(|_| ServeError::Addr(args.listen.clone()))?;
+    let addr: SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|_| ServeError::Addr(args.listen.clone()))?;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
-    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(|e| ServeError::Setup(e.into()))?;
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .map_err(|e| ServeError::Setup(e.into()))?;
     let std_listener = std::net::TcpListener::bind(addr).map_err(|source| ServeError::Listen {
         addr: args.listen.clone(),
         source,
     })?;
-    std_listener.set_nonblocking(true).map_err(ServeError::Setup)?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(ServeError::Setup)?;
     let local = std_listener.local_addr().map_err(ServeError::Setup)?;
     println!("barrage serve: listening on http://{local}/");
     let _ = io::stdout().flush();
@@ -88,7 +95,8 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         handles.push(h);
     }
 
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| ServeError::Setup(e.into()))?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| ServeError::Setup(e.into()))?;
     match args.duration {
         Some(d) => {
             let mut poll = Poll::new().map_err(ServeError::Setup)?;
@@ -99,7 +107,10 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
             let deadline = Instant::now() + d;
             let mut events = Events::with_capacity(4);
             while Instant::now() < deadline {
-                let _ = poll.poll(&mut events, Some(deadline.saturating_duration_since(Instant::now())));
+                let _ = poll.poll(
+                    &mut events,
+                    Some(deadline.saturating_duration_since(Instant::now())),
+                );
                 if !events.is_empty() {
                     break;
                 }
@@ -139,8 +150,17 @@ struct ServerConn {
     close_after_write: bool,
 }
 
-fn serve_loop(mut poll: Poll, mut listener: TcpListener, counters: Arc<Counters>, stop: Arc<AtomicBool>) {
-    if poll.registry().register(&mut listener, LISTENER, Interest::READABLE).is_err() {
+fn serve_loop(
+    mut poll: Poll,
+    mut listener: TcpListener,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+) {
+    if poll
+        .registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .is_err()
+    {
         return;
     }
     let mut conns: Vec<Option<ServerConn>> = Vec::new();
@@ -149,7 +169,9 @@ fn serve_loop(mut poll: Poll, mut listener: TcpListener, counters: Arc<Counters>
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
     while !stop.load(Ordering::Acquire) {
-        let timeout = timers.peek().map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()));
+        let timeout = timers
+            .peek()
+            .map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()));
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -169,7 +191,11 @@ fn serve_loop(mut poll: Poll, mut listener: TcpListener, counters: Arc<Counters>
                             });
                             if poll
                                 .registry()
-                                .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                                .register(
+                                    &mut stream,
+                                    Token(i),
+                                    Interest::READABLE | Interest::WRITABLE,
+                                )
                                 .is_err()
                             {
                                 free.push(i);
@@ -275,7 +301,7 @@ fn drive(
         };
         counters.requests.fetch_add(1, Ordering::Relaxed);
         answer.write_to(&mut c.out);
-        c.close_after_write = answer.close;
+        c.close_after_write = answer.close || answer.eof;
         c.inbuf.drain(..len);
     }
     if !flush(c) {
@@ -305,6 +331,8 @@ fn flush(c: &mut ServerConn) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
+    /// No Content-Length: the body ends when the server closes the connection.
+    pub eof: bool,
     pub body: Vec<u8>,
     pub chunked: bool,
     pub close: bool,
@@ -326,7 +354,9 @@ impl Answer {
             503 => "Service Unavailable",
             _ => "Status",
         };
-        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\nServer: barrage\r\n", self.status).as_bytes());
+        out.extend_from_slice(
+            format!("HTTP/1.1 {} {reason}\r\nServer: barrage\r\n", self.status).as_bytes(),
+        );
         if self.close {
             out.extend_from_slice(b"Connection: close\r\n");
         }
@@ -335,7 +365,12 @@ impl Answer {
             out.extend_from_slice(b"\r\n");
             return;
         }
-        if self.chunked {
+        if self.eof {
+            out.extend_from_slice(b"\r\n");
+            if !self.head {
+                out.extend_from_slice(&self.body);
+            }
+        } else if self.chunked {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
             if !self.head {
                 // Several chunks so clients meet chunk boundaries mid-body.
@@ -347,7 +382,9 @@ impl Answer {
                 out.extend_from_slice(b"0\r\n\r\n");
             }
         } else {
-            out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
+            out.extend_from_slice(
+                format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes(),
+            );
             if !self.head {
                 out.extend_from_slice(&self.body);
             }
@@ -376,7 +413,10 @@ fn parse_request(buf: &[u8]) -> Parsed {
     let mut close = req.version == Some(0);
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok()) {
+            match std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+            {
                 Some(n) => body_len = n,
                 None => return Parsed::Bad,
             }
@@ -396,21 +436,41 @@ fn parse_request(buf: &[u8]) -> Parsed {
     let mut answer = answer_for(path);
     answer.close |= close;
     answer.head = req.method == Some("HEAD");
-    Parsed::Request { len: head_len + body_len, answer }
+    Parsed::Request {
+        len: head_len + body_len,
+        answer,
+    }
 }
 
 /// The answer a path's query asks for (see the module docs).
 pub fn answer_for(path: &str) -> Answer {
-    let mut a = Answer { status: 200, body: b"ok\n".to_vec(), chunked: false, close: false, delay: None, head: false };
-    let Some((_, query)) = path.split_once('?') else { return a };
+    let mut a = Answer {
+        status: 200,
+        eof: false,
+        body: b"ok\n".to_vec(),
+        chunked: false,
+        close: false,
+        delay: None,
+        head: false,
+    };
+    let Some((_, query)) = path.split_once('?') else {
+        return a;
+    };
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
-            "status" => a.status = v.parse().ok().filter(|s| (100..1000).contains(s)).unwrap_or(200),
+            "status" => {
+                a.status = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (100..1000).contains(s))
+                    .unwrap_or(200)
+            }
             "body" => a.body = percent_decode(v),
             "size" => a.body = vec![b'x'; v.parse::<usize>().unwrap_or(0).min(64 << 20)],
             "chunked" => a.chunked = v != "0",
             "close" => a.close = v != "0",
+            "eof" => a.eof = v != "0",
             "delay" => a.delay = parse_duration(v).ok(),
             _ => {}
         }

@@ -53,26 +53,53 @@ impl Summary {
             self.errors += 1;
             *self.by_error.entry(r.error_kind()).or_insert(0) += 1;
         } else {
-            self.latency.saturating_record(r.latency_ns(self.corrected).max(1));
+            self.latency
+                .saturating_record(r.latency_ns(self.corrected).max(1));
         }
     }
 
     pub fn rate(&self) -> f64 {
-        if self.last_end == 0 { 0.0 } else { self.requests as f64 / (self.last_end as f64 / 1e9) }
+        if self.last_end == 0 {
+            0.0
+        } else {
+            self.requests as f64 / (self.last_end as f64 / 1e9)
+        }
     }
 
     /// The multi-line text printed at the end of a run.
     pub fn render(&self) -> String {
         let mut s = String::new();
         let secs = self.last_end as f64 / 1e9;
-        let _ = writeln!(s, "  requests     {} in {:.2}s, {:.1}/s", self.requests, secs, self.rate());
-        let pct = if self.requests > 0 { 100.0 * self.errors as f64 / self.requests as f64 } else { 0.0 };
+        let _ = writeln!(
+            s,
+            "  requests     {} in {:.2}s, {:.1}/s",
+            self.requests,
+            secs,
+            self.rate()
+        );
+        let pct = if self.requests > 0 {
+            100.0 * self.errors as f64 / self.requests as f64
+        } else {
+            0.0
+        };
         let _ = writeln!(s, "  errors       {} ({pct:.2}%)", self.errors);
         for (kind, n) in &self.by_error {
             let _ = writeln!(s, "    {:<22} {n}", kind.name());
         }
-        let statuses: Vec<String> = self.by_status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        let _ = writeln!(s, "  status       {}", if statuses.is_empty() { "none".into() } else { statuses.join(", ") });
+        let statuses: Vec<String> = self
+            .by_status
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  status       {}",
+            if statuses.is_empty() {
+                "none".into()
+            } else {
+                statuses.join(", ")
+            }
+        );
         if self.latency.is_empty() {
             let _ = writeln!(s, "  latency      no successful requests");
         } else {
@@ -97,7 +124,11 @@ impl Summary {
             s,
             "  transfer     {} read, {}/s",
             fmt_bytes(self.bytes as f64),
-            fmt_bytes(if secs > 0.0 { self.bytes as f64 / secs } else { 0.0 })
+            fmt_bytes(if secs > 0.0 {
+                self.bytes as f64 / secs
+            } else {
+                0.0
+            })
         );
         let st = &self.stats;
         let _ = writeln!(
@@ -106,7 +137,11 @@ impl Summary {
             st.connects, st.idle_closes, st.retries
         );
         if st.lost > 0 {
-            let _ = writeln!(s, "  LOST         {} samples could not be recorded", st.lost);
+            let _ = writeln!(
+                s,
+                "  LOST         {} samples could not be recorded",
+                st.lost
+            );
         }
         s
     }

@@ -17,7 +17,10 @@ use std::time::Duration;
 use mio::{Events, Poll, Registry, Token};
 
 use crate::conn::{Conn, Io, Ready, ReqInfo, Step};
-use crate::sample::{ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16, dur32};
+use crate::sample::{
+    ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
+    dur32,
+};
 use crate::time::Clock;
 
 /// Token of the waker that tells a loop the stop level changed.
@@ -80,9 +83,17 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(poll: Poll, plan: LoopPlan, clock: Clock, stop: Arc<AtomicU8>, writer: ChunkWriter) -> io::Result<Worker> {
+    pub fn new(
+        poll: Poll,
+        plan: LoopPlan,
+        clock: Clock,
+        stop: Arc<AtomicU8>,
+        writer: ChunkWriter,
+    ) -> io::Result<Worker> {
         let registry = poll.registry().try_clone()?;
-        let conns = (0..plan.connections).map(|i| Conn::new(Token(i), plan.head)).collect();
+        let conns = (0..plan.connections)
+            .map(|i| Conn::new(Token(i), plan.head))
+            .collect();
         Ok(Worker {
             poll,
             registry,
@@ -197,7 +208,8 @@ impl Worker {
                 conns[i].begin(&mut io, now, ReqInfo::default())
             };
             let seq = self.conns[i].seq;
-            self.timeouts.push_back((now + self.timeout_ns, i as u32, seq));
+            self.timeouts
+                .push_back((now + self.timeout_ns, i as u32, seq));
             match step {
                 Step::Done(f) => {
                     self.record(i, f);
@@ -238,7 +250,11 @@ impl Worker {
             flags |= FLAG_SCHEDULED;
             lag = dur32::encode(r.start.saturating_sub(r.intended));
         }
-        let ttfb = if r.first_byte > 0 { dur16::encode(r.first_byte.saturating_sub(r.start)) } else { 0 };
+        let ttfb = if r.first_byte > 0 {
+            dur16::encode(r.first_byte.saturating_sub(r.start))
+        } else {
+            0
+        };
         let rec = Record {
             end_ns: f.end,
             service: dur32::encode(f.end.saturating_sub(r.start)),

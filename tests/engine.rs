@@ -1,0 +1,465 @@
+//! End-to-end tests of the core engine against `barrage serve` on loopback: counts
+//! that match the server, ordering, failure kinds, killed workers, bad input.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn rows_match_what_the_server_served() {
+    let dir = scratch("count");
+    let server = Server::start(&["--threads", "2"]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "2",
+        "-t",
+        "2",
+        "-c",
+        "16",
+        "-d",
+        "1s",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let (served, conns) = server.stop();
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "barrage failed: {}{}",
+        stdout,
+        text(&out.stderr)
+    );
+    let rows = read_csv(&dir.join("results.csv"));
+    assert!(rows.len() > 100, "too few rows: {}", rows.len());
+    assert_eq!(
+        rows.len() as u64,
+        served,
+        "every request the server saw is a row"
+    );
+    assert_eq!(conns, 16, "one connection each, kept alive");
+    assert!(rows.iter().all(|r| r.status == 200), "all 200");
+    assert!(
+        rows.windows(2).all(|w| w[0].elapsed <= w[1].elapsed),
+        "completion times non-decreasing"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.response_time > 0.0 && r.response_time < 1.0)
+    );
+    assert!(dir.join("samples-000.bin").exists() && dir.join("samples-001.bin").exists());
+    assert!(
+        stdout.contains(&format!("requests     {}", rows.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("p99.9"), "{stdout}");
+}
+
+#[test]
+fn request_count_is_exact() {
+    let dir = scratch("count-n");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "2",
+        "-t",
+        "2",
+        "-c",
+        "7",
+        "-n",
+        "1001",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let (served, _) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(read_csv(&dir.join("results.csv")).len(), 1001);
+    assert_eq!(served, 1001);
+}
+
+#[test]
+fn server_closing_connections_is_not_an_error() {
+    // Every response says Connection: close; the client reconnects each time.
+    let dir = scratch("close");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/?close=1"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "4",
+        "-n",
+        "400",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let (served, conns) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = read_csv(&dir.join("results.csv"));
+    assert_eq!(rows.len(), 400);
+    assert_eq!(served, 400);
+    assert_eq!(conns, 400, "a fresh connection per request");
+    assert!(rows.iter().all(|r| r.status == 200));
+}
+
+#[test]
+fn chunked_and_close_delimited_bodies() {
+    for (path, name) in [
+        ("/?chunked=1&size=5000", "chunked"),
+        ("/?eof=1&size=3000", "eof"),
+        ("/?status=204", "204"),
+    ] {
+        let dir = scratch(name);
+        let server = Server::start(&[]);
+        let out = barrage(&[
+            "run",
+            &server.url(path),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "3",
+            "-n",
+            "300",
+            "-o",
+            dir.to_str().unwrap(),
+            "--columns",
+            "bytes,error",
+        ]);
+        let (served, _) = server.stop();
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let rows = read_csv(&dir.join("results.csv"));
+        assert_eq!(rows.len() as u64, served, "{name}");
+        assert_eq!(rows.len(), 300, "{name}");
+        for r in &rows {
+            assert_eq!(r.extra[1], "", "{name}: no error, got {:?}", r.extra);
+            assert!(r.status == 200 || r.status == 204, "{name}");
+        }
+        let bytes: u64 = rows[0].extra[0].parse().unwrap();
+        let min_body = match name {
+            "chunked" => 5000,
+            "eof" => 3000,
+            _ => 0,
+        };
+        assert!(bytes > min_body, "{name}: {bytes} bytes");
+    }
+}
+
+#[test]
+fn refusing_port_records_every_attempt_as_failure() {
+    // Bind then drop a listener: nothing listens on that port now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = scratch("refused");
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = barrage(&[
+        "run",
+        &url,
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-d",
+        "300ms",
+        "-o",
+        dir.to_str().unwrap(),
+        "--columns",
+        "error",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "a refusing target is not bad input: {}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("connect refused"), "{stdout}");
+    let rows = read_csv(&dir.join("results.csv"));
+    assert!(rows.len() > 10, "every attempt is a row: {}", rows.len());
+    assert!(
+        rows.iter()
+            .all(|r| r.status == 0 && r.extra[0] == "connect refused"),
+        "{:?}",
+        &rows[..3]
+    );
+}
+
+#[test]
+fn timeout_is_recorded_and_the_run_ends() {
+    let dir = scratch("timeout");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/?delay=5s"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-d",
+        "200ms",
+        "--timeout",
+        "300ms",
+        "-o",
+        dir.to_str().unwrap(),
+        "--columns",
+        "error",
+    ]);
+    drop(server);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = read_csv(&dir.join("results.csv"));
+    assert_eq!(rows.len(), 2, "one timed-out request per connection");
+    for r in rows {
+        assert_eq!(r.extra[0], "timeout");
+        assert!((0.29..0.6).contains(&r.response_time), "{r:?}");
+    }
+}
+
+#[test]
+fn killed_worker_keeps_its_samples() {
+    let dir = scratch("kill");
+    let server = Server::start(&["--threads", "2"]);
+    let child = Command::new(bin())
+        .args([
+            "run",
+            &server.url("/"),
+            "-p",
+            "2",
+            "-t",
+            "1",
+            "-c",
+            "8",
+            "-d",
+            "3s",
+            "-o",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let workers = wait_for("two worker processes", Duration::from_secs(5), || {
+        let c = children_of(child.id());
+        (c.len() == 2).then_some(c)
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    nix_kill(workers[0], libc::SIGKILL);
+    let out = child.wait_with_output().unwrap();
+    drop(server);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a killed worker is reported: {stderr}"
+    );
+    assert!(stderr.contains("was killed by SIGKILL"), "{stderr}");
+    let killed = count_valid_records(&dir.join("samples-000.bin"));
+    let survivor = count_valid_records(&dir.join("samples-001.bin"));
+    assert!(
+        killed > 100,
+        "the killed worker's completed samples survive: {killed}"
+    );
+    assert!(
+        survivor > killed,
+        "the survivor ran longer: {survivor} vs {killed}"
+    );
+    let rows = read_csv(&dir.join("results.csv"));
+    assert_eq!(
+        rows.len() as u64,
+        killed + survivor,
+        "every complete record is merged"
+    );
+    assert!(rows.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+}
+
+#[test]
+fn sigint_stops_gracefully_and_keeps_everything() {
+    let dir = scratch("sigint");
+    let server = Server::start(&[]);
+    let child = Command::new(bin())
+        .args([
+            "run",
+            &server.url("/"),
+            "-p",
+            "2",
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "-d",
+            "30s",
+            "-o",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("workers", Duration::from_secs(5), || {
+        (children_of(child.id()).len() == 2).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = std::time::Instant::now();
+    nix_kill(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "stopped promptly");
+    let (served, _) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("stopped early"));
+    let rows = read_csv(&dir.join("results.csv"));
+    assert_eq!(
+        rows.len() as u64,
+        served,
+        "in-flight requests finished and were recorded"
+    );
+}
+
+#[test]
+fn merge_rewrites_results_with_other_precision() {
+    let dir = scratch("merge");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-n",
+        "50",
+        "-o",
+        dir.to_str().unwrap(),
+        "--no-csv",
+    ]);
+    drop(server);
+    assert!(out.status.success());
+    assert!(!dir.join("results.csv").exists());
+    let csv = dir.join("seed.csv");
+    let out = barrage(&[
+        "merge",
+        dir.to_str().unwrap(),
+        "-o",
+        csv.to_str().unwrap(),
+        "--precision",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(body.lines().count(), 50);
+    let first = body.lines().next().unwrap();
+    let fields: Vec<&str> = first.split(',').collect();
+    assert_eq!(fields.len(), 3);
+    assert_eq!(
+        fields[0].split('.').nth(1).unwrap().len(),
+        3,
+        "seed format: {first}"
+    );
+}
+
+#[test]
+fn merge_rejects_foreign_and_corrupt_files() {
+    let dir = scratch("corrupt");
+    std::fs::write(dir.join("samples-000.bin"), b"definitely not a sample file").unwrap();
+    let out = barrage(&["merge", dir.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("samples-000.bin") && err.contains("too short"),
+        "{err}"
+    );
+    let mut junk = vec![0u8; 8192];
+    junk[..8].copy_from_slice(b"NOTMAGIC");
+    std::fs::write(dir.join("samples-000.bin"), &junk).unwrap();
+    let err = text(&barrage(&["merge", dir.to_str().unwrap()]).stderr);
+    assert!(err.contains("bad magic"), "{err}");
+    let empty = scratch("empty");
+    let err = text(&barrage(&["merge", empty.to_str().unwrap()]).stderr);
+    assert!(err.contains("no sample files"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_no_load() {
+    let unwritable = "/proc/barrage-cannot-create-this";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", "not a url"], "no scheme"),
+        (vec!["run", "ftp://127.0.0.1/"], "unsupported scheme"),
+        (
+            vec!["run", "http://no-such-host.invalid/"],
+            "cannot resolve host",
+        ),
+        (vec!["run", "http://127.0.0.1:0/"], "port 0"),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-c", "0"],
+            "--connections must be at least 1",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-n", "0"],
+            "--requests must be at least 1",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-p", "0"],
+            "--processes must be at least 1",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-t", "0"],
+            "--threads must be at least 1",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-d", "0s"],
+            "--duration must be at least 1",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-c", "-5"],
+            "unexpected argument",
+        ),
+        (
+            vec![
+                "run",
+                "http://127.0.0.1:1/",
+                "-p",
+                "2",
+                "-t",
+                "2",
+                "-c",
+                "3",
+            ],
+            "use -c 4 or more",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-d", "10 parsecs"],
+            "invalid duration",
+        ),
+        (
+            vec!["run", "http://127.0.0.1:1/", "-o", unwritable],
+            "cannot create run directory",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = barrage(&args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(err.contains(want), "{args:?}: expected {want:?} in {err:?}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            out.stdout.is_empty() || !text(&out.stdout).contains("requests "),
+            "{args:?} started a load"
+        );
+    }
+}
