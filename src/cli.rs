@@ -30,8 +30,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Target URL (http:// or https://).
-    pub url: String,
+    /// Target URL (http:// or https://); optional with --targets.
+    pub url: Option<String>,
 
     /// Worker processes, one pinned per core [default: number of cores]. Seed: PROCESSES.
     #[arg(short = 'p', long)]
@@ -84,6 +84,134 @@ pub struct RunArgs {
     /// Print nothing but errors and the run directory.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    // ---- Load model ----
+    /// Open loop: this many requests per second in total, on a fixed schedule;
+    /// latency counts from each request's intended start (wrk2's -R).
+    #[arg(short = 'R', long, help_heading = "Load model")]
+    pub rate: Option<f64>,
+
+    /// Open loop with a rate profile: "10s:1000,30s:5000,10s:0" ramps linearly from
+    /// 0 to 1000/s over 10s, to 5000/s over 30s, then down to 0 (sets -d if absent).
+    #[arg(long, help_heading = "Load model")]
+    pub rate_stages: Option<String>,
+
+    /// Closed loop with a connection-count profile, same syntax as --rate-stages.
+    #[arg(long, help_heading = "Load model")]
+    pub conn_stages: Option<String>,
+
+    /// Closed loop: start connections evenly over this long. Seed: RAMPUP.
+    #[arg(long, value_parser = parse_duration, help_heading = "Load model")]
+    pub rampup: Option<Duration>,
+
+    /// Closed loop: minimum start-to-start time of one connection's requests (a
+    /// connection waits out the rest after a faster response). Seed: INTERVAL.
+    #[arg(long, value_parser = parse_duration, help_heading = "Load model")]
+    pub interval: Option<Duration>,
+
+    /// Open loop: connections barrage may open, in total, to keep the schedule when
+    /// all -c connections are busy [default: -c].
+    #[arg(long, help_heading = "Load model")]
+    pub max_connections: Option<usize>,
+
+    /// Open loop: record service time (from the actual send) instead of latency from
+    /// the intended start.
+    #[arg(long, help_heading = "Load model")]
+    pub latency_uncorrected: bool,
+
+    // ---- Requests ----
+    /// Request method.
+    #[arg(short = 'm', long, default_value = "GET", help_heading = "Requests")]
+    pub method: String,
+
+    /// Extra header, "Name: value" (repeatable; overrides Host, User-Agent,
+    /// Content-Type or Content-Length).
+    #[arg(short = 'H', long = "header", help_heading = "Requests")]
+    pub headers: Vec<String>,
+
+    /// Request body.
+    #[arg(
+        short = 'b',
+        long,
+        conflicts_with = "body_file",
+        help_heading = "Requests"
+    )]
+    pub body: Option<String>,
+
+    /// Request body from a file (read once, at start-up).
+    #[arg(long, help_heading = "Requests")]
+    pub body_file: Option<PathBuf>,
+
+    /// Content-Type of the body.
+    #[arg(short = 'T', long, help_heading = "Requests")]
+    pub content_type: Option<String>,
+
+    /// Many requests: a file with one "METHOD URL [weight=N]" line per target,
+    /// then optional "Name: value" header lines and an "@bodyfile" line; targets
+    /// separated by blank lines (vegeta's format).
+    #[arg(long, help_heading = "Requests")]
+    pub targets: Option<PathBuf>,
+
+    /// How requests pick targets from --targets.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "round-robin",
+        help_heading = "Requests"
+    )]
+    pub targets_mode: TargetsMode,
+
+    // ---- TLS ----
+    /// Server name to send (SNI) and verify, instead of the URL's host.
+    #[arg(long, help_heading = "TLS")]
+    pub sni: Option<String>,
+
+    /// Also trust this CA certificate (PEM).
+    #[arg(long, help_heading = "TLS")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify the server's certificate chain or name (handshake signatures
+    /// are still checked).
+    #[arg(short = 'k', long, help_heading = "TLS")]
+    pub insecure: bool,
+
+    /// Client certificate chain (PEM), for servers that ask for one (mTLS).
+    #[arg(long, help_heading = "TLS")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM).
+    #[arg(long, help_heading = "TLS")]
+    pub key: Option<PathBuf>,
+
+    /// Only this TLS version: 1.2 or 1.3 [default: both].
+    #[arg(long, help_heading = "TLS")]
+    pub tls_version: Option<String>,
+
+    /// Only these cipher suites (comma-separated or repeated), e.g.
+    /// TLS13_AES_128_GCM_SHA256.
+    #[arg(long, value_delimiter = ',', help_heading = "TLS")]
+    pub cipher: Vec<String>,
+
+    /// Only these key-exchange groups (comma-separated or repeated), e.g. X25519,
+    /// secp256r1, X25519MLKEM768.
+    #[arg(long, value_delimiter = ',', help_heading = "TLS")]
+    pub kx_group: Vec<String>,
+
+    /// Resume TLS sessions (tickets / session ids) on new connections.
+    #[arg(long, value_enum, default_value = "on", help_heading = "TLS")]
+    pub tls_resume: OnOff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetsMode {
+    RoundRobin,
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::RunArgs;
+use crate::cli::{OnOff, RunArgs, TargetsMode};
+use crate::conn::Template;
 use crate::merge::Column;
+use crate::request::{self, RequestSpec};
+use crate::schedule::{Pick, Picker, Profile};
+use crate::tls::{ClientTls, TlsOptions};
 
 /// Why a run could not start. Each message names the problem and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +161,11 @@ pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
 
 impl Target {
     pub fn resolve(url: &str) -> Result<Target, ConfigError> {
-        let u = parse_url(url)?;
+        Target::resolve_url(&parse_url(url)?)
+    }
+
+    pub fn resolve_url(u: &Url) -> Result<Target, ConfigError> {
+        let u = u.clone();
         let addrs: Vec<SocketAddr> = (u.host.as_str(), u.port)
             .to_socket_addrs()
             .map_err(|e| ConfigError::Resolve {
@@ -182,10 +190,32 @@ impl Target {
     }
 }
 
+/// How requests are started (see `worker.rs`).
+#[derive(Debug, Clone)]
+pub enum LoadSpec {
+    Closed {
+        interval: Option<Duration>,
+        rampup: Option<Duration>,
+        stages: Option<Arc<Profile>>,
+    },
+    Open {
+        rate: Profile,
+        max_connections: usize,
+    },
+}
+
+impl LoadSpec {
+    pub fn is_open(&self) -> bool {
+        matches!(self, LoadSpec::Open { .. })
+    }
+}
+
 /// A validated `barrage run`.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// The URL as given (the first target's, with --targets).
     pub url: String,
+    /// Where every connection goes.
     pub target: Target,
     pub processes: usize,
     pub threads: usize,
@@ -195,16 +225,22 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub out: PathBuf,
     pub keepalive: bool,
-    /// The request, byte for byte, built once.
-    pub request: Arc<[u8]>,
-    /// The request is HEAD (responses carry no body).
-    pub head: bool,
+    /// Every request, byte for byte, built once.
+    pub templates: Arc<[Template]>,
+    /// "METHOD URL" of each template, for reports.
+    pub target_names: Vec<String>,
+    pub picker: Arc<Picker>,
+    pub tls: Option<ClientTls>,
+    pub load: LoadSpec,
+    pub latency_uncorrected: bool,
     pub precision: u32,
     pub columns: Vec<Column>,
     pub write_csv: bool,
     pub quiet: bool,
-    /// Cores to pin processes to, in order (process i gets `cores[i % len]`).
+    /// Cores to pin processes to (process i gets core `i % cores`).
     pub cores: usize,
+    /// Things the user asked for that look inconsistent; printed before the load.
+    pub warnings: Vec<String>,
 }
 
 /// `floor(total*(i+1)/n) - floor(total*i/n)`: shares that differ by at most one and
@@ -214,19 +250,28 @@ pub fn share(total: u64, n: usize, i: usize) -> u64 {
     ((t * (i + 1)) / n - (t * i) / n) as u64
 }
 
-/// Builds the request bytes.
+/// Builds the request bytes of a plain GET.
 pub fn build_request(target: &Target, keepalive: bool) -> Vec<u8> {
-    let mut r = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: barrage/{}\r\n",
-        target.path,
-        target.authority,
-        env!("CARGO_PKG_VERSION")
-    );
-    if !keepalive {
-        r.push_str("Connection: close\r\n");
-    }
-    r.push_str("\r\n");
-    r.into_bytes()
+    let url = Url {
+        tls: target.tls,
+        host: target.host.clone(),
+        port: target.port,
+        authority: target.authority.clone(),
+        path: target.path.clone(),
+    };
+    let spec = RequestSpec {
+        method: "GET".into(),
+        url,
+        headers: Vec::new(),
+        body: Vec::new(),
+        weight: 1,
+        origin: String::new(),
+    };
+    request::build(&spec, keepalive).0
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
 }
 
 impl RunConfig {
@@ -282,25 +327,68 @@ impl RunConfig {
                 got: "0s".into(),
             });
         }
-        let duration = match (a.duration, a.requests) {
-            (None, None) => Some(Duration::from_secs(10)),
-            (d, _) => d,
+        let load = load_spec(a, connections)?;
+        let duration = match (a.duration, a.requests, &load) {
+            (Some(d), _, _) => Some(d),
+            (None, _, LoadSpec::Open { rate, .. }) if a.rate_stages.is_some() => {
+                Some(Duration::from_nanos(rate.end()))
+            }
+            (
+                None,
+                _,
+                LoadSpec::Closed {
+                    stages: Some(p), ..
+                },
+            ) => Some(Duration::from_nanos(p.end())),
+            (None, None, _) => Some(Duration::from_secs(10)),
+            (None, Some(_), _) => None,
         };
+        if duration == Some(Duration::ZERO) {
+            return Err(invalid(
+                "the stages last 0s: give them a duration, like 10s:1000",
+            ));
+        }
         let columns = match &a.columns {
             Some(s) => Column::parse_list(s).map_err(ConfigError::Invalid)?,
             None => Vec::new(),
         };
-        let target = Target::resolve(&a.url)?;
-        if target.tls {
-            return Err(ConfigError::Invalid(format!(
-                "{}: https:// is not supported yet; use an http:// URL",
-                a.url
-            )));
-        }
         let keepalive = !a.no_keepalive;
-        let request: Arc<[u8]> = build_request(&target, keepalive).into();
+        let (specs, warnings) = request_specs(a)?;
+        let first = &specs[0];
+        let target = Target::resolve_url(&first.url)?;
+        for s in &specs[1..] {
+            if (s.url.tls, &s.url.host, s.url.port)
+                != (first.url.tls, &first.url.host, first.url.port)
+            {
+                return Err(invalid(format!(
+                    "{}: every target must share one scheme://host:port ({}); run one barrage per origin",
+                    s.origin, first.url.authority
+                )));
+            }
+        }
+        let mut warnings = warnings;
+        let mut templates = Vec::new();
+        for s in &specs {
+            let (bytes, w) = request::build(s, keepalive);
+            warnings.extend(w);
+            templates.push(Template {
+                bytes: bytes.into(),
+                head: s.method == "HEAD",
+            });
+        }
+        let target_names = specs
+            .iter()
+            .map(|s| format!("{} {}", s.method, url_string(&s.url)))
+            .collect();
+        let weights: Vec<u32> = specs.iter().map(|s| s.weight).collect();
+        let pick = match a.targets_mode {
+            TargetsMode::RoundRobin => Pick::RoundRobin,
+            TargetsMode::Random => Pick::Random,
+        };
+        let tls = tls_config(a, &target)?;
+        let url = a.url.clone().unwrap_or_else(|| url_string(&first.url));
         Ok(RunConfig {
-            url: a.url.clone(),
+            url,
             target,
             processes,
             threads: a.threads,
@@ -310,13 +398,18 @@ impl RunConfig {
             timeout: a.timeout,
             out: a.out.clone().unwrap_or_else(default_run_dir),
             keepalive,
-            request,
-            head: false,
+            templates: templates.into(),
+            target_names,
+            picker: Arc::new(Picker::new(&weights, pick)),
+            tls,
+            load,
+            latency_uncorrected: a.latency_uncorrected,
             precision: a.precision,
             columns,
             write_csv: !a.no_csv,
             quiet: a.quiet,
             cores,
+            warnings,
         })
     }
 
@@ -334,6 +427,192 @@ impl RunConfig {
     pub fn loop_requests(&self, l: usize) -> Option<u64> {
         self.requests.map(|n| share(n, self.loops(), l))
     }
+}
+
+fn url_string(u: &Url) -> String {
+    format!(
+        "{}://{}{}",
+        if u.tls { "https" } else { "http" },
+        u.authority,
+        u.path
+    )
+}
+
+fn load_spec(a: &RunArgs, connections: usize) -> Result<LoadSpec, ConfigError> {
+    let open = a.rate.is_some() || a.rate_stages.is_some();
+    if a.rate.is_some() && a.rate_stages.is_some() {
+        return Err(invalid("give either --rate or --rate-stages, not both"));
+    }
+    if open {
+        for (set, flag) in [
+            (a.interval.is_some(), "--interval"),
+            (a.rampup.is_some(), "--rampup"),
+            (a.conn_stages.is_some(), "--conn-stages"),
+        ] {
+            if set {
+                return Err(invalid(format!(
+                    "{flag} shapes a closed loop; with --rate/--rate-stages the schedule sets every start (use --rate-stages to ramp)"
+                )));
+            }
+        }
+        let rate = match (a.rate, &a.rate_stages) {
+            (Some(r), _) => {
+                if !r.is_finite() || r <= 0.0 {
+                    return Err(invalid(format!(
+                        "--rate {r} must be a number of requests per second above 0"
+                    )));
+                }
+                Profile::constant(r)
+            }
+            (None, Some(spec)) => {
+                let p = Profile::parse(spec).map_err(|e| invalid(format!("--rate-stages: {e}")))?;
+                if p.max() <= 0.0 {
+                    return Err(invalid("--rate-stages never rises above 0 requests/s"));
+                }
+                p
+            }
+            (None, None) => unreachable!("open"),
+        };
+        let max_connections = a.max_connections.unwrap_or(connections);
+        if max_connections < connections {
+            return Err(invalid(format!(
+                "--max-connections {max_connections} is below -c {connections}: it bounds the extra connections, so give at least -c"
+            )));
+        }
+        return Ok(LoadSpec::Open {
+            rate,
+            max_connections,
+        });
+    }
+    if a.max_connections.is_some() {
+        return Err(invalid(
+            "--max-connections applies to open loop (--rate); in a closed loop -c sets the connections",
+        ));
+    }
+    if a.latency_uncorrected {
+        return Err(invalid(
+            "--latency-uncorrected applies to open loop (--rate); closed-loop latency is already service time",
+        ));
+    }
+    if a.rampup.is_some() && a.conn_stages.is_some() {
+        return Err(invalid("give either --rampup or --conn-stages, not both"));
+    }
+    let stages = match &a.conn_stages {
+        Some(spec) => {
+            let p = Profile::parse(spec).map_err(|e| invalid(format!("--conn-stages: {e}")))?;
+            if p.max() > connections as f64 {
+                return Err(invalid(format!(
+                    "--conn-stages goes up to {} connections but -c is {connections}: raise -c",
+                    p.max()
+                )));
+            }
+            Some(Arc::new(p))
+        }
+        None => None,
+    };
+    Ok(LoadSpec::Closed {
+        interval: a.interval.filter(|d| !d.is_zero()),
+        rampup: a.rampup.filter(|d| !d.is_zero()),
+        stages,
+    })
+}
+
+fn request_specs(a: &RunArgs) -> Result<(Vec<RequestSpec>, Vec<String>), ConfigError> {
+    let method = a.method.to_ascii_uppercase();
+    if method.is_empty()
+        || !method
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '_')
+    {
+        return Err(invalid(format!(
+            "--method {:?} is not an HTTP method name (like GET or POST)",
+            a.method
+        )));
+    }
+    let mut global = Vec::new();
+    for h in &a.headers {
+        global.push(request::parse_header(h, "-H")?);
+    }
+    if let Some(ct) = &a.content_type {
+        if ct.contains(['\r', '\n']) {
+            return Err(invalid("--content-type contains CR or LF"));
+        }
+        if !global
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            global.push(("Content-Type".to_string(), ct.clone()));
+        }
+    }
+    let body = match (&a.body, &a.body_file) {
+        (Some(b), _) => Some(b.as_bytes().to_vec()),
+        (None, Some(p)) => Some(request::read_body(p, "--body-file")?),
+        (None, None) => None,
+    };
+    let mut specs = match (&a.url, &a.targets) {
+        (Some(_), Some(_)) => return Err(invalid("give either a URL or --targets FILE, not both")),
+        (None, None) => {
+            return Err(invalid(
+                "no target: give a URL (like http://127.0.0.1:8080/) or --targets FILE",
+            ));
+        }
+        (Some(url), None) => vec![RequestSpec {
+            method: method.clone(),
+            url: parse_url(url)?,
+            headers: Vec::new(),
+            body: Vec::new(),
+            weight: 1,
+            origin: "the command line".into(),
+        }],
+        (None, Some(path)) => request::parse_targets(path)?,
+    };
+    for s in &mut specs {
+        // Command-line headers first; a target's own header of the same name wins.
+        let own = std::mem::take(&mut s.headers);
+        s.headers = global
+            .iter()
+            .filter(|(n, _)| !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(n)))
+            .cloned()
+            .collect();
+        s.headers.extend(own);
+        if s.body.is_empty()
+            && let Some(b) = &body
+        {
+            s.body = b.clone();
+        }
+    }
+    Ok((specs, Vec::new()))
+}
+
+fn tls_config(a: &RunArgs, target: &Target) -> Result<Option<ClientTls>, ConfigError> {
+    let opts = TlsOptions {
+        sni: a.sni.clone(),
+        cacert: a.cacert.clone(),
+        insecure: a.insecure,
+        cert: a.cert.clone(),
+        key: a.key.clone(),
+        version: a.tls_version.clone(),
+        ciphers: a.cipher.clone(),
+        kx_groups: a.kx_group.clone(),
+        resume: a.tls_resume == OnOff::On,
+    };
+    if !target.tls {
+        let used = [
+            (opts.sni.is_some(), "--sni"),
+            (opts.cacert.is_some(), "--cacert"),
+            (opts.cert.is_some() || opts.key.is_some(), "--cert/--key"),
+            (opts.version.is_some(), "--tls-version"),
+            (!opts.ciphers.is_empty(), "--cipher"),
+            (!opts.kx_groups.is_empty(), "--kx-group"),
+        ];
+        if let Some((_, flag)) = used.iter().find(|(u, _)| *u) {
+            return Err(invalid(format!("{flag} needs an https:// URL")));
+        }
+        return Ok(None);
+    }
+    ClientTls::build(&opts, &target.host)
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// `./barrage-runs/<UTC date-time>`.

@@ -1,24 +1,31 @@
-//! One connection's state machine: connect, send the request, frame the response,
-//! and decide whether the socket can carry the next request.
+//! One connection's state machine: connect, TLS handshake, send the request, frame the
+//! response, and decide whether the socket can carry the next request.
 //!
 //! A connection is an explicit [`State`]; every transition goes through
-//! [`Conn::set_state`] (which can trace it with `BARRAGE_TRACE=1` in debug builds).
-//! The worker loop feeds it readiness and timeouts with the current time and gets back
-//! a [`Step`]: keep waiting, or a request [`Finished`] (successfully or not) for the
-//! sample log. Transport errors never escape as panics or `Err`: each becomes the
-//! request's error kind, the socket is dropped, and the next request reconnects.
+//! [`Conn::set_state`] (which traces it with `BARRAGE_TRACE=1` in debug builds). The
+//! worker loop feeds it readiness and timeouts and gets back a [`Step`]: keep waiting,
+//! or a request [`Finished`] (successfully or not) for the sample log. Transport errors
+//! never escape as panics or `Err`: each becomes the request's error kind, the socket
+//! is dropped, and the next request reconnects.
+//!
+//! TLS is rustls's `ClientConnection` driven by the same readiness: raw bytes are read
+//! into the thread's buffer with one `read`, handed to rustls, and the plaintext it
+//! yields is framed exactly like a plain connection's bytes.
 //!
 //! A request that fails on a *reused* keep-alive connection before any response byte
 //! arrived is sent again once on a fresh connection: the server closed the idle
-//! connection as we wrote, which is not a failure of the server (every browser and
-//! HTTP client library does the same).
+//! connection as we wrote, which is not a failure of the server (HTTP clients from
+//! browsers to curl do the same).
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
 use crate::http::{Feed, ParseError, ResponseParser};
 use crate::sample::{ErrorKind, ProcessStats};
@@ -31,6 +38,8 @@ pub enum State {
     Closed,
     /// Non-blocking connect in progress: waiting for writable.
     Connecting,
+    /// TLS handshake in progress.
+    Handshaking,
     /// Request partly written: waiting for writable.
     Writing,
     /// Request sent: framing the response.
@@ -44,6 +53,7 @@ impl fmt::Display for State {
         f.write_str(match self {
             State::Closed => "closed",
             State::Connecting => "connecting",
+            State::Handshaking => "handshaking",
             State::Writing => "writing",
             State::Reading => "reading",
             State::Idle => "idle",
@@ -92,15 +102,43 @@ pub enum Step {
     IdleClosed,
 }
 
+/// One request, as bytes, built before the load starts.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub bytes: Arc<[u8]>,
+    /// The method is HEAD: the response has no body whatever its headers say.
+    pub head: bool,
+}
+
+/// TLS parameters of a thread.
+#[derive(Debug, Clone)]
+pub struct TlsCtx {
+    pub config: Arc<ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
+/// What was negotiated by a handshake: version, suite and group as wire numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Negotiated {
+    pub version: u16,
+    pub suite: u16,
+    pub group: u16,
+}
+
 /// What a connection needs from its thread to do I/O.
 pub struct Io<'a> {
     pub registry: &'a Registry,
     pub clock: &'a Clock,
     pub addr: SocketAddr,
-    pub request: &'a [u8],
+    pub targets: &'a [Template],
+    pub tls: Option<&'a TlsCtx>,
     /// The thread's read buffer: responses are framed in place, never stored.
     pub rbuf: &'a mut [u8],
+    /// Plaintext out of TLS.
+    pub pbuf: &'a mut [u8],
     pub stats: &'a mut ProcessStats,
+    /// The first handshake's parameters, for the summary.
+    pub negotiated: &'a mut Option<Negotiated>,
     /// Keep connections open between requests.
     pub keepalive: bool,
 }
@@ -118,25 +156,38 @@ pub struct Conn {
     state: State,
     token: Token,
     stream: Option<TcpStream>,
+    tls: Option<Box<ClientConnection>>,
     parser: ResponseParser,
-    /// Bytes of the request already written.
+    /// Bytes of the request already written (plain), or 1 once queued in TLS.
     written: usize,
     /// Responses completed on the current socket.
     served: u32,
+    /// When the TLS handshake started, ns.
+    tls_start: u64,
     /// Bumped at every new request; timers carry it so stale ones are ignored.
     pub seq: u32,
     pub req: ReqInfo,
 }
 
+enum Got {
+    /// Bytes are in `rbuf[..n]`.
+    Data(usize),
+    Eof,
+    WouldBlock,
+    Failed(ErrorKind),
+}
+
 impl Conn {
-    pub fn new(token: Token, head_request: bool) -> Conn {
+    pub fn new(token: Token) -> Conn {
         Conn {
             state: State::Closed,
             token,
             stream: None,
-            parser: ResponseParser::new(head_request),
+            tls: None,
+            parser: ResponseParser::new(false),
             written: 0,
             served: 0,
+            tls_start: 0,
             seq: 0,
             req: ReqInfo::default(),
         }
@@ -150,7 +201,7 @@ impl Conn {
     pub fn busy(&self) -> bool {
         matches!(
             self.state,
-            State::Connecting | State::Writing | State::Reading
+            State::Connecting | State::Handshaking | State::Writing | State::Reading
         )
     }
 
@@ -167,6 +218,8 @@ impl Conn {
         self.seq = self.seq.wrapping_add(1);
         self.req = req;
         self.req.start = now;
+        self.parser
+            .set_head_request(io.targets[req.target as usize].head);
         if self.stream.is_none() {
             return self.connect(io, now);
         }
@@ -177,6 +230,7 @@ impl Conn {
         self.parser.reset();
         self.served = 0;
         self.written = 0;
+        self.tls = None;
         self.req.new_conn = true;
         self.req.connect_start = now;
         self.req.tls_ns = 0;
@@ -204,8 +258,10 @@ impl Conn {
     /// Handles readiness. Spurious readiness is harmless: every path tolerates
     /// `WouldBlock`.
     pub fn on_ready(&mut self, io: &mut Io<'_>, now: u64, ready: Ready) -> Step {
+        let any = ready.readable || ready.writable || ready.closed;
         match self.state {
             State::Connecting if ready.writable || ready.closed => self.finish_connect(io, now),
+            State::Handshaking if any => self.handshake(io),
             State::Writing if ready.writable || ready.closed => self.send(io),
             State::Reading if ready.readable || ready.closed => {
                 self.read_response(io, ready.closed)
@@ -230,16 +286,143 @@ impl Conn {
         }
         io.stats.connects += 1;
         self.req.connect_ns = now.saturating_sub(self.req.connect_start);
+        if let Some(tls) = io.tls {
+            match ClientConnection::new(Arc::clone(&tls.config), tls.server_name.clone()) {
+                Ok(c) => self.tls = Some(Box::new(c)),
+                Err(e) => return self.fail(io, crate::tls::error_kind(&e)),
+            }
+            self.tls_start = now;
+            self.set_state(State::Handshaking);
+            return self.handshake(io);
+        }
         self.send(io)
     }
 
+    /// Drives the TLS handshake as far as the socket allows.
+    fn handshake(&mut self, io: &mut Io<'_>) -> Step {
+        loop {
+            match self.flush_tls() {
+                Ok(true) => {}
+                Ok(false) => return Step::Wait,
+                Err(e) => return self.fail(io, io_error(&e)),
+            }
+            let tls = self.tls.as_ref().expect("handshaking has TLS");
+            if !tls.is_handshaking() {
+                let now = io.clock.now();
+                self.req.tls_ns = now.saturating_sub(self.tls_start);
+                self.req.tls_resumed = tls.handshake_kind() == Some(HandshakeKind::Resumed);
+                if self.req.tls_resumed {
+                    io.stats.tls_resumed += 1;
+                } else {
+                    io.stats.tls_full += 1;
+                }
+                if io.negotiated.is_none() {
+                    *io.negotiated = Some(Negotiated {
+                        version: tls.protocol_version().map_or(0, u16::from),
+                        suite: tls
+                            .negotiated_cipher_suite()
+                            .map_or(0, |s| u16::from(s.suite())),
+                        group: tls
+                            .negotiated_key_exchange_group()
+                            .map_or(0, |g| u16::from(g.name())),
+                    });
+                }
+                return self.send(io);
+            }
+            match self.read_raw(io) {
+                Got::Data(n) => {
+                    if let Err(kind) = self.feed_tls(&io.rbuf[..n]) {
+                        return self.fail(io, kind);
+                    }
+                }
+                // The peer hung up mid-handshake: it does not want our TLS.
+                Got::Eof => return self.fail(io, ErrorKind::TlsHandshake),
+                Got::WouldBlock => {
+                    if !self.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                        return Step::Wait;
+                    }
+                }
+                Got::Failed(kind) => return self.fail(io, kind),
+            }
+        }
+    }
+
+    /// Writes what rustls has queued. `Ok(false)`: the socket is full.
+    fn flush_tls(&mut self) -> io::Result<bool> {
+        let (Some(tls), Some(stream)) = (self.tls.as_mut(), self.stream.as_mut()) else {
+            return Ok(true);
+        };
+        while tls.wants_write() {
+            match tls.write_tls(stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Hands raw bytes to rustls and processes them.
+    fn feed_tls(&mut self, mut data: &[u8]) -> Result<(), ErrorKind> {
+        let tls = self.tls.as_mut().expect("tls");
+        while !data.is_empty() {
+            tls.read_tls(&mut data)
+                .map_err(|_| ErrorKind::TlsHandshake)?;
+            if let Err(e) = tls.process_new_packets() {
+                // Tell the peer why (best effort), as TLS expects.
+                let kind = crate::tls::error_kind(&e);
+                if let Some(s) = self.stream.as_mut() {
+                    let _ = tls.write_tls(s);
+                }
+                return Err(kind);
+            }
+        }
+        Ok(())
+    }
+
+    fn read_raw(&mut self, io: &mut Io<'_>) -> Got {
+        let stream = self.stream.as_mut().expect("reading has a socket");
+        loop {
+            return match stream.read(io.rbuf) {
+                Ok(0) => Got::Eof,
+                Ok(n) => Got::Data(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Got::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Got::Failed(io_error(&e)),
+            };
+        }
+    }
+
     fn send(&mut self, io: &mut Io<'_>) -> Step {
+        let request = &io.targets[self.req.target as usize].bytes;
+        if let Some(tls) = self.tls.as_mut() {
+            if self.written == 0 {
+                // rustls buffers the plaintext; flushing may take several writables.
+                if tls.writer().write_all(request).is_err() {
+                    return self.lost_connection(io, ErrorKind::Io);
+                }
+                self.written = 1;
+            }
+            return match self.flush_tls() {
+                Ok(true) => {
+                    self.written = 0;
+                    self.set_state(State::Reading);
+                    Step::Wait
+                }
+                Ok(false) => {
+                    self.set_state(State::Writing);
+                    Step::Wait
+                }
+                Err(e) => self.lost_connection(io, io_error(&e)),
+            };
+        }
         let stream = self.stream.as_mut().expect("sending has a socket");
         loop {
-            match stream.write(&io.request[self.written..]) {
+            match stream.write(&request[self.written..]) {
                 Ok(n) => {
                     self.written += n;
-                    if self.written == io.request.len() {
+                    if self.written == request.len() {
                         self.written = 0;
                         self.set_state(State::Reading);
                         return Step::Wait;
@@ -257,48 +440,20 @@ impl Conn {
 
     fn read_response(&mut self, io: &mut Io<'_>, closed: bool) -> Step {
         loop {
-            let stream = self.stream.as_mut().expect("reading has a socket");
-            let n = match stream.read(io.rbuf) {
-                Ok(0) => return self.on_eof(io),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.lost_connection(io, io_error(&e)),
+            let n = match self.read_raw(io) {
+                Got::Data(n) => n,
+                Got::Eof => return self.on_eof(io),
+                Got::WouldBlock => return Step::Wait,
+                Got::Failed(kind) => return self.lost_connection(io, kind),
             };
             let t = io.clock.now();
-            if self.req.first_byte == 0 {
-                self.req.first_byte = t;
-            }
-            match self.parser.feed(&io.rbuf[..n]) {
-                Ok(Feed::Partial) => {}
-                Ok(Feed::Complete { consumed, response }) => {
-                    self.served += 1;
-                    // Bytes after the response were never asked for: the connection's
-                    // framing can no longer be trusted, so it is not reused.
-                    let reuse = response.keep_alive && io.keepalive && consumed == n;
-                    if reuse {
-                        self.set_state(State::Idle);
-                    } else {
-                        self.close();
-                    }
-                    return Step::Done(Finished {
-                        end: t,
-                        status: response.status,
-                        error: ErrorKind::None,
-                        bytes: response.bytes,
-                    });
-                }
-                Err(e) => {
-                    let status = self.parser.status();
-                    let bytes = self.parser.bytes_so_far() + n as u64;
-                    self.close();
-                    return Step::Done(Finished {
-                        end: t,
-                        status,
-                        error: parse_error(e),
-                        bytes,
-                    });
-                }
+            let step = if self.tls.is_some() {
+                self.take_tls_plaintext(io, n, t)
+            } else {
+                self.frame(io, n, t, false)
+            };
+            if let Some(step) = step {
+                return step;
             }
             // A short read drained the socket: with edge-triggered readiness any later
             // data raises a new event, so another read would only see WouldBlock.
@@ -306,6 +461,89 @@ impl Conn {
                 return Step::Wait;
             }
         }
+    }
+
+    /// Decrypts `rbuf[..n]` and frames the plaintext.
+    fn take_tls_plaintext(&mut self, io: &mut Io<'_>, n: usize, t: u64) -> Option<Step> {
+        if let Err(kind) = self.feed_tls(&io.rbuf[..n]) {
+            return Some(self.fail_mid_response(io, kind));
+        }
+        loop {
+            let tls = self.tls.as_mut().expect("tls");
+            match tls.reader().read(io.pbuf) {
+                // close_notify: an orderly end of the stream.
+                Ok(0) => return Some(self.on_eof(io)),
+                Ok(m) => {
+                    if let Some(step) = self.frame(io, m, t, true) {
+                        return Some(step);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(_) => return Some(self.on_eof(io)),
+            }
+        }
+    }
+
+    /// Frames `m` response bytes (in `pbuf` when `plain_from_tls`, else in `rbuf`).
+    fn frame(&mut self, io: &mut Io<'_>, m: usize, t: u64, plain_from_tls: bool) -> Option<Step> {
+        if self.req.first_byte == 0 {
+            self.req.first_byte = t;
+        }
+        let data = if plain_from_tls {
+            &io.pbuf[..m]
+        } else {
+            &io.rbuf[..m]
+        };
+        match self.parser.feed(data) {
+            Ok(Feed::Partial) => None,
+            Ok(Feed::Complete { consumed, response }) => {
+                self.served += 1;
+                // Bytes after the response were never asked for: the connection's
+                // framing can no longer be trusted, so it is not reused.
+                let reuse = response.keep_alive && io.keepalive && consumed == m;
+                if reuse {
+                    self.set_state(State::Idle);
+                } else {
+                    self.close();
+                }
+                Some(Step::Done(Finished {
+                    end: t,
+                    status: response.status,
+                    error: ErrorKind::None,
+                    bytes: response.bytes,
+                }))
+            }
+            Err(e) => {
+                let status = self.parser.status();
+                let bytes = self.parser.bytes_so_far() + m as u64;
+                let tls_record =
+                    data.len() >= 2 && (data[0] == 0x15 || data[0] == 0x16) && data[1] == 0x03;
+                let kind = if tls_record && status == 0 && !plain_from_tls {
+                    ErrorKind::TlsOnPlain
+                } else {
+                    parse_error(e)
+                };
+                self.close();
+                Some(Step::Done(Finished {
+                    end: t,
+                    status,
+                    error: kind,
+                    bytes,
+                }))
+            }
+        }
+    }
+
+    fn fail_mid_response(&mut self, io: &mut Io<'_>, kind: ErrorKind) -> Step {
+        let status = self.parser.status();
+        let bytes = self.parser.bytes_so_far();
+        let mut step = self.fail(io, kind);
+        // Keep what did arrive: a status already parsed, bytes already read.
+        if let Step::Done(f) = &mut step {
+            f.status = status;
+            f.bytes = bytes;
+        }
+        step
     }
 
     fn on_eof(&mut self, io: &mut Io<'_>) -> Step {
@@ -345,47 +583,41 @@ impl Conn {
             let now = io.clock.now();
             return self.connect(io, now);
         }
-        let status = self.parser.status();
-        let bytes = self.parser.bytes_so_far();
-        let mut step = self.fail(io, kind);
-        if let Step::Done(f) = &mut step {
-            f.status = status;
-            f.bytes = bytes;
-        }
-        step
+        self.fail_mid_response(io, kind)
     }
 
     fn check_idle(&mut self, io: &mut Io<'_>) -> Step {
-        let stream = self.stream.as_mut().expect("idle has a socket");
         loop {
-            match stream.read(io.rbuf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // EOF, an error, or bytes nobody asked for: this socket is finished.
-                _ => {
-                    self.close();
-                    io.stats.idle_closes += 1;
-                    return Step::IdleClosed;
+            match self.read_raw(io) {
+                Got::WouldBlock => return Step::Wait,
+                // Post-handshake TLS messages (session tickets) arrive on idle
+                // connections; anything that decrypts to application data, or fails
+                // to, ends the connection like EOF does.
+                Got::Data(n) if self.tls.is_some() => {
+                    let quiet = self.feed_tls(&io.rbuf[..n]).is_ok()
+                        && {
+                            let tls = self.tls.as_mut().expect("tls");
+                            matches!(tls.reader().read(io.pbuf), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+                        };
+                    if !quiet {
+                        break;
+                    }
                 }
+                _ => break,
             }
         }
+        self.close();
+        io.stats.idle_closes += 1;
+        Step::IdleClosed
     }
 
     /// The request's timeout fired.
     pub fn on_timeout(&mut self, io: &mut Io<'_>) -> Step {
-        let kind = if self.state == State::Connecting {
-            ErrorKind::ConnectTimeout
-        } else {
-            ErrorKind::Timeout
+        let kind = match self.state {
+            State::Connecting => ErrorKind::ConnectTimeout,
+            _ => ErrorKind::Timeout,
         };
-        let status = self.parser.status();
-        let bytes = self.parser.bytes_so_far();
-        let mut step = self.fail(io, kind);
-        if let Step::Done(f) = &mut step {
-            f.status = status;
-            f.bytes = bytes;
-        }
-        step
+        self.fail_mid_response(io, kind)
     }
 
     /// The run is being stopped hard: the outstanding request ends now.
@@ -394,7 +626,7 @@ impl Conn {
             self.close();
             return Step::Wait;
         }
-        self.fail(io, ErrorKind::Cancelled)
+        self.fail_mid_response(io, ErrorKind::Cancelled)
     }
 
     fn fail(&mut self, io: &mut Io<'_>, kind: ErrorKind) -> Step {
@@ -410,6 +642,7 @@ impl Conn {
     /// Drops the socket (closing the fd also removes it from the poll).
     pub fn close(&mut self) {
         self.stream = None;
+        self.tls = None;
         self.parser.reset();
         self.written = 0;
         self.served = 0;

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,14 +27,19 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::config::RunConfig;
+use crate::config::{LoadSpec, RunConfig, share};
+use crate::conn::TlsCtx;
 use crate::merge::{self, CsvOptions, MergeError};
+use crate::progress::{Board, Snapshot};
 use crate::sample::{self, ClockState, Header, ProcessStats, SampleLog};
+use crate::schedule::Schedule;
 use crate::summary::Summary;
 use crate::time::{Clock, wall_ns};
-use crate::worker::{self, LoopPlan, Worker};
+use crate::worker::{self, LoopPlan, Model, Worker};
 
 const SIGNALS: Token = Token(0);
+/// The live counters' file, removed after the run.
+const PROGRESS_FILE: &str = "progress.bin";
 const THREAD_DONE: Token = Token(1);
 
 /// Why a run failed before or after its load. Load-time problems (refused
@@ -82,6 +87,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
 
+    let board = Board::create(&cfg.out.join(PROGRESS_FILE), cfg.loops()).map_err(|source| {
+        RunError::OutDir {
+            path: cfg.out.clone(),
+            source,
+        }
+    })?;
     let base = Instant::now();
     let wall = wall_ns();
     let clock_start = clock_state();
@@ -94,7 +105,15 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
                 drop(sigfd);
-                let code = child_main(cfg, index, Clock::new(base), wall, clock_start, parent);
+                let code = child_main(
+                    cfg,
+                    index,
+                    Clock::new(base),
+                    wall,
+                    clock_start,
+                    parent,
+                    &board,
+                );
                 let _ = io::stderr().flush();
                 // SAFETY: `_exit` skips atexit handlers and stdio buffers inherited from
                 // the parent (which would otherwise be flushed twice).
@@ -111,7 +130,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         }
     }
 
-    let (children, interrupted) = wait_children(&pids, &mut sigfd);
+    let mut progress = Progress::new(&board, base, cfg.duration, cfg.quiet);
+    let (children, interrupted) = wait_children(&pids, &mut sigfd, || progress.tick());
+    progress.finish();
+    drop(board);
+    let _ = fs::remove_file(cfg.out.join(PROGRESS_FILE));
     drop(sigfd);
     let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
 
@@ -143,6 +166,70 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         children,
         interrupted,
     })
+}
+
+/// Prints live progress once a second: one rewritten line on a terminal, a line per
+/// interval otherwise.
+struct Progress<'a> {
+    board: &'a Board,
+    base: Instant,
+    total: Option<Duration>,
+    quiet: bool,
+    tty: bool,
+    last: Snapshot,
+    last_at: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(board: &'a Board, base: Instant, total: Option<Duration>, quiet: bool) -> Progress<'a> {
+        use std::io::IsTerminal;
+        Progress {
+            board,
+            base,
+            total,
+            quiet,
+            tty: io::stdout().is_terminal(),
+            last: board.snapshot(),
+            last_at: base,
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        if self.quiet || now.duration_since(self.last_at) < Duration::from_millis(990) {
+            return;
+        }
+        let snap = self.board.snapshot();
+        let dt = now.duration_since(self.last_at).as_secs_f64();
+        let rate = (snap.requests - self.last.requests) as f64 / dt;
+        let errors = snap.errors - self.last.errors;
+        let p99 = snap
+            .p99_since(&self.last)
+            .map_or("-".to_string(), |us| crate::summary::fmt_ns(us * 1000));
+        let elapsed = now.duration_since(self.base).as_secs_f64();
+        let left = self.total.map_or(String::new(), |t| {
+            format!(" ({:.0}s left)", (t.as_secs_f64() - elapsed).max(0.0))
+        });
+        let line = format!(
+            "[{elapsed:6.1}s{left}] {rate:10.0} req/s  {errors} errors  p99 ~{p99}  total {}",
+            snap.requests
+        );
+        if self.tty {
+            print!("\r\x1b[2K{line}");
+        } else {
+            println!("{line}");
+        }
+        let _ = io::stdout().flush();
+        self.last = snap;
+        self.last_at = now;
+    }
+
+    fn finish(&mut self) {
+        if self.tty && !self.quiet {
+            print!("\r\x1b[2K");
+            let _ = io::stdout().flush();
+        }
+    }
 }
 
 fn stop_signals() -> SigSet {
@@ -183,7 +270,11 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
 
 /// Waits for every child, forwarding stop requests. Returns how each ended and how
 /// many stop requests arrived.
-fn wait_children(pids: &[Pid], sigfd: &mut SignalFd) -> (Vec<ChildEnd>, u32) {
+fn wait_children(
+    pids: &[Pid],
+    sigfd: &mut SignalFd,
+    mut tick: impl FnMut(),
+) -> (Vec<ChildEnd>, u32) {
     let mut ends: Vec<Option<ChildEnd>> = vec![None; pids.len()];
     let mut live = pids.len();
     let mut interrupted = 0;
@@ -207,6 +298,7 @@ fn wait_children(pids: &[Pid], sigfd: &mut SignalFd) -> (Vec<ChildEnd>, u32) {
             // Without a poll, look again shortly.
             None => thread::sleep(Duration::from_millis(50)),
         }
+        tick();
         while let Ok(Some(info)) = sigfd.read_signal() {
             let sig = info.ssi_signo as i32;
             if sig == Signal::SIGINT as i32 || sig == Signal::SIGTERM as i32 {
@@ -262,6 +354,7 @@ fn child_main(
     wall: u64,
     clock_start: ClockState,
     parent: Pid,
+    board: &Board,
 ) -> i32 {
     // Stop with the parent: if it dies, we get SIGTERM (a graceful stop).
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
@@ -299,9 +392,9 @@ fn child_main(
             return 2;
         }
     };
-    match run_threads(cfg, index, clock, &log) {
-        Ok((stats, error)) => {
-            let finish = log.finish(&stats, &clock_state(), wall_ns());
+    match run_threads(cfg, index, clock, &log, board) {
+        Ok(ProcessEnd { stats, tls, error }) => {
+            let finish = log.finish(&stats, &tls, &clock_state(), wall_ns());
             if let Err(e) = finish {
                 eprintln!(
                     "barrage: worker {index}: cannot finish {}: {e}",
@@ -324,13 +417,21 @@ fn child_main(
     }
 }
 
+/// What a process's loops report, summed.
+struct ProcessEnd {
+    stats: ProcessStats,
+    tls: [u16; 3],
+    error: Option<String>,
+}
+
 /// Starts the process's loops and waits for them, turning SIGTERM into stop levels.
 fn run_threads(
     cfg: &RunConfig,
     index: usize,
     clock: Clock,
     log: &Arc<SampleLog>,
-) -> io::Result<(ProcessStats, Option<String>)> {
+    board: &Board,
+) -> io::Result<ProcessEnd> {
     let mut term = SigSet::empty();
     term.add(Signal::SIGTERM);
     let sigfd = SignalFd::with_flags(&term, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
@@ -339,70 +440,120 @@ fn run_threads(
     let fd = sigfd.as_raw_fd();
     poll.registry()
         .register(&mut SourceFd(&fd), SIGNALS, Interest::READABLE)?;
-    let done = Arc::new(Waker::new(poll.registry(), THREAD_DONE)?);
+    let done = Waker::new(poll.registry(), THREAD_DONE)?;
     // Counted before the wake, so the count is right whenever the wake is seen.
-    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let finished = AtomicUsize::new(0);
     let stop = Arc::new(AtomicU8::new(worker::RUNNING));
     let end = cfg.duration.map(|d| d.as_nanos() as u64);
+    let loops = cfg.loops();
 
-    let mut handles = Vec::new();
+    let mut workers = Vec::new();
     let mut wakers = Vec::new();
     for t in 0..cfg.threads {
         let l = index * cfg.threads + t;
+        let model = match &cfg.load {
+            LoadSpec::Closed {
+                interval,
+                rampup,
+                stages,
+            } => Model::Closed {
+                interval: interval.map(|d| d.as_nanos() as u64),
+                rampup: rampup.map(|d| d.as_nanos() as u64),
+                stages: stages.clone(),
+            },
+            LoadSpec::Open {
+                rate,
+                max_connections,
+            } => Model::Open {
+                schedule: Schedule {
+                    rate: rate.clone(),
+                    offset: l as u64,
+                    stride: loops as u64,
+                },
+                max_connections: share(*max_connections as u64, loops, l) as usize,
+            },
+        };
         let plan = LoopPlan {
+            index: l,
+            loops,
             connections: cfg.loop_connections(l),
             quota: cfg.loop_requests(l),
             end,
             timeout: cfg.timeout,
             addr: cfg.target.addrs[0],
-            request: Arc::clone(&cfg.request),
-            head: cfg.head,
+            targets: Arc::clone(&cfg.templates),
+            picker: Arc::clone(&cfg.picker),
+            tls: cfg.tls.as_ref().map(|t| TlsCtx {
+                config: t.thread_config(),
+                server_name: t.server_name.clone(),
+            }),
             keepalive: cfg.keepalive,
+            model,
         };
         let wpoll = Poll::new()?;
         wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);
-        let w = Worker::new(wpoll, plan, clock, Arc::clone(&stop), log.writer())?;
-        let done = Arc::clone(&done);
-        let finished = Arc::clone(&finished);
-        let h = thread::Builder::new()
-            .name(format!("barrage-{index}-{t}"))
-            .spawn(move || {
-                let r = w.run();
-                finished.fetch_add(1, Ordering::AcqRel);
-                let _ = done.wake();
-                r
-            })?;
-        handles.push(h);
+        workers.push(Worker::new(
+            wpoll,
+            plan,
+            clock,
+            Arc::clone(&stop),
+            log.writer(),
+            Some(board.slot(l)),
+        )?);
     }
 
-    let mut events = Events::with_capacity(8);
-    let mut level = worker::RUNNING;
-    while finished.load(Ordering::Acquire) < handles.len() {
-        if let Err(e) = poll.poll(&mut events, None)
-            && e.kind() != io::ErrorKind::Interrupted
-        {
-            return Err(e);
+    thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for (t, w) in workers.into_iter().enumerate() {
+            let (done, finished) = (&done, &finished);
+            let h = thread::Builder::new()
+                .name(format!("barrage-{index}-{t}"))
+                .spawn_scoped(scope, move || {
+                    let r = w.run();
+                    finished.fetch_add(1, Ordering::AcqRel);
+                    let _ = done.wake();
+                    r
+                })?;
+            handles.push(h);
         }
-        while let Ok(Some(_)) = sigfd.read_signal() {
-            level = (level + 1).min(worker::HARD);
-            stop.store(level, Ordering::Release);
-            for w in &wakers {
-                let _ = w.wake();
+        let mut events = Events::with_capacity(8);
+        let mut level = worker::RUNNING;
+        while finished.load(Ordering::Acquire) < handles.len() {
+            if let Err(e) = poll.poll(&mut events, None)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                // Without the poll we cannot hear signals; stop the loops cleanly.
+                stop.store(worker::GRACEFUL, Ordering::Release);
+                wakers.iter().for_each(|w| drop(w.wake()));
+                return Err(e);
+            }
+            while let Ok(Some(_)) = sigfd.read_signal() {
+                level = (level + 1).min(worker::HARD);
+                stop.store(level, Ordering::Release);
+                for w in &wakers {
+                    let _ = w.wake();
+                }
             }
         }
-    }
-    let mut stats = ProcessStats::default();
-    let mut error = None;
-    for h in handles {
-        match h.join() {
-            Ok(r) => {
-                stats.add(&r.stats);
-                error = error.or(r.error);
+        let mut end = ProcessEnd {
+            stats: ProcessStats::default(),
+            tls: [0; 3],
+            error: None,
+        };
+        for h in handles {
+            match h.join() {
+                Ok(r) => {
+                    end.stats.add(&r.stats);
+                    if let (Some(n), [0, 0, 0]) = (r.negotiated, end.tls) {
+                        end.tls = [n.version, n.suite, n.group];
+                    }
+                    end.error = end.error.or(r.error);
+                }
+                Err(_) => end.error = Some("a worker thread panicked".to_string()),
             }
-            Err(_) => error = Some("a worker thread panicked".to_string()),
         }
-    }
-    Ok((stats, error))
+        Ok(end)
+    })
 }
 
 /// The kernel's view of clock synchronisation, for the sample header.

@@ -67,6 +67,7 @@ pub enum ErrorKind {
     Timeout = 9,
     Io = 10,
     Cancelled = 11,
+    TlsOnPlain = 12,
     TlsUnknownIssuer = 16,
     TlsNameMismatch = 17,
     TlsExpired = 18,
@@ -81,7 +82,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 23] = [
+    pub const ALL: [ErrorKind; 24] = [
         ErrorKind::None,
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -94,6 +95,7 @@ impl ErrorKind {
         ErrorKind::Timeout,
         ErrorKind::Io,
         ErrorKind::Cancelled,
+        ErrorKind::TlsOnPlain,
         ErrorKind::TlsUnknownIssuer,
         ErrorKind::TlsNameMismatch,
         ErrorKind::TlsExpired,
@@ -126,6 +128,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Io => "i/o error",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::TlsOnPlain => "server speaks TLS: use https://",
             ErrorKind::TlsUnknownIssuer => "tls: unknown issuer",
             ErrorKind::TlsNameMismatch => "tls: name mismatch",
             ErrorKind::TlsExpired => "tls: expired",
@@ -314,10 +317,13 @@ pub struct ProcessStats {
     pub tls_resumed: u64,
     /// Samples that could not be recorded (the log could not grow).
     pub lost: u64,
+    /// Open loop: requests the schedule wanted before the end that never started
+    /// because every connection was busy.
+    pub unsent: u64,
 }
 
 impl ProcessStats {
-    const FIELDS: usize = 6;
+    const FIELDS: usize = 7;
 
     fn to_array(self) -> [u64; Self::FIELDS] {
         [
@@ -327,6 +333,7 @@ impl ProcessStats {
             self.tls_full,
             self.tls_resumed,
             self.lost,
+            self.unsent,
         ]
     }
 
@@ -338,6 +345,7 @@ impl ProcessStats {
             tls_full: a[3],
             tls_resumed: a[4],
             lost: a[5],
+            unsent: a[6],
         }
     }
 
@@ -371,6 +379,9 @@ pub struct Header {
     /// Unix time the process finished cleanly, ns; 0 if it did not (killed, crashed).
     pub finished_wall_ns: u64,
     pub stats: ProcessStats,
+    /// What the process's first TLS handshake negotiated (wire numbers; 0 = none):
+    /// protocol version, cipher suite, key-exchange group.
+    pub tls: [u16; 3],
 }
 
 mod off {
@@ -394,6 +405,7 @@ mod off {
     pub const CLOCK_END: usize = 224;
     pub const FINISHED: usize = 256;
     pub const STATS: usize = 264;
+    pub const TLS: usize = 384;
 }
 
 impl Header {
@@ -440,6 +452,7 @@ impl Header {
         put(&mut b, off::FINISHED, &self.finished_wall_ns.to_le_bytes());
         b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS]
             .copy_from_slice(&encode_stats(&self.stats));
+        b[off::TLS..off::TLS + 6].copy_from_slice(&encode_tls(&self.tls));
         b
     }
 
@@ -489,6 +502,7 @@ impl Header {
             clock_end: clock(off::CLOCK_END),
             finished_wall_ns: get_u64(b, off::FINISHED),
             stats: decode_stats(&b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS]),
+            tls: [0, 2, 4].map(|i| u16::from_le_bytes([b[off::TLS + i], b[off::TLS + i + 1]])),
         })
     }
 }
@@ -536,6 +550,10 @@ fn decode_clock(b: &[u8]) -> ClockState {
         max_error_us: get_u64(b, 8) as i64,
         est_error_us: get_u64(b, 16) as i64,
     }
+}
+
+fn encode_tls(t: &[u16; 3]) -> Vec<u8> {
+    t.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 fn encode_stats(s: &ProcessStats) -> Vec<u8> {
@@ -633,9 +651,11 @@ impl SampleLog {
     pub fn finish(
         &self,
         stats: &ProcessStats,
+        tls: &[u16; 3],
         clock_end: &ClockState,
         finished_wall_ns: u64,
     ) -> io::Result<()> {
+        self.file.write_all_at(&encode_tls(tls), off::TLS as u64)?;
         self.file
             .write_all_at(&encode_clock(clock_end), off::CLOCK_END as u64)?;
         self.file
@@ -840,6 +860,7 @@ mod tests {
             },
             clock_end: ClockState::default(),
             finished_wall_ns: 9,
+            tls: [0x0304, 0x1301, 0x001d],
             stats: ProcessStats {
                 connects: 1,
                 idle_closes: 2,
@@ -847,6 +868,7 @@ mod tests {
                 tls_full: 4,
                 tls_resumed: 5,
                 lost: 6,
+                unsent: 7,
             },
         };
         let b = h.encode();
@@ -891,7 +913,7 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        log.finish(&ProcessStats::default(), &ClockState::default(), 1)
+        log.finish(&ProcessStats::default(), &[0; 3], &ClockState::default(), 1)
             .unwrap();
         let f = SampleFile::open(&path).unwrap();
         assert_eq!(f.chunks(), 6, "each thread claimed two chunks");

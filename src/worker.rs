@@ -1,13 +1,23 @@
 //! One worker thread: its mio poll, its connections, its timers, its share of the
-//! requests. Nothing here is shared with other threads except the stop level (read
-//! when the waker fires) and the sample log's chunk counter (touched once per 16 Ki
-//! records).
+//! requests, and the load model that decides when each request starts.
 //!
-//! Timers come from the poll timeout: request deadlines are pushed in start order and
-//! every request has the same timeout, so they form a FIFO queue; the poll sleeps
-//! until the earliest of that queue's head, the end of the run and the stop grace.
+//! Closed loop (default): a connection sends its next request when the previous
+//! response ends, or at `previous start + --interval` (pacing); connections come up
+//! over `--rampup` or follow `--conn-stages`. Open loop (`--rate`, `--rate-stages`):
+//! every request has an intended start on a fixed schedule; a free connection takes
+//! the oldest due request; latency is measured from the intended start, so a stalled
+//! server shows up in the latencies instead of silently slowing the schedule.
+//!
+//! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
+//! in start order with one timeout for all, so they form a FIFO queue; pacing and ramp
+//! wake-ups go in a small heap; the open-loop schedule is one "next intended" value.
+//!
+//! Nothing here is shared with other threads except the stop level (read when the
+//! waker fires), this loop's own progress slot, and the sample log's chunk counter
+//! (touched once per 16 Ki records).
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +26,13 @@ use std::time::Duration;
 
 use mio::{Events, Poll, Registry, Token};
 
-use crate::conn::{Conn, Io, Ready, ReqInfo, Step};
+use crate::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
+use crate::progress::Slot;
 use crate::sample::{
     ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
     dur32,
 };
+use crate::schedule::{Picker, Profile, Schedule};
 use crate::time::Clock;
 
 /// Token of the waker that tells a loop the stop level changed.
@@ -35,13 +47,36 @@ pub const HARD: u8 = 2;
 
 /// How long in-flight requests may run on after a graceful stop.
 const GRACE: Duration = Duration::from_secs(2);
+/// How often a changing `--conn-stages` profile is re-read.
+const STAGE_TICK: u64 = 1_000_000;
 
 /// Read buffer per thread. Responses are framed in it, never stored.
 const RBUF: usize = 64 * 1024;
 
+/// When requests start.
+#[derive(Debug, Clone)]
+pub enum Model {
+    Closed {
+        /// Minimum start-to-start time of one connection's requests, ns.
+        interval: Option<u64>,
+        /// Spread connection starts over this long, ns.
+        rampup: Option<u64>,
+        /// Active connections over time, for the whole run.
+        stages: Option<Arc<Profile>>,
+    },
+    Open {
+        schedule: Schedule,
+        /// Connections this loop may open to keep the schedule.
+        max_connections: usize,
+    },
+}
+
 /// What one loop must do.
 #[derive(Debug, Clone)]
 pub struct LoopPlan {
+    /// This loop's index among all `loops` of the run (for interleaving shares).
+    pub index: usize,
+    pub loops: usize,
     pub connections: usize,
     /// Requests this loop may start, for count-bounded runs.
     pub quota: Option<u64>,
@@ -49,9 +84,11 @@ pub struct LoopPlan {
     pub end: Option<u64>,
     pub timeout: Duration,
     pub addr: SocketAddr,
-    pub request: Arc<[u8]>,
-    pub head: bool,
+    pub targets: Arc<[Template]>,
+    pub picker: Arc<Picker>,
+    pub tls: Option<TlsCtx>,
     pub keepalive: bool,
+    pub model: Model,
 }
 
 /// What a loop reports when it ends.
@@ -59,11 +96,12 @@ pub struct LoopPlan {
 pub struct LoopResult {
     pub stats: ProcessStats,
     pub requests: u64,
+    pub negotiated: Option<Negotiated>,
     /// Set when the loop had to stop early (the sample log could not grow).
     pub error: Option<String>,
 }
 
-pub struct Worker {
+pub struct Worker<'p> {
     poll: Poll,
     registry: Registry,
     conns: Vec<Conn>,
@@ -71,44 +109,69 @@ pub struct Worker {
     clock: Clock,
     stop: Arc<AtomicU8>,
     writer: ChunkWriter,
+    progress: Option<Slot<'p>>,
     rbuf: Box<[u8]>,
+    pbuf: Box<[u8]>,
     /// (deadline, connection, request seq), in deadline order.
     timeouts: VecDeque<(u64, u32, u32)>,
+    /// Pacing and ramp-up starts: (when, connection, seq at scheduling).
+    wakeups: BinaryHeap<Reverse<(u64, u32, u32)>>,
     timeout_ns: u64,
     quota: Option<u64>,
     in_flight: usize,
     stopping: bool,
     grace_end: Option<u64>,
+    /// Requests started (picks the target).
+    started: u64,
+    rng: u64,
+    /// Closed loop with stages: connections `0..active` may work.
+    active: usize,
+    next_stage_tick: Option<u64>,
+    /// Open loop: free connections, this loop's next request number and its
+    /// intended start.
+    free: Vec<u32>,
+    next_j: u64,
+    next_intended: Option<u64>,
     result: LoopResult,
 }
 
-impl Worker {
+impl<'p> Worker<'p> {
     pub fn new(
         poll: Poll,
         plan: LoopPlan,
         clock: Clock,
         stop: Arc<AtomicU8>,
         writer: ChunkWriter,
-    ) -> io::Result<Worker> {
+        progress: Option<Slot<'p>>,
+    ) -> io::Result<Worker<'p>> {
         let registry = poll.registry().try_clone()?;
-        let conns = (0..plan.connections)
-            .map(|i| Conn::new(Token(i), plan.head))
-            .collect();
+        let conns = (0..plan.connections).map(|i| Conn::new(Token(i))).collect();
         Ok(Worker {
             poll,
             registry,
             conns,
             timeout_ns: plan.timeout.as_nanos() as u64,
             quota: plan.quota,
+            rng: 0x9E37_79B9_7F4A_7C15
+                ^ (plan.index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            active: plan.connections,
             plan,
             clock,
             stop,
             writer,
+            progress,
             rbuf: vec![0u8; RBUF].into_boxed_slice(),
+            pbuf: vec![0u8; RBUF].into_boxed_slice(),
             timeouts: VecDeque::new(),
+            wakeups: BinaryHeap::new(),
             in_flight: 0,
             stopping: false,
             grace_end: None,
+            started: 0,
+            next_stage_tick: None,
+            free: Vec::new(),
+            next_j: 0,
+            next_intended: None,
             result: LoopResult::default(),
         })
     }
@@ -117,9 +180,7 @@ impl Worker {
     pub fn run(mut self) -> LoopResult {
         let mut events = Events::with_capacity(1024);
         let now = self.clock.now();
-        for i in 0..self.conns.len() {
-            self.start_next(i, now);
-        }
+        self.start(now);
         loop {
             let now = self.clock.now();
             if self.finished(now) {
@@ -152,7 +213,18 @@ impl Worker {
                 };
                 self.after(i, step);
             }
+            let now = self.clock.now();
             self.fire_timers(now);
+        }
+        if let Model::Open { schedule, .. } = &self.plan.model {
+            // Requests the schedule wanted before the end that never started: the
+            // generator fell behind (every connection busy, --max-connections reached).
+            let end = self.plan.end.unwrap_or(u64::MAX).min(self.clock.now());
+            let mut due = schedule.due_before(end);
+            if let Some(q) = self.plan.quota {
+                due = due.min(q);
+            }
+            self.result.stats.unsent += due.saturating_sub(self.next_j);
         }
         self.result
     }
@@ -165,73 +237,232 @@ impl Worker {
                 registry: &self.registry,
                 clock: &self.clock,
                 addr: self.plan.addr,
-                request: &self.plan.request,
+                targets: &self.plan.targets,
+                tls: self.plan.tls.as_ref(),
                 rbuf: &mut self.rbuf,
+                pbuf: &mut self.pbuf,
                 stats: &mut self.result.stats,
+                negotiated: &mut self.result.negotiated,
                 keepalive: self.plan.keepalive,
             },
         )
+    }
+
+    /// The first requests: every connection now, or spread over the ramp-up, or the
+    /// open-loop schedule's first due requests.
+    fn start(&mut self, now: u64) {
+        match self.plan.model.clone() {
+            Model::Closed {
+                rampup: Some(r), ..
+            } => {
+                // Connection i of this loop starts at (i + l/L) / n of the ramp: loops
+                // interleave, and every process ramps the same way, as the original's
+                // threads did.
+                let n = self.conns.len() as f64;
+                let phase = self.plan.index as f64 / self.plan.loops as f64;
+                for i in 0..self.conns.len() {
+                    let at = ((i as f64 + phase) / n * r as f64) as u64;
+                    self.wakeups.push(Reverse((at, i as u32, 0)));
+                }
+            }
+            Model::Closed {
+                stages: Some(_), ..
+            } => {
+                self.active = 0;
+                self.update_stage(now);
+            }
+            Model::Closed { .. } => {
+                for i in 0..self.conns.len() {
+                    self.start_next(i, now);
+                }
+            }
+            Model::Open { schedule, .. } => {
+                self.free = (0..self.conns.len() as u32).rev().collect();
+                self.next_intended = schedule.intended(0);
+                self.dispatch(now);
+            }
+        }
     }
 
     fn may_start(&self, now: u64) -> bool {
         !self.stopping && self.quota != Some(0) && self.plan.end.is_none_or(|end| now < end)
     }
 
+    /// Nothing is outstanding and nothing more will start.
     fn finished(&self, now: u64) -> bool {
-        self.in_flight == 0 && !self.may_start(now)
+        if self.in_flight > 0 {
+            return false;
+        }
+        if !self.may_start(now) {
+            return true;
+        }
+        match &self.plan.model {
+            Model::Open { .. } => self.next_intended.is_none(),
+            Model::Closed {
+                stages: Some(p), ..
+            } => p.settled(now) && self.active == 0,
+            Model::Closed { .. } => false,
+        }
     }
 
     fn poll_timeout(&self, now: u64) -> Option<Duration> {
         let mut next = self.timeouts.front().map(|t| t.0);
-        if let Some(end) = self.plan.end.filter(|&e| e > now) {
-            next = Some(next.map_or(end, |n| n.min(end)));
-        }
-        if let Some(g) = self.grace_end {
-            next = Some(next.map_or(g, |n| n.min(g)));
+        let mut consider = |t: Option<u64>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        consider(self.plan.end.filter(|&e| e > now));
+        consider(self.grace_end);
+        consider(self.wakeups.peek().map(|Reverse((t, _, _))| *t));
+        consider(self.next_stage_tick);
+        if self.has_free_connection() {
+            consider(self.next_intended);
         }
         next.map(|t| Duration::from_nanos(t.saturating_sub(now)))
     }
 
-    /// Gives connection `i` its next request, or closes it when the run is over.
+    fn has_free_connection(&self) -> bool {
+        match &self.plan.model {
+            Model::Open {
+                max_connections, ..
+            } => !self.free.is_empty() || self.conns.len() < *max_connections,
+            Model::Closed { .. } => false,
+        }
+    }
+
+    /// Closed loop: gives connection `i` its next request, now or when pacing allows,
+    /// or closes it when the run (or its stage) is over.
     fn start_next(&mut self, i: usize, mut now: u64) {
         loop {
-            if !self.may_start(now) {
+            if !self.may_start(now) || i >= self.active {
                 self.conns[i].close();
                 return;
             }
-            if let Some(q) = self.quota.as_mut() {
-                *q -= 1;
-            }
-            self.in_flight += 1;
-            let step = {
-                let (conns, mut io) = self.split();
-                conns[i].begin(&mut io, now, ReqInfo::default())
-            };
-            let seq = self.conns[i].seq;
-            self.timeouts
-                .push_back((now + self.timeout_ns, i as u32, seq));
-            match step {
-                Step::Done(f) => {
-                    self.record(i, f);
-                    now = self.clock.now();
+            if let Model::Closed {
+                interval: Some(iv), ..
+            } = self.plan.model
+            {
+                let c = &self.conns[i];
+                let due = c.req.start + iv;
+                if c.seq > 0 && due > now {
+                    self.wakeups.push(Reverse((due, i as u32, c.seq)));
+                    return;
                 }
-                Step::Wait | Step::IdleClosed => return,
             }
+            let req = ReqInfo {
+                target: self.next_target(),
+                ..ReqInfo::default()
+            };
+            match self.launch(i, now, req) {
+                Some(f) => now = f.end,
+                None => return,
+            }
+        }
+    }
+
+    fn next_target(&mut self) -> u16 {
+        let n = self.started;
+        self.started += 1;
+        self.plan.picker.pick(
+            n * self.plan.loops as u64 + self.plan.index as u64,
+            &mut self.rng,
+        )
+    }
+
+    /// Starts one request on connection `i`; if it failed at once, records it and
+    /// returns how it ended.
+    fn launch(&mut self, i: usize, now: u64, req: ReqInfo) -> Option<Finished> {
+        if let Some(q) = self.quota.as_mut() {
+            *q -= 1;
+        }
+        self.in_flight += 1;
+        let step = {
+            let (conns, mut io) = self.split();
+            conns[i].begin(&mut io, now, req)
+        };
+        let seq = self.conns[i].seq;
+        self.timeouts
+            .push_back((now + self.timeout_ns, i as u32, seq));
+        match step {
+            Step::Done(f) => {
+                self.record(i, f);
+                Some(Finished {
+                    end: self.clock.now(),
+                    ..f
+                })
+            }
+            Step::Wait | Step::IdleClosed => None,
+        }
+    }
+
+    /// Open loop: hands due requests to free connections (opening more up to
+    /// `--max-connections`), oldest first.
+    fn dispatch(&mut self, mut now: u64) {
+        let Model::Open {
+            max_connections, ..
+        } = self.plan.model
+        else {
+            return;
+        };
+        while let Some(intended) = self.next_intended {
+            if intended > now {
+                break;
+            }
+            if !self.may_start(now) || self.plan.end.is_some_and(|e| intended >= e) {
+                self.next_intended = None;
+                break;
+            }
+            let i = match self.free.pop() {
+                Some(i) => i as usize,
+                None if self.conns.len() < max_connections => {
+                    self.conns.push(Conn::new(Token(self.conns.len())));
+                    self.conns.len() - 1
+                }
+                None => break,
+            };
+            self.next_j += 1;
+            self.next_intended = self.intended(self.next_j);
+            let req = ReqInfo {
+                target: self.next_target(),
+                intended,
+                scheduled: true,
+                ..ReqInfo::default()
+            };
+            if let Some(f) = self.launch(i, now, req) {
+                self.free.push(i as u32);
+                now = f.end;
+            }
+        }
+    }
+
+    /// Intended start of this loop's `j`-th open-loop request.
+    fn intended(&self, j: u64) -> Option<u64> {
+        match &self.plan.model {
+            Model::Open { schedule, .. } => schedule.intended(j),
+            Model::Closed { .. } => None,
         }
     }
 
     fn after(&mut self, i: usize, step: Step) {
         match step {
-            Step::Wait | Step::IdleClosed => {}
+            Step::Wait => {}
+            Step::IdleClosed => {}
             Step::Done(f) => {
                 self.record(i, f);
-                self.start_next(i, f.end);
+                match self.plan.model {
+                    Model::Open { .. } => {
+                        self.free.push(i as u32);
+                        self.dispatch(f.end);
+                    }
+                    Model::Closed { .. } => self.start_next(i, f.end),
+                }
             }
         }
     }
 
     /// Writes the sample of connection `i`'s finished request.
-    fn record(&mut self, i: usize, f: crate::conn::Finished) {
+    fn record(&mut self, i: usize, f: Finished) {
         self.in_flight -= 1;
         self.result.requests += 1;
         let r = &self.conns[i].req;
@@ -246,9 +477,11 @@ impl Worker {
             flags |= FLAG_TLS_RESUMED;
         }
         let mut lag = 0;
+        let mut latency = f.end.saturating_sub(r.start);
         if r.scheduled {
             flags |= FLAG_SCHEDULED;
             lag = dur32::encode(r.start.saturating_sub(r.intended));
+            latency = f.end.saturating_sub(r.intended);
         }
         let ttfb = if r.first_byte > 0 {
             dur16::encode(r.first_byte.saturating_sub(r.start))
@@ -268,6 +501,9 @@ impl Worker {
             error: f.error as u8,
             flags,
         };
+        if let Some(p) = &self.progress {
+            p.record(latency, f.error != crate::sample::ErrorKind::None);
+        }
         if let Err(e) = self.writer.push(&rec) {
             self.result.stats.lost += 1;
             if self.result.error.is_none() {
@@ -293,8 +529,50 @@ impl Worker {
             };
             self.after(i, step);
         }
+        while let Some(&Reverse((at, i, seq))) = self.wakeups.peek() {
+            if at > now {
+                break;
+            }
+            self.wakeups.pop();
+            let i = i as usize;
+            if self.conns[i].seq == seq && !self.conns[i].busy() {
+                self.start_next(i, now);
+            }
+        }
+        if self.next_stage_tick.is_some_and(|t| t <= now) {
+            self.update_stage(now);
+        }
+        if self.next_intended.is_some_and(|t| t <= now) {
+            self.dispatch(now);
+        }
         if self.grace_end.is_some_and(|g| now >= g) {
             self.cancel_all();
+        }
+    }
+
+    /// `--conn-stages`: this loop's share of the active connections at `now`; starts
+    /// the newly active ones (the others stop after their current request).
+    fn update_stage(&mut self, now: u64) {
+        let Model::Closed {
+            stages: Some(p), ..
+        } = &self.plan.model
+        else {
+            return;
+        };
+        let total = p.value_at(now).floor() as u64;
+        let share = crate::config::share(total, self.plan.loops, self.plan.index) as usize;
+        let share = share.min(self.conns.len());
+        self.next_stage_tick = if p.settled(now) {
+            None
+        } else {
+            Some(now + STAGE_TICK)
+        };
+        let before = self.active;
+        self.active = share;
+        for i in before..share {
+            if !self.conns[i].busy() {
+                self.start_next(i, now);
+            }
         }
     }
 

@@ -1,0 +1,191 @@
+//! Live progress: per-loop counters in a small shared file mapping (`progress.bin` in
+//! the run directory) that the launcher creates before it forks, so every worker
+//! process inherits the same pages. Each loop writes only its own cache-line-aligned
+//! slot (single writer: plain relaxed load + store, no locked instruction), and the
+//! launcher reads all slots once a second to print requests/s, errors and an
+//! approximate p99. No pipe, no message per request.
+//!
+//! `unsafe` here is the shared mapping, as in `sample.rs`.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+/// Latency buckets: 4 per power of two of microseconds, 40 powers (up to ~12 days).
+const BUCKETS: usize = 160;
+/// u64 words per slot: requests, errors, buckets, padded to whole cache lines.
+const WORDS: usize = (2 + BUCKETS).div_ceil(8) * 8;
+const SLOT_BYTES: usize = WORDS * 8;
+
+/// The shared counters of every loop of the run.
+pub struct Board {
+    map: MmapRaw,
+    slots: usize,
+}
+
+// SAFETY: slots are only touched through atomics; the mapping lives as long as Board.
+unsafe impl Send for Board {}
+unsafe impl Sync for Board {}
+
+impl Board {
+    /// Creates the board file with one zeroed slot per loop and maps it shared.
+    pub fn create(path: &Path, slots: usize) -> io::Result<Board> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        file.set_len((slots.max(1) * SLOT_BYTES) as u64)?;
+        let map = MmapOptions::new().map_raw(&file)?;
+        Ok(Board { map, slots })
+    }
+
+    fn word(&self, slot: usize, i: usize) -> &AtomicU64 {
+        assert!(slot < self.slots && i < WORDS, "progress slot out of range");
+        // SAFETY: in bounds (checked above) of a page-aligned shared mapping sized
+        // slots x SLOT_BYTES; 8-byte aligned; only accessed atomically.
+        unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(slot * SLOT_BYTES + i * 8).cast()) }
+    }
+
+    /// The writer for one loop's slot.
+    pub fn slot(&self, slot: usize) -> Slot<'_> {
+        Slot { board: self, slot }
+    }
+
+    /// Sums every slot.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut s = Snapshot {
+            requests: 0,
+            errors: 0,
+            buckets: vec![0; BUCKETS],
+        };
+        for slot in 0..self.slots {
+            s.requests += self.word(slot, 0).load(Ordering::Relaxed);
+            s.errors += self.word(slot, 1).load(Ordering::Relaxed);
+            for (b, v) in s.buckets.iter_mut().enumerate() {
+                *v += self.word(slot, 2 + b).load(Ordering::Relaxed);
+            }
+        }
+        s
+    }
+}
+
+/// One loop's view of its slot. Only that loop writes it.
+#[derive(Clone, Copy)]
+pub struct Slot<'a> {
+    board: &'a Board,
+    slot: usize,
+}
+
+impl Slot<'_> {
+    #[inline]
+    fn bump(&self, i: usize) {
+        let w = self.board.word(self.slot, i);
+        // Single writer: no read-modify-write instruction needed.
+        w.store(w.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn record(&self, latency_ns: u64, error: bool) {
+        self.bump(0);
+        if error {
+            self.bump(1);
+        } else {
+            self.bump(2 + bucket(latency_ns / 1000));
+        }
+    }
+}
+
+fn bucket(us: u64) -> usize {
+    if us < 4 {
+        return us as usize;
+    }
+    let exp = 63 - us.leading_zeros() as usize; // >= 2
+    let sub = ((us >> (exp - 2)) & 3) as usize;
+    ((exp - 1) * 4 + sub).min(BUCKETS - 1)
+}
+
+/// Lowest latency (us) of a bucket.
+fn bucket_floor(b: usize) -> u64 {
+    if b < 4 {
+        return b as u64;
+    }
+    let exp = b / 4 + 1;
+    let sub = (b % 4) as u64;
+    (4 + sub) << (exp - 2)
+}
+
+/// Totals at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub requests: u64,
+    pub errors: u64,
+    buckets: Vec<u64>,
+}
+
+impl Snapshot {
+    /// Approximate p99 (us) of the requests between `earlier` and `self`: the floor
+    /// of the bucket holding it (within 25%).
+    pub fn p99_since(&self, earlier: &Snapshot) -> Option<u64> {
+        let diff: Vec<u64> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v - earlier.buckets.get(i).copied().unwrap_or(0))
+            .collect();
+        let total: u64 = diff.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = (total as f64 * 0.99).ceil() as u64;
+        let mut seen = 0;
+        for (b, n) in diff.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(bucket_floor(b));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_tight() {
+        let mut last = 0;
+        for us in 0..100_000u64 {
+            let b = bucket(us);
+            assert!(b >= last, "{us}");
+            last = b;
+            let floor = bucket_floor(b);
+            assert!(
+                floor <= us && (us - floor) as f64 <= 0.25 * us as f64 + 1.0,
+                "{us} -> {floor}"
+            );
+        }
+    }
+
+    #[test]
+    fn board_counts_and_p99() {
+        let dir = std::env::temp_dir().join(format!("barrage-progress-{}", std::process::id()));
+        let board = Board::create(&dir, 2).unwrap();
+        let before = board.snapshot();
+        for i in 0..1000u64 {
+            board
+                .slot((i % 2) as usize)
+                .record(if i < 995 { 100_000 } else { 5_000_000 }, i == 0);
+        }
+        let now = board.snapshot();
+        assert_eq!((now.requests, now.errors), (1000, 1));
+        let p99 = now.p99_since(&before).unwrap();
+        assert!((90..=100).contains(&p99), "{p99}");
+        std::fs::remove_file(&dir).unwrap();
+    }
+}
