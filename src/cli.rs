@@ -24,6 +24,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Turn a run directory's sample files into results.csv.
     Merge(MergeArgs),
+    /// Reports from a run directory or a results.csv: intervals.csv, summary.json,
+    /// report.html, charts, HdrHistogram logs; or compare two runs.
+    Report(ReportArgs),
     /// Serve a small fixed response, as a load target for tests and scripts/run.sh.
     Serve(ServeArgs),
 }
@@ -84,6 +87,11 @@ pub struct RunArgs {
     /// Print nothing but errors and the run directory.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    /// Fail the run (exit code 4) if this holds for its summary: 'p99 > 50ms',
+    /// 'errors > 0.1%', 'rps < 10000'. Repeatable; see `barrage report --help`.
+    #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
+    pub fail_if: Vec<crate::report::thresholds::Threshold>,
 
     // ---- Load model ----
     /// Open loop: this many requests per second in total, on a fixed schedule;
@@ -161,6 +169,30 @@ pub struct RunArgs {
     )]
     pub targets_mode: TargetsMode,
 
+    // ---- Response checks ----
+    /// A response whose status is not in this list fails ("unexpected status"):
+    /// 200, 2xx, 200,301, 200-299.
+    #[arg(long, help_heading = "Response checks")]
+    pub expect_status: Option<String>,
+
+    /// A response whose body does not contain this text fails ("body mismatch").
+    #[arg(long, help_heading = "Response checks")]
+    pub expect_body: Option<String>,
+
+    /// A response whose body does not match this regex fails (bodies above
+    /// --max-body cannot be checked and fail as "body too large to check").
+    #[arg(long, help_heading = "Response checks")]
+    pub expect_body_regex: Option<String>,
+
+    /// A response whose body size (bytes, after chunked decoding) is not N, or in
+    /// N..M, fails ("size mismatch").
+    #[arg(long, help_heading = "Response checks")]
+    pub expect_size: Option<String>,
+
+    /// Most body bytes a regex check buffers per response: 1048576, 64k, 2M.
+    #[arg(long, default_value = "1M", value_parser = parse_bytes, help_heading = "Response checks")]
+    pub max_body: usize,
+
     // ---- TLS ----
     /// Server name to send (SNI) and verify, instead of the URL's host.
     #[arg(long, help_heading = "TLS")]
@@ -200,6 +232,45 @@ pub struct RunArgs {
     /// Resume TLS sessions (tickets / session ids) on new connections.
     #[arg(long, value_enum, default_value = "on", help_heading = "TLS")]
     pub tls_resume: OnOff,
+
+    // ---- Distributed ----
+    /// This host's share of a test spread over N hosts: I/N, 0-based (also from
+    /// BARRAGE_SHARD, or JOB_COMPLETION_INDEX with --shards). -c, -n and the rate are
+    /// the whole test's; each host runs its exact share.
+    #[arg(long, help_heading = "Distributed")]
+    pub shard: Option<String>,
+
+    /// Number of shards, with the index from JOB_COMPLETION_INDEX (Kubernetes
+    /// Indexed Jobs).
+    #[arg(long, help_heading = "Distributed")]
+    pub shards: Option<u32>,
+
+    /// Start the load at this Unix time (seconds, fractions allowed): every process of
+    /// every host starts together.
+    #[arg(long, help_heading = "Distributed")]
+    pub start_at: Option<String>,
+
+    /// Refuse to start when --start-at is already this far in the past.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, help_heading = "Distributed")]
+    pub start_tolerance: Duration,
+
+    /// This host's name in the sample files [default: hostname].
+    #[arg(long, help_heading = "Distributed")]
+    pub host_id: Option<String>,
+
+    /// The run's id in the sample files; hosts of one test must share it [default:
+    /// derived from the start time and the settings].
+    #[arg(long, help_heading = "Distributed")]
+    pub run_id: Option<String>,
+
+    /// Warn when the kernel's clock error bound (adjtimex) is above this, or the clock
+    /// is not synchronised.
+    #[arg(long, value_parser = parse_duration, help_heading = "Distributed")]
+    pub max_clock_error: Option<Duration>,
+
+    /// With --max-clock-error: refuse to start instead of warning.
+    #[arg(long, requires = "max_clock_error", help_heading = "Distributed")]
+    pub strict_clock: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -243,18 +314,136 @@ pub struct MergeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Thresholds (--fail-if, repeatable) fail the command with exit code 4:
+  METRIC OP VALUE, OP one of > >= < <=
+  latency: min mean p50 p80 p90 p95 p99 p99.9 max stdev, VALUE with a unit (ns us ms s)
+  rps, requests: a number (10k and 1.5M work too)
+  errors: a count, or a share of all requests with %
+  e.g. --fail-if 'p99 > 50ms' --fail-if 'errors > 0.1%' --fail-if 'rps < 10000'")]
+pub struct ReportArgs {
+    /// A run directory (several for one run's hosts), or a results.csv (barrage's, or
+    /// the original tool's headerless one).
+    #[arg(
+        value_name = "RUN_DIR|results.csv",
+        required_unless_present = "compare"
+    )]
+    pub input: Vec<PathBuf>,
+
+    /// Length of one interval of the time series: 1s, 100ms, 1m ...
+    #[arg(short = 'i', long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Where to write the report [default: the run directory, or beside the csv].
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Compare two runs (run directories, results.csv or summary.json files): print
+    /// their summaries side by side with the relative change. Writes no files.
+    #[arg(long, num_args = 2, value_names = ["RUN_A", "RUN_B"], conflicts_with = "input")]
+    pub compare: Option<Vec<PathBuf>>,
+
+    /// Fail (exit code 4) if this holds; repeatable. With --compare, checked on RUN_B.
+    #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
+    pub fail_if: Vec<crate::report::thresholds::Threshold>,
+
+    /// Skip results.csv lines that cannot be parsed (and count them) instead of failing.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+
+    /// Report service time for open-loop requests instead of latency from their
+    /// intended start.
+    #[arg(long)]
+    pub latency_uncorrected: bool,
+}
+
+/// An interval for `barrage report`: a duration of at least 1 ms.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("interval {s:?} is too short: use 1ms or more"));
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(short = 'l', long, default_value = "127.0.0.1:8080")]
     pub listen: String,
 
-    /// Event-loop threads, each with its own SO_REUSEPORT listener.
+    /// Event-loop threads, sharing one listening socket.
     #[arg(short = 't', long, default_value_t = 1)]
     pub threads: usize,
+
+    /// Serve HTTPS. Without --cert/--key, a CA and a certificate for localhost,
+    /// 127.0.0.1 and ::1 are generated and the CA certificate is written to --ca-out.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Certificate chain to serve (PEM), with --tls.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+
+    /// Private key of --cert (PEM).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+
+    /// Answer every request this much later.
+    #[arg(long, value_parser = parse_duration)]
+    pub delay: Option<Duration>,
+
+    /// Stall: requests arriving between AT and AT+FOR after start are all answered at
+    /// AT+FOR, like a server pausing (e.g. "2s:1s").
+    #[arg(long, value_parser = parse_stall)]
+    pub stall: Option<(Duration, Duration)>,
+
+    /// Append the raw bytes of every request received to this file.
+    #[arg(long)]
+    pub capture: Option<PathBuf>,
+
+    /// When stopped, also print how many requests came from each client address.
+    #[arg(long)]
+    pub peers: bool,
+
+    /// Where --tls writes the generated CA certificate (give it to `barrage run
+    /// --cacert`) [default: ./barrage-serve-ca.pem].
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
 
     /// Stop after this long (default: until SIGINT/SIGTERM).
     #[arg(short = 'd', long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+}
+
+/// Parses a byte count: `4096`, `64k`, `2M` (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let bad = || format!("invalid size {s:?}: use bytes, or k/M/G like 64k");
+    let (num, mult) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (t, 1usize),
+        Some((i, _)) => {
+            let unit = t[i..].to_ascii_lowercase();
+            let m = match unit.trim_end_matches('b').trim_end_matches('i') {
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                _ => return Err(bad()),
+            };
+            (&t[..i], m)
+        }
+    };
+    let n: usize = num.parse().map_err(|_| bad())?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+/// Parses `AT:FOR`, two durations.
+pub fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("invalid --stall {s:?}: write AT:FOR, like 2s:1s"))?;
+    Ok((parse_duration(a)?, parse_duration(b)?))
 }
 
 /// Parses `10s`, `1m`, `250ms`, `1.5s`, `2h`, `100us`; a bare number is seconds.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cli::{OnOff, RunArgs, TargetsMode};
 use crate::conn::Template;
+use crate::expect::ExpectSpec;
 use crate::merge::Column;
 use crate::request::{self, RequestSpec};
 use crate::schedule::{Pick, Picker, Profile};
@@ -241,6 +242,94 @@ pub struct RunConfig {
     pub cores: usize,
     /// Things the user asked for that look inconsistent; printed before the load.
     pub warnings: Vec<String>,
+    /// This host's shard and the number of shards (0 and 1 when not distributed).
+    pub shard_index: u32,
+    pub shard_count: u32,
+    /// Unix time (ns) the load starts at (`--start-at`).
+    pub start_at_ns: Option<u64>,
+    pub host_id: String,
+    pub run_id: Option<String>,
+    pub max_clock_error: Option<Duration>,
+    pub strict_clock: bool,
+}
+
+/// `I/N` from `--shard`, `BARRAGE_SHARD`, or `JOB_COMPLETION_INDEX` with `--shards`.
+pub fn resolve_shard(
+    flag: Option<&str>,
+    env_shard: Option<String>,
+    job_index: Option<String>,
+    shards: Option<u32>,
+) -> Result<(u32, u32), ConfigError> {
+    let parse = |s: &str, from: &str| -> Result<(u32, u32), ConfigError> {
+        let bad = || {
+            invalid(format!(
+                "{from} {s:?}: write I/N with whole numbers, like 0/3 (0-based)"
+            ))
+        };
+        let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let (i, n): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if n == 0 {
+            return Err(invalid(format!(
+                "{from} {s:?}: the shard count must be at least 1"
+            )));
+        }
+        if i >= n {
+            return Err(invalid(format!(
+                "{from} {s:?}: the index must be below the count (0-based: 0/{n} .. {}/{n})",
+                n - 1
+            )));
+        }
+        Ok((i, n))
+    };
+    if let Some(f) = flag {
+        return parse(f, "--shard");
+    }
+    if let Some(e) = env_shard.filter(|e| !e.is_empty()) {
+        return parse(&e, "BARRAGE_SHARD");
+    }
+    match (shards, job_index) {
+        (Some(n), Some(i)) => parse(&format!("{i}/{n}"), "JOB_COMPLETION_INDEX with --shards"),
+        (Some(_), None) => Err(invalid(
+            "--shards needs the shard index: set JOB_COMPLETION_INDEX or use --shard I/N",
+        )),
+        (None, _) => Ok((0, 1)),
+    }
+}
+
+/// Parses `--start-at` (Unix seconds) and checks it against `now_ns`.
+pub fn resolve_start_at(s: &str, now_ns: u64, tolerance: Duration) -> Result<u64, ConfigError> {
+    let t: f64 = s
+        .trim()
+        .parse()
+        .ok()
+        .filter(|t: &f64| t.is_finite() && *t > 0.0)
+        .ok_or_else(|| {
+            invalid(format!(
+                "--start-at {s:?} is not a Unix time in seconds (like $(date +%s) + 10)"
+            ))
+        })?;
+    if t > 1e11 {
+        return Err(invalid(format!(
+            "--start-at {s}: that is in the year 5000; give seconds, not milliseconds"
+        )));
+    }
+    let at = (t * 1e9) as u64;
+    if at + (tolerance.as_nanos() as u64) < now_ns {
+        return Err(invalid(format!(
+            "--start-at is {:.3} s in the past (tolerance {:?}): pick a later time, or raise --start-tolerance",
+            (now_ns - at) as f64 / 1e9,
+            tolerance
+        )));
+    }
+    if at > now_ns + 86_400_000_000_000 {
+        return Err(invalid(format!(
+            "--start-at {s} is more than a day away: check the time"
+        )));
+    }
+    Ok(at)
 }
 
 /// `floor(total*(i+1)/n) - floor(total*i/n)`: shares that differ by at most one and
@@ -265,6 +354,7 @@ pub fn build_request(target: &Target, keepalive: bool) -> Vec<u8> {
         headers: Vec::new(),
         body: Vec::new(),
         weight: 1,
+        expect: Default::default(),
         origin: String::new(),
     };
     request::build(&spec, keepalive).0
@@ -293,7 +383,27 @@ impl RunConfig {
                 got: "0".into(),
             });
         }
-        let loops = processes * a.threads;
+        let (shard_index, shard_count) = resolve_shard(
+            a.shard.as_deref(),
+            std::env::var("BARRAGE_SHARD").ok(),
+            std::env::var("JOB_COMPLETION_INDEX").ok(),
+            a.shards,
+        )?;
+        let start_at_ns = match &a.start_at {
+            Some(s) => Some(resolve_start_at(
+                s,
+                crate::time::wall_ns(),
+                a.start_tolerance,
+            )?),
+            None => None,
+        };
+        if shard_count > 1 && start_at_ns.is_none() {
+            return Err(invalid(
+                "--shard needs --start-at, so every host starts the test at the same instant",
+            ));
+        }
+        // Every loop of every host needs a connection.
+        let loops = processes * a.threads * shard_count as usize;
         let connections = a.connections.unwrap_or(loops.max(64));
         if connections == 0 {
             return Err(ConfigError::Zero {
@@ -368,12 +478,25 @@ impl RunConfig {
         }
         let mut warnings = warnings;
         let mut templates = Vec::new();
+        let flags = ExpectSpec {
+            status: a.expect_status.clone(),
+            body: a.expect_body.clone(),
+            regex: a.expect_body_regex.clone(),
+            size: a.expect_size.clone(),
+        };
         for s in &specs {
             let (bytes, w) = request::build(s, keepalive);
             warnings.extend(w);
+            let expect = s
+                .expect
+                .or(&flags)
+                .compile(a.max_body)
+                .map_err(|e| invalid(format!("{}: {e}", s.origin)))?
+                .map(Arc::new);
             templates.push(Template {
                 bytes: bytes.into(),
                 head: s.method == "HEAD",
+                expect,
             });
         }
         let target_names = specs
@@ -410,23 +533,62 @@ impl RunConfig {
             quiet: a.quiet,
             cores,
             warnings,
+            shard_index,
+            shard_count,
+            start_at_ns,
+            host_id: a.host_id.clone().unwrap_or_else(host_name),
+            run_id: a.run_id.clone(),
+            max_clock_error: a.max_clock_error,
+            strict_clock: a.strict_clock,
         })
     }
 
-    /// Worker loops in the whole run.
+    /// Worker loops on this host.
     pub fn loops(&self) -> usize {
         self.processes * self.threads
     }
 
-    /// Connections of loop `l` (0-based over all processes' threads).
-    pub fn loop_connections(&self, l: usize) -> usize {
-        share(self.connections as u64, self.loops(), l) as usize
+    /// Worker loops of the whole test (all shards).
+    pub fn global_loops(&self) -> usize {
+        self.loops() * self.shard_count as usize
     }
 
-    /// Request quota of loop `l`, when the run is count-bounded.
-    pub fn loop_requests(&self, l: usize) -> Option<u64> {
-        self.requests.map(|n| share(n, self.loops(), l))
+    /// Index among all loops of the test of this host's loop `l`.
+    pub fn global_loop(&self, l: usize) -> usize {
+        self.shard_index as usize * self.loops() + l
     }
+
+    /// Connections of this host's loop `l`.
+    pub fn loop_connections(&self, l: usize) -> usize {
+        share(
+            self.connections as u64,
+            self.global_loops(),
+            self.global_loop(l),
+        ) as usize
+    }
+
+    /// Request quota of this host's loop `l`, when the run is count-bounded.
+    pub fn loop_requests(&self, l: usize) -> Option<u64> {
+        self.requests
+            .map(|n| share(n, self.global_loops(), self.global_loop(l)))
+    }
+
+    /// Open loop: loop `l`'s requests are global numbers `offset + stride * j`, so
+    /// request `k` goes to host `k mod N`, and loops interleave within the host.
+    pub fn loop_schedule_slots(&self, l: usize) -> (u64, u64) {
+        let n = self.shard_count as u64;
+        (
+            self.shard_index as u64 + n * l as u64,
+            n * self.loops() as u64,
+        )
+    }
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 fn url_string(u: &Url) -> String {
@@ -562,6 +724,7 @@ fn request_specs(a: &RunArgs) -> Result<(Vec<RequestSpec>, Vec<String>), ConfigE
             headers: Vec::new(),
             body: Vec::new(),
             weight: 1,
+            expect: Default::default(),
             origin: "the command line".into(),
         }],
         (None, Some(path)) => request::parse_targets(path)?,
@@ -703,6 +866,70 @@ mod tests {
                 assert!(max - min <= 1);
             }
         }
+    }
+
+    #[test]
+    fn shards() {
+        assert_eq!(
+            resolve_shard(Some("1/3"), None, None, None).unwrap(),
+            (1, 3)
+        );
+        assert_eq!(
+            resolve_shard(None, Some("2/4".into()), None, None).unwrap(),
+            (2, 4)
+        );
+        assert_eq!(
+            resolve_shard(None, None, Some("0".into()), Some(2)).unwrap(),
+            (0, 2)
+        );
+        assert_eq!(resolve_shard(None, None, None, None).unwrap(), (0, 1));
+        for (flag, want) in [
+            ("3/3", "below the count"),
+            ("x/2", "write I/N"),
+            ("1/0", "at least 1"),
+            ("12", "write I/N"),
+        ] {
+            let e = resolve_shard(Some(flag), None, None, None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{flag}: {e}");
+        }
+        assert!(
+            resolve_shard(None, None, None, Some(3))
+                .unwrap_err()
+                .to_string()
+                .contains("JOB_COMPLETION_INDEX")
+        );
+    }
+
+    #[test]
+    fn start_times() {
+        let now = 1_800_000_000_000_000_000u64;
+        let tol = Duration::from_secs(1);
+        assert_eq!(
+            resolve_start_at("1800000010.5", now, tol).unwrap(),
+            1_800_000_010_500_000_000
+        );
+        assert!(
+            resolve_start_at("1800000000", now + 500_000_000, tol).is_ok(),
+            "within tolerance"
+        );
+        let e = resolve_start_at("1799999990", now, tol)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("10.000 s in the past"), "{e}");
+        assert!(
+            resolve_start_at("soon", now, tol)
+                .unwrap_err()
+                .to_string()
+                .contains("not a Unix time")
+        );
+        assert!(
+            resolve_start_at("1800000000000", now, tol)
+                .unwrap_err()
+                .to_string()
+                .contains("milliseconds")
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
+use crate::expect::{Check, Expect};
 use crate::http::{Feed, ParseError, ResponseParser};
 use crate::sample::{ErrorKind, ProcessStats};
 use crate::time::Clock;
@@ -108,6 +109,8 @@ pub struct Template {
     pub bytes: Arc<[u8]>,
     /// The method is HEAD: the response has no body whatever its headers say.
     pub head: bool,
+    /// What its responses must look like (`--expect-*`); `None`: anything goes.
+    pub expect: Option<Arc<Expect>>,
 }
 
 /// TLS parameters of a thread.
@@ -164,6 +167,8 @@ pub struct Conn {
     served: u32,
     /// When the TLS handshake started, ns.
     tls_start: u64,
+    /// Response checks in progress (used only when the target has expectations).
+    check: Check,
     /// Bumped at every new request; timers carry it so stale ones are ignored.
     pub seq: u32,
     pub req: ReqInfo,
@@ -188,6 +193,7 @@ impl Conn {
             written: 0,
             served: 0,
             tls_start: 0,
+            check: Check::default(),
             seq: 0,
             req: ReqInfo::default(),
         }
@@ -218,8 +224,11 @@ impl Conn {
         self.seq = self.seq.wrapping_add(1);
         self.req = req;
         self.req.start = now;
-        self.parser
-            .set_head_request(io.targets[req.target as usize].head);
+        let t = &io.targets[req.target as usize];
+        self.parser.set_head_request(t.head);
+        if t.expect.is_some() {
+            self.check.reset();
+        }
         if self.stream.is_none() {
             return self.connect(io, now);
         }
@@ -494,7 +503,17 @@ impl Conn {
         } else {
             &io.rbuf[..m]
         };
-        match self.parser.feed(data) {
+        let expect = io.targets[self.req.target as usize].expect.as_deref();
+        // Without checks the body is framed and dropped: no callback does any work.
+        let fed = match expect {
+            Some(e) if e.reads_body() => {
+                let check = &mut self.check;
+                self.parser
+                    .feed_with(data, &mut |piece| check.feed(e, piece))
+            }
+            _ => self.parser.feed(data),
+        };
+        match fed {
             Ok(Feed::Partial) => None,
             Ok(Feed::Complete { consumed, response }) => {
                 self.served += 1;
@@ -506,10 +525,12 @@ impl Conn {
                 } else {
                     self.close();
                 }
+                let error =
+                    expect.map_or(ErrorKind::None, |e| self.check.verdict(e, response.status));
                 Some(Step::Done(Finished {
                     end: t,
                     status: response.status,
-                    error: ErrorKind::None,
+                    error,
                     bytes: response.bytes,
                 }))
             }
@@ -556,12 +577,16 @@ impl Conn {
         self.close();
         let end = io.clock.now();
         match result {
-            Ok(r) => Step::Done(Finished {
-                end,
-                status: r.status,
-                error: ErrorKind::None,
-                bytes: r.bytes,
-            }),
+            Ok(r) => {
+                let expect = io.targets[self.req.target as usize].expect.as_deref();
+                let error = expect.map_or(ErrorKind::None, |e| self.check.verdict(e, r.status));
+                Step::Done(Finished {
+                    end,
+                    status: r.status,
+                    error,
+                    bytes: r.bytes,
+                })
+            }
             Err(e) => Step::Done(Finished {
                 end,
                 status,

@@ -169,6 +169,17 @@ impl ResponseParser {
 
     /// Consumes bytes of the current response.
     pub fn feed(&mut self, data: &[u8]) -> Result<Feed, ParseError> {
+        self.feed_with(data, &mut |_| {})
+    }
+
+    /// Like [`feed`](Self::feed), and hands every piece of the decoded body (chunk
+    /// framing removed) to `on_body`, in order, for response checks.
+    #[inline]
+    pub fn feed_with(
+        &mut self,
+        data: &[u8],
+        on_body: &mut impl FnMut(&[u8]),
+    ) -> Result<Feed, ParseError> {
         let mut used = 0;
         loop {
             let rest = &data[used..];
@@ -179,6 +190,9 @@ impl ResponseParser {
                 },
                 Body::Length { remaining } => {
                     let take = remaining.min(rest.len() as u64);
+                    if take > 0 {
+                        on_body(&rest[..take as usize]);
+                    }
                     used += take as usize;
                     self.bytes += take;
                     let remaining = remaining - take;
@@ -189,7 +203,7 @@ impl ResponseParser {
                     return Ok(Feed::Partial);
                 }
                 Body::Chunked(_) => {
-                    let (n, done) = self.chunked(rest)?;
+                    let (n, done) = self.chunked(rest, on_body)?;
                     used += n;
                     self.bytes += n as u64;
                     return Ok(if done {
@@ -199,6 +213,9 @@ impl ResponseParser {
                     });
                 }
                 Body::UntilClose => {
+                    if !rest.is_empty() {
+                        on_body(rest);
+                    }
                     self.bytes += rest.len() as u64;
                     return Ok(Feed::Partial);
                 }
@@ -240,7 +257,10 @@ impl ResponseParser {
         }
         let carried = self.head.len();
         let parsed = if carried == 0 {
-            parse_head_bytes(data, self.head_request)?
+            // Look at no more than a carried head could hold, so a head is judged the
+            // same however the reads split it.
+            let limit = data.len().min(MAX_HEAD_BYTES + 1);
+            parse_head_bytes(&data[..limit], self.head_request)?
         } else {
             // Only the bytes up to the end of the head belong to it; append at most
             // enough to complete it, then parse the joined buffer.
@@ -260,6 +280,9 @@ impl ResponseParser {
                     return Err(ParseError::HeadTooLarge);
                 }
                 Ok(None)
+            }
+            HeadResult::Interim { len } | HeadResult::Final { len, .. } if len > MAX_HEAD_BYTES => {
+                Err(ParseError::HeadTooLarge)
             }
             HeadResult::Interim { len } => {
                 // A 1xx answer precedes the real one: drop it and parse again.
@@ -291,7 +314,11 @@ impl ResponseParser {
     }
 
     /// Walks a chunked body. Returns bytes consumed and whether the body ended.
-    fn chunked(&mut self, data: &[u8]) -> Result<(usize, bool), ParseError> {
+    fn chunked(
+        &mut self,
+        data: &[u8],
+        on_body: &mut impl FnMut(&[u8]),
+    ) -> Result<(usize, bool), ParseError> {
         let Body::Chunked(mut st) = self.body else {
             unreachable!("not chunked")
         };
@@ -299,6 +326,7 @@ impl ResponseParser {
         while i < data.len() {
             if let Chunk::Data { remaining } = st {
                 let take = remaining.min((data.len() - i) as u64);
+                on_body(&data[i..i + take as usize]);
                 i += take as usize;
                 let remaining = remaining - take;
                 st = if remaining == 0 {
@@ -651,6 +679,29 @@ mod tests {
         }
     }
 
+    /// The body pieces handed to `feed_with` are exactly the decoded body, however
+    /// the stream is split.
+    #[test]
+    fn body_pieces_are_the_decoded_body() {
+        let cases: [(&[u8], &[u8]); 3] = [
+            (CL, b"hello"),
+            (CHUNKED, b"helloabcdefghijklmnopqrstuvwxyz"),
+            (CLOSE, b"body until the end"),
+        ];
+        for (input, want) in cases {
+            for cut in 0..=input.len() {
+                let mut p = ResponseParser::new(false);
+                let mut body = Vec::new();
+                for piece in [&input[..cut], &input[cut..]] {
+                    let _ = p
+                        .feed_with(piece, &mut |b| body.extend_from_slice(b))
+                        .unwrap();
+                }
+                assert_eq!(body, want, "cut {cut}");
+            }
+        }
+    }
+
     #[test]
     fn too_many_headers() {
         let mut input = b"HTTP/1.1 200 OK\r\n".to_vec();
@@ -678,6 +729,48 @@ mod tests {
             }
         }
         assert_eq!(err, Some(ParseError::HeadTooLarge));
+    }
+
+    /// A head of exactly `len` bytes.
+    fn head_of_len(len: usize) -> Vec<u8> {
+        let prefix = b"HTTP/1.1 200 OK\r\nX-Big: ";
+        let suffix = b"\r\nContent-Length: 0\r\n\r\n";
+        let mut head = prefix.to_vec();
+        head.resize(len - suffix.len(), b'a');
+        head.extend_from_slice(suffix);
+        head
+    }
+
+    /// Regression: a complete head over MAX_HEAD_BYTES was accepted when it came in
+    /// one read but refused when split, and a bad byte past the limit was Malformed
+    /// whole but HeadTooLarge split. The limit must not depend on how reads split.
+    #[test]
+    fn head_size_limit_is_split_invariant() {
+        let splits: [&[usize]; 4] = [
+            &[],
+            &[10],
+            &[MAX_HEAD_BYTES / 2, MAX_HEAD_BYTES],
+            &[MAX_HEAD_BYTES],
+        ];
+        let at_limit = head_of_len(MAX_HEAD_BYTES);
+        let over_limit = head_of_len(MAX_HEAD_BYTES + 1);
+        let mut bad_past_limit = head_of_len(MAX_HEAD_BYTES + 100);
+        bad_past_limit[MAX_HEAD_BYTES + 10] = 0;
+        for cuts in splits {
+            assert_eq!(
+                run(&at_limit, cuts, false),
+                (vec![resp(200, MAX_HEAD_BYTES, true)], Ok(())),
+                "at the limit, cuts {cuts:?}"
+            );
+            for input in [&over_limit, &bad_past_limit] {
+                assert_eq!(
+                    run(input, cuts, false),
+                    (vec![], Err(ParseError::HeadTooLarge)),
+                    "{} bytes, cuts {cuts:?}",
+                    input.len()
+                );
+            }
+        }
     }
 
     #[test]

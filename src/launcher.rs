@@ -31,9 +31,9 @@ use crate::config::{LoadSpec, RunConfig, share};
 use crate::conn::TlsCtx;
 use crate::merge::{self, CsvOptions, MergeError};
 use crate::progress::{Board, Snapshot};
+use crate::report::{self, Report, ReportError, ReportOptions};
 use crate::sample::{self, ClockState, Header, ProcessStats, SampleLog};
 use crate::schedule::Schedule;
-use crate::summary::Summary;
 use crate::time::{Clock, wall_ns};
 use crate::worker::{self, LoopPlan, Model, Worker};
 
@@ -54,6 +54,8 @@ pub enum RunError {
     Signals(nix::Error),
     #[error("cannot fork worker process {index}: {source}")]
     Fork { index: usize, source: nix::Error },
+    #[error("{0}: start chrony or ntpd and wait for sync, or drop --strict-clock")]
+    Clock(String),
     #[error(transparent)]
     Merge(#[from] MergeError),
 }
@@ -71,7 +73,12 @@ pub struct ChildEnd {
 pub struct RunOutcome {
     pub dir: PathBuf,
     pub csv: Option<PathBuf>,
-    pub summary: Summary,
+    /// The run's report (its summary is what the terminal shows); `None` only if it
+    /// could not be built, and then `report_files` says why.
+    pub report: Option<Report>,
+    /// The report files written into the run directory, HTML first, or why they
+    /// could not be.
+    pub report_files: Result<Vec<PathBuf>, ReportError>,
     pub children: Vec<ChildEnd>,
     /// Stop requests (SIGINT/SIGTERM) received.
     pub interrupted: u32,
@@ -93,9 +100,42 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             source,
         }
     })?;
-    let base = Instant::now();
-    let wall = wall_ns();
+    // The time base: now, or the --start-at instant (which may be in the future: the
+    // loops wait for it after setting up, so every host starts together).
+    let now_wall = wall_ns();
+    let (base, wall) = match cfg.start_at_ns {
+        Some(at) if at > now_wall => (Instant::now() + Duration::from_nanos(at - now_wall), at),
+        Some(at) => {
+            let now = Instant::now();
+            (
+                now.checked_sub(Duration::from_nanos(now_wall - at))
+                    .unwrap_or(now),
+                at,
+            )
+        }
+        None => (Instant::now(), now_wall),
+    };
     let clock_start = clock_state();
+    if let Some(max) = cfg.max_clock_error {
+        let err_us = clock_start.max_error_us.max(0) as u64;
+        if clock_start.unsynced || err_us > max.as_micros() as u64 {
+            let why = if clock_start.unsynced {
+                "the system clock is not synchronised (adjtimex: STA_UNSYNC)".to_string()
+            } else {
+                format!(
+                    "the clock's error bound is {} ms, above --max-clock-error {:?}",
+                    err_us / 1000,
+                    max
+                )
+            };
+            if cfg.strict_clock {
+                return Err(RunError::Clock(why));
+            }
+            eprintln!(
+                "barrage: warning: {why}; hosts' time axes may not line up (run chrony or ntpd)"
+            );
+        }
+    }
     let parent = nix::unistd::getpid();
     let mut pids: Vec<Pid> = Vec::new();
     for index in 0..cfg.processes {
@@ -138,31 +178,46 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     drop(sigfd);
     let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
 
-    let files = merge::open_run(std::slice::from_ref(&cfg.out))?;
-    let mut summary = Summary::new(true);
-    for f in &files {
-        summary.stats.add(&f.header.stats);
-    }
+    // One pass over the samples writes results.csv and feeds the report.
+    let files = merge::open_host_run(&cfg.out)?;
+    let (mut acc, source) = report::source::for_run(
+        &files,
+        ReportOptions {
+            corrected: !cfg.latency_uncorrected,
+            ..Default::default()
+        },
+    );
     let csv = if cfg.write_csv {
         let path = cfg.out.join("results.csv");
         let opts = CsvOptions {
             precision: cfg.precision,
             columns: cfg.columns.clone(),
+            uncorrected: cfg.latency_uncorrected,
             ..Default::default()
         };
-        merge::write_csv(&files, &path, &opts, |r, _| summary.add(r))?;
+        merge::write_csv(&files, &path, &opts, |r, _| acc.add_record(r))?;
         Some(path)
     } else {
         let mut m = merge::Merger::new(&files)?;
         while let Some((r, _)) = m.next_record()? {
-            summary.add(&r);
+            acc.add_record(&r);
         }
         None
+    };
+    // A report that cannot be built or written is reported, but must not hide the
+    // run's outcome: the samples and results.csv are there for `barrage report`.
+    let (report, report_files) = match acc.finish(source) {
+        Ok(r) => {
+            let files = report::write_files(&r, &cfg.out);
+            (Some(r), files)
+        }
+        Err(e) => (None, Err(e)),
     };
     Ok(RunOutcome {
         dir: cfg.out.clone(),
         csv,
-        summary,
+        report,
+        report_files,
         children,
         interrupted,
     })
@@ -373,11 +428,11 @@ fn child_main(
         flags: 0,
         wall_start_ns: wall,
         claimed_chunks: 0,
-        shard_index: 0,
-        shard_count: 1,
+        shard_index: cfg.shard_index,
+        shard_count: cfg.shard_count,
         config_hash: config_hash(cfg),
-        host_id: host_id(),
-        run_id: run_id(cfg, wall),
+        host_id: cfg.host_id.clone(),
+        run_id: cfg.run_id.clone().unwrap_or_else(|| run_id(cfg, wall)),
         clock_start,
         ..Default::default()
     };
@@ -445,7 +500,6 @@ fn run_threads(
     let finished = AtomicUsize::new(0);
     let stop = Arc::new(AtomicU8::new(worker::RUNNING));
     let end = cfg.duration.map(|d| d.as_nanos() as u64);
-    let loops = cfg.loops();
 
     let mut workers = Vec::new();
     let mut wakers = Vec::new();
@@ -465,17 +519,24 @@ fn run_threads(
                 rate,
                 max_connections,
             } => Model::Open {
-                schedule: Schedule {
-                    rate: rate.clone(),
-                    offset: l as u64,
-                    stride: loops as u64,
+                schedule: {
+                    let (offset, stride) = cfg.loop_schedule_slots(l);
+                    Schedule {
+                        rate: rate.clone(),
+                        offset,
+                        stride,
+                    }
                 },
-                max_connections: share(*max_connections as u64, loops, l) as usize,
+                max_connections: share(
+                    *max_connections as u64,
+                    cfg.global_loops(),
+                    cfg.global_loop(l),
+                ) as usize,
             },
         };
         let plan = LoopPlan {
-            index: l,
-            loops,
+            index: cfg.global_loop(l),
+            loops: cfg.global_loops(),
             connections: cfg.loop_connections(l),
             quota: cfg.loop_requests(l),
             end,
@@ -569,26 +630,20 @@ pub fn clock_state() -> ClockState {
     }
 }
 
-fn host_id() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
 /// FNV-1a over the settings that must agree for files to belong to one run: stable
 /// across hosts and builds, unlike std's hasher.
 fn config_hash(cfg: &RunConfig) -> u64 {
+    // The test's settings, not this host's (processes and threads may differ).
     let canon = format!(
-        "{}|{}|{}|{}|{:?}|{:?}|{:?}|{}",
-        cfg.url,
-        cfg.processes,
-        cfg.threads,
+        "{:?}|{}|{:?}|{:?}|{:?}|{}|{:?}|{}",
+        cfg.target_names,
         cfg.connections,
         cfg.duration,
         cfg.requests,
         cfg.timeout,
-        cfg.keepalive
+        cfg.keepalive,
+        cfg.load,
+        cfg.shard_count
     );
     canon.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)

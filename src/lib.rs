@@ -10,10 +10,12 @@
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod expect;
 pub mod http;
 pub mod launcher;
 pub mod merge;
 pub mod progress;
+pub mod report;
 pub mod request;
 pub mod sample;
 pub mod schedule;

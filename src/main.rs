@@ -5,14 +5,19 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use barrage::cli::{Cli, Command, MergeArgs, RunArgs};
+use barrage::cli::{Cli, Command, MergeArgs, ReportArgs, RunArgs};
 use barrage::config::RunConfig;
 use barrage::merge::{self, Column, CsvOptions};
-use barrage::summary::Summary;
-use barrage::{launcher, serve};
+use barrage::report::source::{Input, for_run};
+use barrage::report::thresholds::{self, Threshold};
+use barrage::report::{self, ReportOptions, Summary, compare};
+use barrage::{launcher, serve, summary};
 
 /// Exit codes: 0 success, 1 error before or after the load, 2 bad command line
-/// (clap), 3 a worker process failed or was killed (its samples are still merged).
+/// (clap), 3 a worker process failed or was killed (its samples are still merged),
+/// 4 a `--fail-if` threshold held (when nothing worse happened).
+const THRESHOLD_FAILED: u8 = 4;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -28,6 +33,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Run(a) => run_load(&a),
         Command::Merge(a) => run_merge(&a),
+        Command::Report(a) => run_report(&a),
         Command::Serve(a) => {
             serve::run(&a)?;
             Ok(ExitCode::SUCCESS)
@@ -37,6 +43,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let cfg = RunConfig::from_args(a)?;
+    for w in &cfg.warnings {
+        eprintln!("barrage: warning: {w}");
+    }
     if !cfg.quiet {
         let bound = match (cfg.duration, cfg.requests) {
             (Some(d), Some(n)) => format!("{:?} or {n} requests", d),
@@ -72,12 +81,113 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if cfg.quiet {
         println!("{}", out.dir.display());
     } else {
-        print!("{}", out.summary.render());
+        if let Some(r) = &out.report {
+            print!("{}", summary::render(&r.summary));
+        }
         if let Some(csv) = &out.csv {
             println!("  results.csv  {}", csv.display());
         }
+        if let Ok(files) = &out.report_files
+            && let Some(html) = files.first()
+        {
+            println!("  report       {}", html.display());
+        }
+    }
+    if let Err(e) = &out.report_files {
+        eprintln!(
+            "barrage: error: {e}; the samples are kept: `barrage report {}` tries again",
+            out.dir.display()
+        );
+        if code == ExitCode::SUCCESS {
+            code = ExitCode::from(1);
+        }
+    }
+    if let Some(r) = &out.report
+        && !check_thresholds(&a.fail_if, &r.summary, cfg.quiet)
+        && code == ExitCode::SUCCESS
+    {
+        code = ExitCode::from(THRESHOLD_FAILED);
     }
     Ok(code)
+}
+
+/// Checks `--fail-if` thresholds: one stderr line per failed one. True if all passed.
+fn check_thresholds(ts: &[Threshold], s: &Summary, quiet: bool) -> bool {
+    if ts.is_empty() {
+        return true;
+    }
+    let verdicts = thresholds::check(ts, s);
+    let failed = verdicts.iter().filter(|v| v.failed).count();
+    for v in verdicts.iter().filter(|v| v.failed) {
+        eprintln!("barrage: {}", v.line());
+    }
+    if !quiet {
+        println!(
+            "  thresholds   {} of {} passed",
+            verdicts.len() - failed,
+            verdicts.len()
+        );
+    }
+    failed == 0
+}
+
+fn run_report(a: &ReportArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let opts = ReportOptions {
+        interval_ns: a.interval.as_nanos().min(u64::MAX as u128) as u64,
+        corrected: !a.latency_uncorrected,
+        ..Default::default()
+    };
+    if let Some(pair) = &a.compare {
+        let mut sums = Vec::new();
+        for p in pair {
+            let input = Input::resolve(std::slice::from_ref(p))?;
+            sums.push(input.summary(opts.clone(), a.skip_bad_lines)?);
+        }
+        print!(
+            "{}",
+            compare::render(
+                &pair[0].display().to_string(),
+                &sums[0],
+                &pair[1].display().to_string(),
+                &sums[1]
+            )
+        );
+        let ok = check_thresholds(&a.fail_if, &sums[1], false);
+        return Ok(ExitCode::from(if ok { 0 } else { THRESHOLD_FAILED }));
+    }
+    let input = Input::resolve(&a.input)?;
+    let rep = input.build(opts, a.skip_bad_lines)?;
+    let dir = a.out.clone().unwrap_or_else(|| input.default_out());
+    let files = report::write_files(&rep, &dir)?;
+    let s = &rep.summary;
+    if s.source.skipped_lines > 0 {
+        eprintln!(
+            "barrage: skipped {} bad lines (--skip-bad-lines)",
+            s.source.skipped_lines
+        );
+    }
+    if s.late_rows > 0 {
+        eprintln!(
+            "barrage: {} rows were more than {} s out of time order: counted in the totals but in no interval (sort the file by its first column to place them)",
+            s.late_rows,
+            report::source::CSV_REORDER_WINDOW_NS / 1_000_000_000
+        );
+    }
+    print!("{}", summary::render(s));
+    if let Some(html) = files.first() {
+        println!("  report       {}", html.display());
+    }
+    println!(
+        "  files        {} {} {} {} {}/ in {}",
+        report::names::INTERVALS,
+        report::names::SUMMARY,
+        report::names::HLOG,
+        report::names::HGRM,
+        report::names::CHARTS,
+        dir.display()
+    );
+    let ok = check_thresholds(&a.fail_if, s, false);
+    Ok(ExitCode::from(if ok { 0 } else { THRESHOLD_FAILED }))
 }
 
 fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -96,16 +206,19 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         columns,
         header: a.header,
     };
-    let mut summary = Summary::new(!a.latency_uncorrected);
-    for f in &files {
-        summary.stats.add(&f.header.stats);
-    }
-    let rows = merge::write_csv(&files, &out, &opts, |r, _| summary.add(r))?;
+    let (mut acc, source) = for_run(
+        &files,
+        ReportOptions {
+            corrected: !a.latency_uncorrected,
+            ..Default::default()
+        },
+    );
+    let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
     println!(
         "barrage merge: {rows} rows from {} sample files -> {}",
         files.len(),
         out.display()
     );
-    print!("{}", summary.render());
+    print!("{}", summary::render(&acc.finish(source)?.summary));
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::sample::{Header, RECORD_SIZE, Record, SampleFile};
@@ -43,6 +43,9 @@ pub enum MergeError {
         expected: String,
         found: String,
     },
+    /// A distributed run's directories do not make one whole test.
+    #[error("{0}")]
+    Shards(String),
     /// The output could not be written.
     #[error("cannot write {path}: {source} (choose another output with -o)")]
     Write { path: PathBuf, source: io::Error },
@@ -84,19 +87,86 @@ pub fn open_run(dirs: &[PathBuf]) -> Result<Vec<SampleFile>, MergeError> {
             files.push(f);
         }
     }
-    if let Some(first) = files.first() {
-        let expected = first.header.run_id.clone();
-        for f in &files[1..] {
-            if f.header.run_id != expected {
-                return Err(MergeError::RunMismatch {
-                    path: f.path.clone(),
-                    expected,
-                    found: f.header.run_id.clone(),
-                });
-            }
+    check_one_run(&files, true)?;
+    Ok(files)
+}
+
+/// Opens one host's run directory of a (possibly distributed) test: like
+/// [`open_run`], but this host's shard alone is enough.
+pub fn open_host_run(dir: &Path) -> Result<Vec<SampleFile>, MergeError> {
+    let mut files = Vec::new();
+    for path in sample_paths(dir)? {
+        files.push(SampleFile::open(&path).map_err(|why| MergeError::Corrupt {
+            path: path.clone(),
+            why,
+        })?);
+    }
+    check_one_run(&files, false)?;
+    Ok(files)
+}
+
+/// Files merged together must come from one test: one run id, one configuration,
+/// and (for a distributed run) every shard exactly once.
+fn check_one_run(files: &[SampleFile], whole_test: bool) -> Result<(), MergeError> {
+    let Some(first) = files.first() else {
+        return Ok(());
+    };
+    let h0 = &first.header;
+    for f in &files[1..] {
+        if f.header.run_id != h0.run_id {
+            return Err(MergeError::RunMismatch {
+                path: f.path.clone(),
+                expected: h0.run_id.clone(),
+                found: f.header.run_id.clone(),
+            });
+        }
+        if f.header.config_hash != h0.config_hash || f.header.shard_count != h0.shard_count {
+            return Err(MergeError::Shards(format!(
+                "{} was run with other settings than {} (same run id, different configuration): rerun with one command line on every host",
+                f.path.display(),
+                first.path.display()
+            )));
         }
     }
-    Ok(files)
+    // Each shard's files live in one directory; a shard seen in two is a duplicate.
+    let n = h0.shard_count.max(1);
+    let mut seen: Vec<Option<&Path>> = vec![None; n as usize];
+    for f in files {
+        let dir = f.path.parent().unwrap_or(Path::new("."));
+        let i = f.header.shard_index;
+        let Some(slot) = seen.get_mut(i as usize) else {
+            return Err(MergeError::Shards(format!(
+                "{} claims shard {i} of {n}",
+                f.path.display()
+            )));
+        };
+        match slot {
+            Some(d) if *d != dir => {
+                return Err(MergeError::Shards(format!(
+                    "shard {i} of {n} appears twice, in {} and {}: give each host's run directory once",
+                    d.display(),
+                    dir.display()
+                )));
+            }
+            _ => *slot = Some(dir),
+        }
+    }
+    if !whole_test {
+        return Ok(());
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.is_none())
+        .map(|(i, _)| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(MergeError::Shards(format!(
+            "shard {} of {n} missing: merge the run directories of all {n} hosts",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// One chunk being merged.
@@ -156,7 +226,7 @@ impl<'a> Merger<'a> {
                 let end = (start + per).min(f.slots());
                 if let Some(first) = first_valid(f, start, end, &mut probe)? {
                     pending.push(Pending {
-                        key: first.end_ns + offsets[fi],
+                        key: first.end_ns.saturating_add(offsets[fi]),
                         file: fi,
                         start,
                         end,
@@ -190,7 +260,23 @@ impl<'a> Merger<'a> {
                     self.advance(c)?;
                     return Ok(Some(out));
                 }
-                self.heap.push(Reverse((cur.key, c)));
+                let key = cur.key;
+                let pending = self
+                    .pending
+                    .get(self.next_pending)
+                    .map_or(u64::MAX, |p| p.key);
+                if let Some(mut top) = self.heap.peek_mut()
+                    && top.0.0 < pending
+                {
+                    // No chunk to bring in, and the heap's top is next: swap it with
+                    // `current` (one sift instead of a push and a pop; the same cursor
+                    // comes out as the push-then-pop below would give).
+                    let Reverse((_, next)) = std::mem::replace(&mut *top, Reverse((key, c)));
+                    drop(top);
+                    self.current = Some(next);
+                    continue;
+                }
+                self.heap.push(Reverse((key, c)));
                 self.current = None;
             }
             // Bring in every chunk that starts no later than the smallest head.
@@ -222,6 +308,9 @@ impl<'a> Merger<'a> {
         let p = &self.pending[self.next_pending];
         self.next_pending += 1;
         let (file, start, end) = (p.file, p.start, p.end);
+        // A buffer no larger than the chunk: a file of tiny chunks that all start at
+        // once must not cost a whole block per record.
+        let need = ((end - start) as usize).min(BLOCK_RECORDS) * RECORD_SIZE;
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -229,7 +318,7 @@ impl<'a> Merger<'a> {
                     file: 0,
                     next_slot: 0,
                     end_slot: 0,
-                    buf: vec![0u8; BLOCK_RECORDS * RECORD_SIZE],
+                    buf: Vec::new(),
                     pos: 0,
                     len: 0,
                     head: Record::default(),
@@ -239,6 +328,9 @@ impl<'a> Merger<'a> {
             }
         };
         let c = &mut self.cursors[idx];
+        if c.buf.len() < need {
+            c.buf.resize(need, 0);
+        }
         c.file = file;
         c.next_slot = start;
         c.end_slot = end;
@@ -301,7 +393,8 @@ impl<'a> Merger<'a> {
             if !rec.is_valid() {
                 continue;
             }
-            rec.end_ns += self.offsets[c.file];
+            // Saturating (so still monotonic): a damaged file's end times can be huge.
+            rec.end_ns = rec.end_ns.saturating_add(self.offsets[c.file]);
             if rec.end_ns < c.key {
                 let f = &files[c.file];
                 let slot = c.next_slot - ((c.len - c.pos) / RECORD_SIZE) as u64 - 1;
@@ -434,20 +527,43 @@ impl Column {
     }
 }
 
-/// Appends `ns` as seconds with `decimals` places, rounded to nearest.
+/// Appends `ns` as seconds with `decimals` (0 to 9) places, rounded to nearest.
 #[inline]
 pub fn push_seconds(out: &mut Vec<u8>, ns: u64, decimals: u32) {
-    let unit = 10u64.pow(9 - decimals);
-    let q = (ns + unit / 2) / unit;
-    let scale = 10u64.pow(decimals);
+    // One instance per precision, so every division is by a constant (a multiply):
+    // this runs twice per results.csv row.
+    match decimals {
+        0 => push_seconds_fixed::<0>(out, ns),
+        1 => push_seconds_fixed::<1>(out, ns),
+        2 => push_seconds_fixed::<2>(out, ns),
+        3 => push_seconds_fixed::<3>(out, ns),
+        4 => push_seconds_fixed::<4>(out, ns),
+        5 => push_seconds_fixed::<5>(out, ns),
+        6 => push_seconds_fixed::<6>(out, ns),
+        7 => push_seconds_fixed::<7>(out, ns),
+        8 => push_seconds_fixed::<8>(out, ns),
+        9 => push_seconds_fixed::<9>(out, ns),
+        d => panic!("{d} decimals: at most 9 (nanoseconds)"),
+    }
+}
+
+#[inline(always)]
+fn push_seconds_fixed<const D: u32>(out: &mut Vec<u8>, ns: u64) {
+    let unit = 10u64.pow(9 - D);
+    // Saturating: a damaged file's end time can be anything up to u64::MAX.
+    let q = ns.saturating_add(unit / 2) / unit;
+    let scale = 10u64.pow(D);
     let mut ib = itoa::Buffer::new();
     out.extend_from_slice(ib.format(q / scale).as_bytes());
-    if decimals > 0 {
-        out.push(b'.');
-        let frac = q % scale;
-        let digits = ib.format(frac).as_bytes();
-        out.extend(std::iter::repeat_n(b'0', decimals as usize - digits.len()));
-        out.extend_from_slice(digits);
+    if D > 0 {
+        // '.' and exactly D digits, zero-padded, written right to left.
+        let mut frac = q % scale;
+        let mut buf = [b'.'; 10];
+        for b in buf[1..=D as usize].iter_mut().rev() {
+            *b = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        out.extend_from_slice(&buf[..=D as usize]);
     }
 }
 
@@ -539,28 +655,31 @@ pub fn write_csv(
         path: out.to_path_buf(),
         source,
     };
-    let file = File::create(out).map_err(werr)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut file = File::create(out).map_err(werr)?;
+    // Rows are formatted straight into one output buffer (no per-row copy), written
+    // out whenever it passes this size.
+    const FLUSH_AT: usize = 1 << 20;
+    let mut buf = Vec::with_capacity(FLUSH_AT + 4096);
     if opts.header {
-        let mut h = String::from("elapsed,response_time,status");
+        buf.extend_from_slice(b"elapsed,response_time,status");
         for c in &opts.columns {
-            h.push(',');
-            h.push_str(c.name());
+            buf.push(b',');
+            buf.extend_from_slice(c.name().as_bytes());
         }
-        h.push('\n');
-        w.write_all(h.as_bytes()).map_err(werr)?;
+        buf.push(b'\n');
     }
     let mut merger = Merger::new(files)?;
-    let mut line = Vec::with_capacity(256);
     let mut rows = 0u64;
     while let Some((rec, fi)) = merger.next_record()? {
-        line.clear();
-        format_row(&mut line, &rec, &files[fi], 0, opts);
-        w.write_all(&line).map_err(werr)?;
+        format_row(&mut buf, &rec, &files[fi], 0, opts);
         visit(&rec, &files[fi]);
         rows += 1;
+        if buf.len() >= FLUSH_AT {
+            file.write_all(&buf).map_err(werr)?;
+            buf.clear();
+        }
     }
-    w.flush().map_err(werr)?;
+    file.write_all(&buf).map_err(werr)?;
     Ok(rows)
 }
 
@@ -590,6 +709,137 @@ mod tests {
             push_seconds(&mut v, ns, d);
             assert_eq!(String::from_utf8(v).unwrap(), want, "{ns} ns at {d}");
         }
+    }
+
+    /// The per-precision fast path against plain arithmetic, at every precision.
+    #[test]
+    fn push_seconds_matches_reference_at_every_precision() {
+        let mut ns = 1u64;
+        let mut values = vec![0u64, 499, 500, 999_999_999, 1_000_000_000, u64::MAX];
+        while ns < u64::MAX / 7 {
+            values.extend([ns, ns * 3 + 1, ns * 7 - 1]);
+            ns *= 10;
+        }
+        for d in 0..=9u32 {
+            for &ns in &values {
+                let unit = 10u128.pow(9 - d);
+                let q = ((ns as u128 + unit / 2) / unit).min(u64::MAX as u128 / unit);
+                let scale = 10u128.pow(d);
+                let want = if d == 0 {
+                    format!("{q}")
+                } else {
+                    format!("{}.{:0w$}", q / scale, q % scale, w = d as usize)
+                };
+                let mut v = Vec::new();
+                push_seconds(&mut v, ns, d);
+                assert_eq!(String::from_utf8(v).unwrap(), want, "{ns} ns at {d}");
+            }
+        }
+    }
+
+    /// Regression: rounding overflowed (a panic in debug builds, a wrapped "0.000"
+    /// in release) for end times near u64::MAX, which a damaged file can hold.
+    #[test]
+    fn push_seconds_saturates_at_u64_max() {
+        for d in 0..=9 {
+            let mut v = Vec::new();
+            push_seconds(&mut v, u64::MAX, d);
+            assert!(
+                v.starts_with(b"18446744073"),
+                "{d}: {:?}",
+                String::from_utf8(v)
+            );
+        }
+        let mut v = Vec::new();
+        push_seconds(&mut v, u64::MAX, 9);
+        assert_eq!(v, b"18446744073.709551615");
+    }
+
+    use crate::sample::{FLAG_VALID, file_name};
+
+    /// A scratch run directory holding hand-written sample files.
+    struct RunDir(PathBuf);
+
+    impl RunDir {
+        fn new(name: &str) -> RunDir {
+            let dir = std::env::temp_dir()
+                .join(format!("barrage-merge-test-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            RunDir(dir)
+        }
+
+        /// Writes sample file `index`: `header` (claiming enough chunks) then `records`.
+        fn write(&self, index: u32, mut header: Header, records: &[Record]) {
+            header.claimed_chunks = (records.len() as u64).div_ceil(header.chunk_records as u64);
+            let mut bytes = header.encode();
+            for r in records {
+                bytes.extend_from_slice(&r.encode());
+            }
+            std::fs::write(self.0.join(file_name(index)), bytes).unwrap();
+        }
+    }
+
+    impl Drop for RunDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn valid(end_ns: u64) -> Record {
+        Record {
+            end_ns,
+            status: 200,
+            flags: FLAG_VALID,
+            ..Default::default()
+        }
+    }
+
+    /// Regression: shifting a damaged file's huge end times onto the common time
+    /// axis overflowed (a panic in debug builds, out-of-order garbage in release).
+    #[test]
+    fn merge_saturates_huge_end_times_across_hosts() {
+        let run = RunDir::new("huge-end");
+        let header = |wall_start_ns| Header {
+            chunk_records: 4,
+            wall_start_ns,
+            run_id: "r".into(),
+            ..Default::default()
+        };
+        run.write(0, header(0), &[valid(5), valid(6)]);
+        run.write(1, header(1000), &[valid(7), valid(u64::MAX - 10)]);
+        let files = open_run(std::slice::from_ref(&run.0)).unwrap();
+        let mut merger = Merger::new(&files).unwrap();
+        let mut ends = Vec::new();
+        while let Some((rec, _)) = merger.next_record().unwrap() {
+            ends.push(rec.end_ns);
+        }
+        assert_eq!(ends, vec![5, 6, 1007, u64::MAX]);
+    }
+
+    /// Regression: every merge cursor took a 64 KiB buffer whatever its chunk's size,
+    /// so a (damaged) file of one-record chunks that all start at the same time cost
+    /// 2048 times its size in memory. A cursor's buffer is now at most its chunk.
+    #[test]
+    fn tiny_chunks_get_tiny_buffers() {
+        let run = RunDir::new("tiny-chunks");
+        let header = Header {
+            chunk_records: 1,
+            ..Default::default()
+        };
+        let n = 1000;
+        run.write(0, header, &vec![valid(42); n]);
+        let files = open_run(std::slice::from_ref(&run.0)).unwrap();
+        let mut merger = Merger::new(&files).unwrap();
+        assert!(merger.next_record().unwrap().is_some());
+        assert_eq!(merger.cursors.len(), n, "every chunk starts at 42");
+        let buffered: usize = merger.cursors.iter().map(|c| c.buf.len()).sum();
+        assert!(buffered <= n * RECORD_SIZE, "{buffered} bytes of buffers");
+        let mut rows = 1;
+        while merger.next_record().unwrap().is_some() {
+            rows += 1;
+        }
+        assert_eq!(rows, n);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, Url, parse_url};
+use crate::expect::ExpectSpec;
 
 /// One request as the user described it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct RequestSpec {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub weight: u32,
+    /// Response checks of this target (filled from the flags where left open).
+    pub expect: ExpectSpec,
     /// Where it was defined, for messages ("targets.txt line 4", "the command line").
     pub origin: String,
 }
@@ -101,6 +104,26 @@ pub fn read_body(path: &Path, origin: &str) -> Result<Vec<u8>, ConfigError> {
     })
 }
 
+/// `%XX` escapes, so a targets-file value can hold spaces: `expect-body=two%20words`.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |i: usize| b.get(i).and_then(|&c| (c as char).to_digit(16));
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Parses a targets file.
 ///
 /// ```text
@@ -136,8 +159,13 @@ pub fn parse_targets(path: &Path) -> Result<Vec<RequestSpec>, ConfigError> {
             let url =
                 parse_url(second).map_err(|e| ConfigError::Invalid(format!("{origin}: {e}")))?;
             let mut weight = 1;
+            let mut expect = ExpectSpec::default();
             for opt in words {
                 match opt.split_once('=') {
+                    Some(("expect-status", v)) => expect.status = Some(v.to_string()),
+                    Some(("expect-body", v)) => expect.body = Some(percent_decode(v)),
+                    Some(("expect-regex", v)) => expect.regex = Some(percent_decode(v)),
+                    Some(("expect-size", v)) => expect.size = Some(v.to_string()),
                     Some(("weight", w)) => {
                         weight = w
                             .parse()
@@ -151,7 +179,7 @@ pub fn parse_targets(path: &Path) -> Result<Vec<RequestSpec>, ConfigError> {
                     }
                     _ => {
                         return Err(ConfigError::Invalid(format!(
-                            "{origin}: unknown option {opt:?} after the URL (only weight=N)"
+                            "{origin}: unknown option {opt:?} after the URL (weight=N, expect-status=, expect-body=, expect-regex=, expect-size=)"
                         )));
                     }
                 }
@@ -162,6 +190,7 @@ pub fn parse_targets(path: &Path) -> Result<Vec<RequestSpec>, ConfigError> {
                 headers: Vec::new(),
                 body: Vec::new(),
                 weight,
+                expect,
                 origin,
             });
             open = true;
@@ -208,6 +237,7 @@ mod tests {
                 .collect(),
             body: body.to_vec(),
             weight: 1,
+            expect: ExpectSpec::default(),
             origin: "test".into(),
         };
         String::from_utf8(build(&s, keep).0).unwrap()
@@ -248,6 +278,7 @@ mod tests {
             headers: vec![("Content-Length".into(), "99".into())],
             body: b"abc".to_vec(),
             weight: 1,
+            expect: ExpectSpec::default(),
             origin: "-H".into(),
         };
         let (bytes, warnings) = build(&s, true);

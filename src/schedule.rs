@@ -49,13 +49,12 @@ impl Profile {
                 .filter(|v: &f64| v.is_finite() && *v >= 0.0)
                 .ok_or_else(|| format!("stage {}: value {v:?} is not a number >= 0", i + 1))?;
             t += d.as_nanos() as u64;
-            if d.is_zero() {
-                // A jump: replace the value at this instant.
-                if let Some(last) = points.last_mut().filter(|p| p.0 == t) {
-                    last.1 = v;
-                    continue;
-                }
+            if t == 0 {
+                // A jump at the very start sets the starting value.
+                points[0].1 = v;
+                continue;
             }
+            // A 0s stage later on adds a second point at the same instant: a step.
             points.push((t, v));
         }
         Ok(Profile::from_points(points))
@@ -252,6 +251,12 @@ mod tests {
         assert_eq!(p.value_at(99 * S), 0.0);
         // 0..10s: 5000 requests; 10..40s: 90000; 40..50s: 25000.
         assert!((p.cumulative_at(50 * S) - 120_000.0).abs() < 1e-6);
+        let step = Profile::parse("0s:2,1s:2,0s:6,1s:6").unwrap();
+        assert_eq!(step.value_at(S / 2), 2.0);
+        assert_eq!(step.value_at(S - 1), 2.0, "no ramp before the step");
+        assert_eq!(step.value_at(S), 6.0);
+        assert!((step.cumulative_at(2 * S) - 8.0).abs() < 1e-9);
+        assert_eq!(step.time_of_cumulative(5.0), Some(S + S / 2));
         let j = Profile::parse("0s:200,5s:200").unwrap();
         assert_eq!(j.value_at(0), 200.0);
         assert!((j.cumulative_at(5 * S) - 1000.0).abs() < 1e-9);

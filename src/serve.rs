@@ -7,15 +7,19 @@
 //! `status=503`, `body=text`, `size=N` (N bytes of body), `chunked=1`,
 //! `close=1` (answer with `Connection: close`), `eof=1` (no length: the body ends
 //! when the server closes), `delay=50ms` (answer later; the
-//! connection waits, others are served meanwhile).
+//! connection waits, others are served meanwhile). Server-wide: `--delay` (every
+//! answer later), `--stall AT:FOR` (a pause mid-run), `--capture FILE` (every request's
+//! raw bytes, for checking what the client sent).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,17 +30,29 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::cli::{ServeArgs, parse_duration};
+use crate::tls::ServerTls;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
 /// Largest request head plus body the server buffers.
 const MAX_REQUEST: usize = 1 << 20;
 
-/// Counters shared by the server's threads.
+/// What the server's threads share: counters, and the behaviour asked for on the
+/// command line.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub struct Shared {
     pub requests: AtomicU64,
     pub connections: AtomicU64,
+    pub tls_full: AtomicU64,
+    pub tls_resumed: AtomicU64,
+    /// `--stall AT:FOR`: requests arriving in this window are answered at its end.
+    pub stall: Option<(Instant, Instant)>,
+    /// `--delay`: every answer waits this long.
+    pub delay: Option<Duration>,
+    /// `--capture FILE`: every request's raw bytes are appended here.
+    pub capture: Option<Mutex<File>>,
+    /// `--peers`: requests per client address.
+    pub peers: Option<Mutex<std::collections::BTreeMap<std::net::IpAddr, u64>>>,
 }
 
 /// Why the server could not start.
@@ -50,6 +66,43 @@ pub enum ServeError {
     Threads,
     #[error("server setup failed: {0}")]
     Setup(io::Error),
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// The TLS configuration `--tls` asks for: the given pair, or a fresh CA and leaf
+/// whose CA certificate goes to `--ca-out`.
+type TlsSetup = (Option<Arc<rustls::ServerConfig>>, Option<PathBuf>);
+
+fn server_tls(args: &ServeArgs) -> Result<TlsSetup, ServeError> {
+    if !args.tls {
+        if args.cert.is_some() || args.key.is_some() || args.ca_out.is_some() {
+            return Err(ServeError::Tls(
+                "--cert, --key and --ca-out need --tls".into(),
+            ));
+        }
+        return Ok((None, None));
+    }
+    let tls_err = |e: crate::tls::TlsError| ServeError::Tls(e.to_string());
+    match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => Ok((
+            Some(ServerTls::from_files(c, k).map_err(tls_err)?.config),
+            None,
+        )),
+        (None, None) => {
+            let ca = args
+                .ca_out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("barrage-serve-ca.pem"));
+            Ok((
+                Some(ServerTls::self_signed(&ca, &[]).map_err(tls_err)?.config),
+                Some(ca),
+            ))
+        }
+        _ => Err(ServeError::Tls(
+            "--cert needs --key (and --key needs --cert): give both files".into(),
+        )),
+    }
 }
 
 /// Runs `barrage serve` until a signal or `--duration`. Prints the address it
@@ -75,10 +128,33 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .set_nonblocking(true)
         .map_err(ServeError::Setup)?;
     let local = std_listener.local_addr().map_err(ServeError::Setup)?;
-    println!("barrage serve: listening on http://{local}/");
+    let (tls, ca) = server_tls(args)?;
+    match (&tls, ca) {
+        (Some(_), Some(ca)) => {
+            println!(
+                "barrage serve: listening on https://{local}/ (CA certificate: {})",
+                ca.display()
+            )
+        }
+        (Some(_), None) => println!("barrage serve: listening on https://{local}/"),
+        (None, _) => println!("barrage serve: listening on http://{local}/"),
+    }
     let _ = io::stdout().flush();
 
-    let counters = Arc::new(Counters::default());
+    let started = Instant::now();
+    let capture = match &args.capture {
+        Some(p) => Some(Mutex::new(File::create(p).map_err(ServeError::Setup)?)),
+        None => None,
+    };
+    let shared = Arc::new(Shared {
+        stall: args
+            .stall
+            .map(|(at, for_)| (started + at, started + at + for_)),
+        delay: args.delay,
+        capture,
+        peers: args.peers.then(|| Mutex::new(Default::default())),
+        ..Shared::default()
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
@@ -86,11 +162,14 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         let l = std_listener.try_clone().map_err(ServeError::Setup)?;
         let poll = Poll::new().map_err(ServeError::Setup)?;
         wakers.push(Waker::new(poll.registry(), WAKER).map_err(ServeError::Setup)?);
-        let counters = Arc::clone(&counters);
+        let shared = Arc::clone(&shared);
         let stop = Arc::clone(&stop);
         let h = thread::Builder::new()
             .name(format!("serve-{t}"))
-            .spawn(move || serve_loop(poll, TcpListener::from_std(l), counters, stop))
+            .spawn({
+                let tls = tls.clone();
+                move || serve_loop(poll, TcpListener::from_std(l), shared, stop, tls)
+            })
             .map_err(ServeError::Setup)?;
         handles.push(h);
     }
@@ -127,17 +206,36 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     for h in handles {
         let _ = h.join();
     }
-    println!(
+    let mut line = format!(
         "barrage serve: served {} requests on {} connections",
-        counters.requests.load(Ordering::Acquire),
-        counters.connections.load(Ordering::Acquire)
+        shared.requests.load(Ordering::Acquire),
+        shared.connections.load(Ordering::Acquire)
     );
+    if tls.is_some() {
+        line.push_str(&format!(
+            " ({} full TLS handshakes, {} resumed)",
+            shared.tls_full.load(Ordering::Acquire),
+            shared.tls_resumed.load(Ordering::Acquire)
+        ));
+    }
+    println!("{line}");
+    if let Some(peers) = &shared.peers {
+        for (ip, n) in peers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            println!("barrage serve: peer {ip} sent {n} requests");
+        }
+    }
     let _ = io::stdout().flush();
     Ok(())
 }
 
 struct ServerConn {
     stream: TcpStream,
+    /// `--tls`: the session; `inbuf`/`out` then hold plaintext.
+    tls: Option<Box<rustls::ServerConnection>>,
+    /// Handshake counted already.
+    handshake_counted: bool,
+    /// The client's address (kept for `--peers`).
+    peer: Option<std::net::IpAddr>,
     /// Received bytes not yet answered.
     inbuf: Vec<u8>,
     /// Answer bytes not yet written.
@@ -153,8 +251,9 @@ struct ServerConn {
 fn serve_loop(
     mut poll: Poll,
     mut listener: TcpListener,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     if poll
         .registry()
@@ -183,7 +282,7 @@ fn serve_loop(
                 WAKER => {}
                 LISTENER => loop {
                     match listener.accept() {
-                        Ok((mut stream, _)) => {
+                        Ok((mut stream, peer_addr)) => {
                             let _ = stream.set_nodelay(true);
                             let i = free.pop().unwrap_or_else(|| {
                                 conns.push(None);
@@ -201,9 +300,22 @@ fn serve_loop(
                                 free.push(i);
                                 continue;
                             }
-                            counters.connections.fetch_add(1, Ordering::Relaxed);
+                            let tls = match &tls {
+                                Some(cfg) => match rustls::ServerConnection::new(Arc::clone(cfg)) {
+                                    Ok(c) => Some(Box::new(c)),
+                                    Err(_) => {
+                                        free.push(i);
+                                        continue;
+                                    }
+                                },
+                                None => None,
+                            };
+                            shared.connections.fetch_add(1, Ordering::Relaxed);
                             conns[i] = Some(ServerConn {
                                 stream,
+                                tls,
+                                handshake_counted: false,
+                                peer: Some(peer_addr.ip()),
                                 inbuf: Vec::new(),
                                 out: Vec::new(),
                                 written: 0,
@@ -218,7 +330,7 @@ fn serve_loop(
                 },
                 Token(i) => {
                     let keep = match conns.get_mut(i).and_then(|c| c.as_mut()) {
-                        Some(c) => drive(c, &mut buf, &counters, &mut timers, i),
+                        Some(c) => drive(c, &mut buf, &shared, &mut timers, i),
                         None => true,
                     };
                     if !keep {
@@ -237,7 +349,7 @@ fn serve_loop(
             let keep = match conns.get_mut(i).and_then(|c| c.as_mut()) {
                 Some(c) if c.paused_until.is_some_and(|p| p <= now) => {
                     c.paused_until = None;
-                    drive(c, &mut buf, &counters, &mut timers, i)
+                    drive(c, &mut buf, &shared, &mut timers, i)
                 }
                 _ => true,
             };
@@ -253,27 +365,16 @@ fn serve_loop(
 fn drive(
     c: &mut ServerConn,
     buf: &mut [u8],
-    counters: &Counters,
+    shared: &Shared,
     timers: &mut BinaryHeap<Reverse<(Instant, usize)>>,
     index: usize,
 ) -> bool {
-    let mut eof = false;
-    loop {
-        match c.stream.read(buf) {
-            Ok(0) => {
-                eof = true;
-                break;
-            }
-            Ok(n) => {
-                c.inbuf.extend_from_slice(&buf[..n]);
-                if c.inbuf.len() > MAX_REQUEST {
-                    return false;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
+    let eof = match read_in(c, buf, shared) {
+        Some(eof) => eof,
+        None => return false,
+    };
+    if c.inbuf.len() > MAX_REQUEST {
+        return false;
     }
     // Answer complete requests in order; a delayed one pauses the connection.
     while c.paused_until.is_none() && !c.close_after_write {
@@ -288,7 +389,27 @@ fn drive(
                     break;
                 }
                 Parsed::Request { len, mut answer } => {
-                    if let Some(d) = answer.delay.take().filter(|d| !d.is_zero()) {
+                    if let (Some(peers), Some(ip)) = (&shared.peers, c.peer) {
+                        *peers
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(ip)
+                            .or_insert(0) += 1;
+                    }
+                    if let Some(f) = &shared.capture {
+                        let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = f.write_all(&c.inbuf[..len]);
+                    }
+                    let now = Instant::now();
+                    let stalled = shared
+                        .stall
+                        .filter(|(a, b)| (*a..*b).contains(&now))
+                        .map(|(_, b)| b - now);
+                    let delay = [answer.delay.take(), shared.delay, stalled]
+                        .into_iter()
+                        .flatten()
+                        .max();
+                    if let Some(d) = delay.filter(|d| !d.is_zero()) {
                         let until = Instant::now() + d;
                         c.paused_until = Some(until);
                         c.delayed = Some((len, answer));
@@ -299,7 +420,7 @@ fn drive(
                 }
             },
         };
-        counters.requests.fetch_add(1, Ordering::Relaxed);
+        shared.requests.fetch_add(1, Ordering::Relaxed);
         answer.write_to(&mut c.out);
         c.close_after_write = answer.close || answer.eof;
         c.inbuf.drain(..len);
@@ -307,13 +428,93 @@ fn drive(
     if !flush(c) {
         return false;
     }
-    if c.close_after_write && c.written == c.out.len() {
+    let pending = c.tls.as_ref().is_some_and(|t| t.wants_write()) || c.written < c.out.len();
+    if c.close_after_write && !pending {
         return false;
     }
     !(eof && c.out.is_empty() && c.paused_until.is_none())
 }
 
+/// Reads what the socket has (decrypting with `--tls`) into `inbuf`. `None`: the
+/// connection failed; `Some(eof)` otherwise.
+fn read_in(c: &mut ServerConn, buf: &mut [u8], shared: &Shared) -> Option<bool> {
+    loop {
+        let n = match c.stream.read(buf) {
+            Ok(0) => return Some(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        let Some(tls) = c.tls.as_mut() else {
+            c.inbuf.extend_from_slice(&buf[..n]);
+            continue;
+        };
+        let mut data = &buf[..n];
+        while !data.is_empty() {
+            if tls.read_tls(&mut data).is_err() {
+                return None;
+            }
+            if tls.process_new_packets().is_err() {
+                // Send the alert that says why, then give up on the connection.
+                let _ = tls.write_tls(&mut c.stream);
+                return None;
+            }
+            let mut plain = [0u8; 16 * 1024];
+            loop {
+                match tls.reader().read(&mut plain) {
+                    Ok(0) => return Some(true),
+                    Ok(m) => c.inbuf.extend_from_slice(&plain[..m]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => return None,
+                }
+            }
+        }
+        if !c.handshake_counted && !tls.is_handshaking() {
+            c.handshake_counted = true;
+            let counter = if tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                &shared.tls_resumed
+            } else {
+                &shared.tls_full
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Writes pending answers (encrypting with `--tls`). False when the connection failed.
 fn flush(c: &mut ServerConn) -> bool {
+    if let Some(tls) = c.tls.as_mut() {
+        loop {
+            // Plaintext into rustls as far as its buffer takes it...
+            while c.written < c.out.len() {
+                match tls.writer().write(&c.out[c.written..]) {
+                    Ok(0) => break,
+                    Ok(n) => c.written += n,
+                    Err(_) => return false,
+                }
+            }
+            if !c.out.is_empty() && c.written == c.out.len() {
+                c.out.clear();
+                c.written = 0;
+                if c.close_after_write {
+                    tls.send_close_notify();
+                }
+            }
+            // ...and records out to the socket until it is full.
+            while tls.wants_write() {
+                match tls.write_tls(&mut c.stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            if c.out.is_empty() {
+                return true;
+            }
+        }
+    }
     while c.written < c.out.len() {
         match c.stream.write(&c.out[c.written..]) {
             Ok(n) => c.written += n,

@@ -1,153 +1,99 @@
-//! The end-of-run summary: counts, error kinds, status codes, throughput and latency
-//! percentiles (HdrHistogram), accumulated in the same streaming pass that writes
-//! results.csv, and printed for people.
+//! The terminal summary printed at the end of `barrage run`, `barrage merge` and
+//! `barrage report`: a rendering of the report's [`Summary`] (counts, errors by kind,
+//! status codes, the latency table, transfer, connections) for people, plus the
+//! number formats every human-facing output shares.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use hdrhistogram::Histogram;
+use crate::report::Summary;
 
-use crate::sample::{ErrorKind, ProcessStats, Record};
+/// Columns of the latency table, in order (the original author's later tool showed
+/// count, min, avg, 80/90/95th, max and stdev; p50, p99 and p99.9 are ours).
+pub const LATENCY_COLUMNS: [&str; 11] = [
+    "min", "mean", "p50", "p80", "p90", "p95", "p99", "p99.9", "max", "stdev", "count",
+];
 
-/// Everything the terminal summary shows.
-pub struct Summary {
-    pub requests: u64,
-    pub errors: u64,
-    pub by_error: BTreeMap<ErrorKind, u64>,
-    pub by_status: BTreeMap<u16, u64>,
-    /// Latency of successful requests, ns (3 significant digits).
-    pub latency: Histogram<u64>,
-    pub bytes: u64,
-    /// Last completion, ns since the time base: the run's length for throughput.
-    pub last_end: u64,
-    pub stats: ProcessStats,
-    /// Report latency from the intended start for scheduled requests.
-    pub corrected: bool,
-}
-
-impl Summary {
-    pub fn new(corrected: bool) -> Summary {
-        Summary {
-            requests: 0,
-            errors: 0,
-            by_error: BTreeMap::new(),
-            by_status: BTreeMap::new(),
-            // 1 ns to 1 hour at 3 significant digits; longer values saturate.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds"),
-            bytes: 0,
-            last_end: 0,
-            stats: ProcessStats::default(),
-            corrected,
-        }
+/// The multi-line text printed at the end of a run.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let r = &s.requests;
+    let _ = writeln!(
+        out,
+        "  requests     {} in {:.2}s, {:.1}/s",
+        r.total, s.duration_s, r.rps
+    );
+    let _ = writeln!(
+        out,
+        "  errors       {} ({:.2}%)",
+        r.errors,
+        100.0 * r.error_ratio
+    );
+    let mut kinds: Vec<(&String, &u64)> = s.errors_by_kind.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (kind, n) in kinds {
+        let _ = writeln!(out, "    {kind:<22} {n}");
     }
-
-    #[inline]
-    pub fn add(&mut self, r: &Record) {
-        self.requests += 1;
-        self.bytes += r.bytes as u64;
-        self.last_end = self.last_end.max(r.end_ns);
-        if r.status != 0 {
-            *self.by_status.entry(r.status).or_insert(0) += 1;
-        }
-        if r.is_error() {
-            self.errors += 1;
-            *self.by_error.entry(r.error_kind()).or_insert(0) += 1;
+    let mut codes: Vec<(u16, u64)> = s
+        .status
+        .iter()
+        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, *v)))
+        .collect();
+    codes.sort();
+    let statuses: Vec<String> = codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let _ = writeln!(
+        out,
+        "  status       {}",
+        if statuses.is_empty() {
+            "none".into()
         } else {
-            self.latency
-                .saturating_record(r.latency_ns(self.corrected).max(1));
+            statuses.join(", ")
         }
-    }
-
-    pub fn rate(&self) -> f64 {
-        if self.last_end == 0 {
-            0.0
-        } else {
-            self.requests as f64 / (self.last_end as f64 / 1e9)
+    );
+    match &s.latency_s {
+        None => {
+            let _ = writeln!(out, "  latency      no successful requests");
         }
-    }
-
-    /// The multi-line text printed at the end of a run.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        let secs = self.last_end as f64 / 1e9;
-        let _ = writeln!(
-            s,
-            "  requests     {} in {:.2}s, {:.1}/s",
-            self.requests,
-            secs,
-            self.rate()
-        );
-        let pct = if self.requests > 0 {
-            100.0 * self.errors as f64 / self.requests as f64
-        } else {
-            0.0
-        };
-        let _ = writeln!(s, "  errors       {} ({pct:.2}%)", self.errors);
-        for (kind, n) in &self.by_error {
-            let _ = writeln!(s, "    {:<22} {n}", kind.name());
-        }
-        let statuses: Vec<String> = self
-            .by_status
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        let _ = writeln!(
-            s,
-            "  status       {}",
-            if statuses.is_empty() {
-                "none".into()
-            } else {
-                statuses.join(", ")
+        Some(l) => {
+            let _ = write!(out, "  latency     ");
+            for c in LATENCY_COLUMNS {
+                let _ = write!(out, " {c:>9}");
             }
-        );
-        if self.latency.is_empty() {
-            let _ = writeln!(s, "  latency      no successful requests");
-        } else {
-            let h = &self.latency;
-            let _ = writeln!(
-                s,
-                "  latency      mean {}  stdev {}  max {}",
-                fmt_ns(h.mean() as u64),
-                fmt_ns(h.stdev() as u64),
-                fmt_ns(h.max())
-            );
-            let _ = writeln!(
-                s,
-                "               p50 {}  p90 {}  p99 {}  p99.9 {}",
-                fmt_ns(h.value_at_quantile(0.5)),
-                fmt_ns(h.value_at_quantile(0.9)),
-                fmt_ns(h.value_at_quantile(0.99)),
-                fmt_ns(h.value_at_quantile(0.999))
-            );
+            let _ = writeln!(out);
+            let _ = write!(out, "             ");
+            for v in [
+                l.min, l.mean, l.p50, l.p80, l.p90, l.p95, l.p99, l.p99_9, l.max, l.stdev,
+            ] {
+                let _ = write!(out, " {:>9}", fmt_secs(v));
+            }
+            let _ = writeln!(out, " {:>9}", l.count);
         }
-        let _ = writeln!(
-            s,
-            "  transfer     {} read, {}/s",
-            fmt_bytes(self.bytes as f64),
-            fmt_bytes(if secs > 0.0 {
-                self.bytes as f64 / secs
-            } else {
-                0.0
-            })
-        );
-        let st = &self.stats;
-        let _ = writeln!(
-            s,
-            "  connections  {} opened, {} closed idle by the server, {} requests re-sent after such a close",
-            st.connects, st.idle_closes, st.retries
-        );
-        if st.lost > 0 {
-            let _ = writeln!(
-                s,
-                "  LOST         {} samples could not be recorded",
-                st.lost
-            );
-        }
-        s
     }
+    if s.source.kind == "samples" || r.bytes > 0 {
+        let _ = writeln!(
+            out,
+            "  transfer     {} read, {}/s",
+            fmt_bytes(r.bytes as f64),
+            fmt_bytes(r.bytes_per_s)
+        );
+    }
+    if let Some(c) = &s.connections {
+        let _ = writeln!(
+            out,
+            "  connections  {} opened, {} closed idle by the server, {} requests re-sent after such a close",
+            c.opened, c.closed_idle, c.retried
+        );
+        if c.lost_samples > 0 {
+            let _ = writeln!(
+                out,
+                "  LOST         {} samples could not be recorded",
+                c.lost_samples
+            );
+        }
+    }
+    out
 }
 
-/// `512us`, `1.23ms`, `2.5s`.
+/// `512ns`, `12.3us`, `1.23ms`, `2.50s`.
 pub fn fmt_ns(ns: u64) -> String {
     let v = ns as f64;
     if v < 1e3 {
@@ -161,6 +107,11 @@ pub fn fmt_ns(ns: u64) -> String {
     }
 }
 
+/// [`fmt_ns`] for a value in seconds.
+pub fn fmt_secs(s: f64) -> String {
+    fmt_ns((s * 1e9).round().max(0.0) as u64)
+}
+
 pub fn fmt_bytes(b: f64) -> String {
     if b < 1024.0 {
         format!("{b:.0} B")
@@ -170,5 +121,19 @@ pub fn fmt_bytes(b: f64) -> String {
         format!("{:.1} MiB", b / 1024.0 / 1024.0)
     } else {
         format!("{:.2} GiB", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(fmt_ns(512), "512ns");
+        assert_eq!(fmt_ns(12_345), "12.3us");
+        assert_eq!(fmt_ns(1_234_567), "1.23ms");
+        assert_eq!(fmt_secs(2.5), "2.50s");
+        assert_eq!(fmt_bytes(2048.0), "2.0 KiB");
     }
 }

@@ -25,6 +25,11 @@ impl Clock {
         self.base.elapsed().as_nanos() as u64
     }
 
+    /// How long until the time base, when it is in the future (`--start-at`).
+    pub fn until_start(&self) -> Duration {
+        self.base.saturating_duration_since(Instant::now())
+    }
+
     /// The instant `ns` after the base.
     pub fn at(&self, ns: u64) -> Instant {
         self.base + Duration::from_nanos(ns)

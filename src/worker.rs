@@ -179,6 +179,19 @@ impl<'p> Worker<'p> {
     /// Runs the loop to the end of the run and returns what it did.
     pub fn run(mut self) -> LoopResult {
         let mut events = Events::with_capacity(1024);
+        // --start-at: wait for the common start (a stop request still ends the wait).
+        loop {
+            let wait = self.clock.until_start();
+            if wait.is_zero() {
+                break;
+            }
+            if self.poll.poll(&mut events, Some(wait)).is_ok() && !events.is_empty() {
+                self.check_stop(0);
+                if self.stopping {
+                    return self.result;
+                }
+            }
+        }
         let now = self.clock.now();
         self.start(now);
         loop {

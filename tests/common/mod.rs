@@ -23,6 +23,7 @@ pub fn scratch(name: &str) -> PathBuf {
 pub struct Server {
     child: Child,
     pub addr: String,
+    pub scheme: String,
 }
 
 impl Server {
@@ -38,21 +39,38 @@ impl Server {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
+        let rest = line
             .trim()
-            .strip_prefix("barrage serve: listening on http://")
-            .and_then(|s| s.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, addr }
+            .strip_prefix("barrage serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let (scheme, rest) = rest.split_once("://").unwrap();
+        let addr = rest.split('/').next().unwrap().to_string();
+        Server {
+            child,
+            addr,
+            scheme: scheme.to_string(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    /// The `localhost` form of the URL (for name verification).
+    pub fn url_localhost(&self, path: &str) -> String {
+        let port = self.addr.rsplit(':').next().unwrap();
+        format!("{}://localhost:{port}{path}", self.scheme)
     }
 
     /// Stops the server and returns (requests, connections) it served.
-    pub fn stop(mut self) -> (u64, u64) {
+    pub fn stop(self) -> (u64, u64) {
+        let c = self.stop_counts();
+        (c[0], c[1])
+    }
+
+    /// Stops the server and returns every number of its last line: requests,
+    /// connections, and with --tls full and resumed handshakes.
+    pub fn stop_counts(mut self) -> Vec<u64> {
         nix_kill(self.child.id(), libc::SIGTERM);
         let mut out = String::new();
         self.child
@@ -66,11 +84,9 @@ impl Server {
             .lines()
             .find(|l| l.contains("served"))
             .unwrap_or_else(|| panic!("no count in {out:?}"));
-        let nums: Vec<u64> = line
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        (nums[0], nums[1])
+        line.split_whitespace()
+            .filter_map(|w| w.trim_start_matches('(').parse().ok())
+            .collect()
     }
 }
 
@@ -157,4 +173,73 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Files of a test PKI: a CA, and a leaf for localhost/127.0.0.1/::1 signed by it.
+pub struct Pki {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// A second key that matches nothing.
+    pub other_key: PathBuf,
+    /// A client certificate and key signed by the same CA (for mTLS).
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+pub fn make_pki(dir: &Path) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "barrage test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(vec!["barrage-client".into()]).unwrap();
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "barrage-client");
+    let client = client_params.signed_by(&client_key, &ca).unwrap();
+    let p = Pki {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        other_key: dir.join("other-key.pem"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client-key.pem"),
+    };
+    std::fs::write(&p.ca, ca.pem()).unwrap();
+    std::fs::write(&p.cert, leaf.pem()).unwrap();
+    std::fs::write(&p.key, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(&p.other_key, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    std::fs::write(&p.client_cert, client.pem()).unwrap();
+    std::fs::write(&p.client_key, client_key.serialize_pem()).unwrap();
+    p
+}
+
+/// Counts of each value of extra column `col` (0-based among the extra columns).
+pub fn column_counts(rows: &[Row], col: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for r in rows {
+        *m.entry(r.extra[col].clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Held by tests whose assertions depend on timing (rates, ramps), so they do not
+/// compete with each other for the machine's cores.
+pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

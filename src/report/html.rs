@@ -1,0 +1,351 @@
+//! report.html: one self-contained page (inline CSS and SVG, no script, nothing
+//! fetched, so it opens offline and can be mailed or archived as one file) with the
+//! headline numbers, the summary tables, every chart and the interval table.
+
+use std::fmt::Write as _;
+
+use super::svg::{Charts, count, esc};
+use super::{Report, names};
+use crate::summary::{fmt_bytes, fmt_ns, fmt_secs};
+
+/// Interval rows shown in the page; intervals.csv has them all.
+const MAX_TABLE_ROWS: usize = 2000;
+
+const CSS: &str = r#"
+:root{--ink:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f3f4f6;--ok:#2563eb;--bad:#dc2626}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',Arial,sans-serif}
+main{max-width:1040px;margin:0 auto;padding:24px 20px 48px}
+h1{font-size:24px;margin:0 0 4px}
+h2{font-size:16px;margin:0 0 10px}
+.meta{color:var(--muted);margin:0}
+.meta code{color:var(--ink)}
+section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px 20px;margin-top:16px}
+section.chart{padding:8px}
+.cards{display:grid;grid-template-columns:repeat(6,1fr);gap:12px;background:none;border:0;padding:0}
+.card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:12px 14px}
+.card .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.card .v{font-size:22px;font-weight:600;margin-top:2px;white-space:nowrap}
+.card .s{color:var(--muted);font-size:12px}
+.card.bad .v{color:var(--bad)}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{padding:5px 8px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}
+th{font-weight:600;color:var(--muted);font-size:12px}
+th:first-child,td:first-child{text-align:left}
+.grid2{display:grid;grid-template-columns:1fr 1fr;gap:24px;margin-top:18px}
+.chart svg{width:100%;height:auto;display:block}
+.warn{background:#fef2f2;border-color:#fecaca;color:#991b1b}
+details summary{cursor:pointer;color:var(--ok)}
+.scroll{max-height:480px;overflow:auto;margin-top:8px}
+.scroll th{position:sticky;top:0;background:#fff}
+td.l{text-align:left}
+table.sum th,table.sum td{padding:5px 6px}
+footer{color:var(--muted);font-size:12px;margin-top:18px;text-align:center}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
+"#;
+
+/// The whole page.
+pub fn render(r: &Report, charts: &Charts) -> String {
+    let s = &r.summary;
+    let mut h = String::with_capacity(256 * 1024 + charts.scatter.len());
+    let title = s
+        .source
+        .run_id
+        .clone()
+        .unwrap_or_else(|| s.source.paths.join(", "));
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>barrage report: {}</title><style>{CSS}</style></head><body><main>",
+        esc(&title)
+    );
+    header(&mut h, r, &title);
+    warnings(&mut h, r);
+    cards(&mut h, r);
+    summary_tables(&mut h, r);
+    for svg in [
+        &charts.scatter,
+        &charts.throughput_hover,
+        &charts.latency_hover,
+        &charts.histogram,
+        &charts.spectrum,
+    ] {
+        let _ = write!(h, "<section class=\"chart\">{svg}</section>");
+    }
+    interval_table(&mut h, r);
+    files(&mut h);
+    let _ = writeln!(
+        h,
+        "<footer>barrage {} · summary.json schema {}</footer></main></body></html>",
+        esc(&s.barrage_version),
+        esc(&s.schema)
+    );
+    h
+}
+
+fn header(h: &mut String, r: &Report, title: &str) {
+    let s = &r.summary;
+    let what = if s.source.kind == "samples" {
+        "run"
+    } else {
+        "results.csv"
+    };
+    let mut meta = vec![format!("{what} <code>{}</code>", esc(title))];
+    if let Some(t) = r.source.wall_start_ns {
+        meta.push(format!("started {}", pretty_utc(t / 1_000_000_000)));
+    }
+    meta.push(format!("{:.2} s", s.duration_s));
+    meta.push(format!("intervals of {}", fmt_secs(s.interval_s)));
+    if s.latency_mode != "recorded" {
+        meta.push(format!("latency {}", esc(&s.latency_mode)));
+    }
+    let _ = write!(
+        h,
+        "<header><h1>barrage report</h1><p class=\"meta\">{}</p></header>",
+        meta.join(" · ")
+    );
+}
+
+fn warnings(h: &mut String, r: &Report) {
+    let s = &r.summary;
+    let mut w = Vec::new();
+    if s.source.skipped_lines > 0 {
+        w.push(format!(
+            "{} bad lines of results.csv were skipped (--skip-bad-lines).",
+            s.source.skipped_lines
+        ));
+    }
+    if s.late_rows > 0 {
+        w.push(format!(
+            "{} rows of results.csv were far out of time order: they count in the totals but in no interval.",
+            s.late_rows
+        ));
+    }
+    if let Some(c) = &s.connections
+        && c.lost_samples > 0
+    {
+        w.push(format!(
+            "{} samples could not be recorded (the sample log could not grow).",
+            c.lost_samples
+        ));
+    }
+    if !w.is_empty() {
+        let _ = write!(h, "<section class=\"warn\">{}</section>", w.join("<br>"));
+    }
+}
+
+fn cards(h: &mut String, r: &Report) {
+    let s = &r.summary;
+    let lat = s.latency_s.as_ref();
+    let l = |f: fn(&super::json::Latency) -> f64| lat.map_or("–".to_string(), |l| fmt_secs(f(l)));
+    let items = [
+        (
+            "requests",
+            count(s.requests.total),
+            format!("in {:.2} s", s.duration_s),
+            false,
+        ),
+        (
+            "throughput",
+            format!("{}/s", count(s.requests.rps.round() as u64)),
+            if s.requests.bytes > 0 {
+                format!("{}/s read", fmt_bytes(s.requests.bytes_per_s))
+            } else {
+                format!("{} successful", count(s.requests.ok))
+            },
+            false,
+        ),
+        (
+            "errors",
+            count(s.requests.errors),
+            format!("{:.3}% of requests", s.requests.error_ratio * 100.0),
+            s.requests.errors > 0,
+        ),
+        (
+            "p50",
+            l(|l| l.p50),
+            format!("mean {}", l(|l| l.mean)),
+            false,
+        ),
+        ("p99", l(|l| l.p99), format!("p90 {}", l(|l| l.p90)), false),
+        (
+            "p99.9",
+            l(|l| l.p99_9),
+            format!("max {}", l(|l| l.max)),
+            false,
+        ),
+    ];
+    h.push_str("<section class=\"cards\">");
+    for (k, v, sub, bad) in items {
+        let _ = write!(
+            h,
+            "<div class=\"card{}\"><div class=\"k\">{k}</div><div class=\"v\">{}</div><div class=\"s\">{}</div></div>",
+            if bad { " bad" } else { "" },
+            esc(&v),
+            esc(&sub)
+        );
+    }
+    h.push_str("</section>");
+}
+
+fn summary_tables(h: &mut String, r: &Report) {
+    let s = &r.summary;
+    h.push_str("<section><h2>Summary</h2><table class=\"sum\"><tr><th></th>");
+    let cols = [
+        "count", "errors", "min", "mean", "p50", "p80", "p90", "p95", "p99", "p99.9", "max",
+        "stdev",
+    ];
+    for c in cols {
+        let _ = write!(h, "<th>{c}</th>");
+    }
+    let _ = write!(
+        h,
+        "</tr><tr><td>all requests</td><td>{}</td><td>{}</td>",
+        count(s.requests.total),
+        count(s.requests.errors)
+    );
+    match &s.latency_s {
+        Some(l) => {
+            for v in [
+                l.min, l.mean, l.p50, l.p80, l.p90, l.p95, l.p99, l.p99_9, l.max, l.stdev,
+            ] {
+                let _ = write!(h, "<td>{}</td>", fmt_secs(v));
+            }
+        }
+        None => h.push_str("<td colspan=\"10\" class=\"l\">no successful requests</td>"),
+    }
+    h.push_str("</tr></table>");
+
+    h.push_str("<div class=\"grid2\"><div><h2>Status codes</h2><table><tr><th>status</th><th>requests</th><th>share</th></tr>");
+    let total = s.requests.total.max(1) as f64;
+    let mut codes: Vec<(u16, u64)> = s
+        .status
+        .iter()
+        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, *v)))
+        .collect();
+    codes.sort();
+    if codes.is_empty() {
+        h.push_str("<tr><td colspan=\"3\">no responses</td></tr>");
+    }
+    for (code, n) in codes {
+        let _ = write!(
+            h,
+            "<tr><td>{code}</td><td>{}</td><td>{:.2}%</td></tr>",
+            count(n),
+            n as f64 / total * 100.0
+        );
+    }
+    h.push_str("</table></div><div><h2>Errors</h2><table><tr><th>kind</th><th>requests</th><th>share</th></tr>");
+    let mut kinds: Vec<(&String, &u64)> = s.errors_by_kind.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if kinds.is_empty() {
+        h.push_str("<tr><td colspan=\"3\">none</td></tr>");
+    }
+    for (k, n) in kinds {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{:.2}%</td></tr>",
+            esc(k),
+            count(*n),
+            *n as f64 / total * 100.0
+        );
+    }
+    h.push_str("</table></div></div>");
+    if let Some(c) = &s.connections {
+        let _ = write!(
+            h,
+            "<p class=\"meta\" style=\"margin-top:12px\">{} connections opened, {} closed idle by the server, {} requests re-sent after such a close · {} read</p>",
+            count(c.opened),
+            count(c.closed_idle),
+            count(c.retried),
+            fmt_bytes(s.requests.bytes as f64)
+        );
+    }
+    h.push_str("</section>");
+}
+
+fn interval_table(h: &mut String, r: &Report) {
+    let n = r.intervals.len();
+    let _ = write!(
+        h,
+        "<section><h2>Intervals</h2><details><summary>{} intervals of {}{}</summary><div class=\"scroll\"><table><tr><th>start (s)</th><th>requests</th><th>rps</th><th>errors</th><th>mean</th><th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>",
+        count(n as u64),
+        fmt_secs(r.summary.interval_s),
+        if n > MAX_TABLE_ROWS {
+            format!(" (the first {MAX_TABLE_ROWS} shown; all are in intervals.csv)")
+        } else {
+            String::new()
+        }
+    );
+    let iv = r.summary.interval_s;
+    for i in r.intervals.iter().take(MAX_TABLE_ROWS) {
+        let _ = write!(
+            h,
+            "<tr><td>{:.3}</td><td>{}</td><td>{:.1}</td><td>{}</td>",
+            i.start_ns as f64 / 1e9,
+            i.count,
+            i.count as f64 / iv,
+            i.errors
+        );
+        match i.latency {
+            Some(l) => {
+                for v in [l.mean as u64, l.min, l.p50, l.p90, l.p99, l.max] {
+                    let _ = write!(h, "<td>{}</td>", fmt_ns(v));
+                }
+            }
+            None => h.push_str("<td colspan=\"6\">–</td>"),
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table></div></details></section>");
+}
+
+fn files(h: &mut String) {
+    let list = [
+        (
+            "results.csv",
+            "every request: elapsed, response_time, status",
+        ),
+        (names::INTERVALS, "the time series behind the charts above"),
+        (
+            names::SUMMARY,
+            "every number on this page, for scripts and CI",
+        ),
+        (
+            names::HLOG,
+            "HdrHistogram interval log (HistogramLogProcessor, HistogramLogAnalyzer)",
+        ),
+        (
+            names::HGRM,
+            "percentile distribution for the HdrHistogram plotter",
+        ),
+        ("charts/*.svg", "these charts, for documents"),
+    ];
+    h.push_str("<section><h2>Files</h2><table>");
+    for (f, what) in list {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td class=\"l\">{}</td></tr>",
+            esc(f),
+            esc(what)
+        );
+    }
+    h.push_str("</table></section>");
+}
+
+/// `2026-11-28 08:20:35 UTC` from Unix seconds.
+pub fn pretty_utc(secs: u64) -> String {
+    // utc_stamp gives YYYYMMDD-HHMMSS.
+    let t = crate::config::utc_stamp(secs);
+    if t.len() != 15 {
+        return t;
+    }
+    format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[9..11],
+        &t[11..13],
+        &t[13..15]
+    )
+}

@@ -1,0 +1,391 @@
+//! `--fail-if`: conditions on a run's summary that make `barrage run` and
+//! `barrage report` fail (exit code 4) for CI.
+//!
+//! An expression is `METRIC OP VALUE`: `p99 > 50ms`, `errors > 0.1%`, `errors > 0`,
+//! `rps < 10000`, `mean >= 2ms`. Metrics: the latency statistics `min mean p50 p80
+//! p90 p95 p99 p99.9 max stdev` (VALUE needs a unit: ns, us, ms, s), `rps`,
+//! `requests`, `errors` (a count, or with `%` a share of all requests). OP is one of
+//! `> >= < <=`. A latency metric with no value (no request succeeded) fails its
+//! threshold: CI should not pass a run it cannot judge.
+
+use std::fmt;
+
+use super::Summary;
+use crate::summary::fmt_secs;
+
+/// What a threshold measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Min,
+    Mean,
+    P50,
+    P80,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Stdev,
+    Rps,
+    Requests,
+    Errors,
+    /// `errors` with a `%` value: errors / requests.
+    ErrorShare,
+}
+
+impl Metric {
+    const NAMES: [(&'static str, Metric); 15] = [
+        ("min", Metric::Min),
+        ("mean", Metric::Mean),
+        ("p50", Metric::P50),
+        ("p80", Metric::P80),
+        ("p90", Metric::P90),
+        ("p95", Metric::P95),
+        ("p99", Metric::P99),
+        ("p99.9", Metric::P999),
+        ("p999", Metric::P999),
+        ("max", Metric::Max),
+        ("stdev", Metric::Stdev),
+        ("rps", Metric::Rps),
+        ("requests", Metric::Requests),
+        ("count", Metric::Requests),
+        ("errors", Metric::Errors),
+    ];
+
+    fn is_latency(self) -> bool {
+        !matches!(
+            self,
+            Metric::Rps | Metric::Requests | Metric::Errors | Metric::ErrorShare
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ErrorShare => "errors",
+            m => Metric::NAMES
+                .iter()
+                .find(|(_, x)| *x == m)
+                .map(|(n, _)| *n)
+                .expect("every metric is named"),
+        }
+    }
+
+    /// The metric's value in `s`: seconds for latency, a ratio for the error share.
+    pub fn value(self, s: &Summary) -> Option<f64> {
+        let l = s.latency_s.as_ref();
+        match self {
+            Metric::Min => l.map(|l| l.min),
+            Metric::Mean => l.map(|l| l.mean),
+            Metric::P50 => l.map(|l| l.p50),
+            Metric::P80 => l.map(|l| l.p80),
+            Metric::P90 => l.map(|l| l.p90),
+            Metric::P95 => l.map(|l| l.p95),
+            Metric::P99 => l.map(|l| l.p99),
+            Metric::P999 => l.map(|l| l.p99_9),
+            Metric::Max => l.map(|l| l.max),
+            Metric::Stdev => l.map(|l| l.stdev),
+            Metric::Rps => Some(s.requests.rps),
+            Metric::Requests => Some(s.requests.total as f64),
+            Metric::Errors => Some(s.requests.errors as f64),
+            Metric::ErrorShare => Some(s.requests.error_ratio),
+        }
+    }
+
+    /// A value of this metric as people read it.
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Metric::Rps => format!("{v:.1}"),
+            Metric::Requests | Metric::Errors => format!("{v:.0}"),
+            Metric::ErrorShare => format!("{}%", trim_float(v * 100.0)),
+            _ => fmt_secs(v),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Op {
+    fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+        }
+    }
+}
+
+/// One `--fail-if` condition: the run fails when it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub metric: Metric,
+    pub op: Op,
+    /// Seconds for latency, a ratio for an error share, else a plain number.
+    pub value: f64,
+    /// The expression, normalised (`p99 > 50ms`).
+    pub text: String,
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Threshold, String> {
+        parse(s)
+    }
+}
+
+/// Parses `METRIC OP VALUE` (clap's value parser for `--fail-if`).
+pub fn parse(s: &str) -> Result<Threshold, String> {
+    let text = s.trim();
+    let usage = "write METRIC OP VALUE, like 'p99 > 50ms', 'errors > 0.1%' or 'rps < 10000'";
+    let at = text
+        .find(['<', '>'])
+        .ok_or_else(|| format!("{text:?} has no comparison (> >= < <=): {usage}"))?;
+    let (lhs, rest) = text.split_at(at);
+    let (op, rhs) = if let Some(r) = rest.strip_prefix(">=") {
+        (Op::Ge, r)
+    } else if let Some(r) = rest.strip_prefix("<=") {
+        (Op::Le, r)
+    } else if let Some(r) = rest.strip_prefix('>') {
+        (Op::Gt, r)
+    } else {
+        (Op::Lt, &rest[1..])
+    };
+    let name = lhs.trim().to_ascii_lowercase();
+    let mut metric = Metric::NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, m)| *m)
+        .ok_or_else(|| {
+            format!(
+                "unknown metric {name:?} in {text:?}: use one of min, mean, p50, p80, p90, p95, p99, p99.9, max, stdev, rps, requests, errors"
+            )
+        })?;
+    let rhs = rhs.trim();
+    if rhs.is_empty() {
+        return Err(format!("{text:?} has no value: {usage}"));
+    }
+    let value = if metric.is_latency() {
+        parse_latency(rhs).map_err(|why| format!("{text:?}: {why}"))?
+    } else if let Some(pct) = rhs.strip_suffix('%') {
+        if metric != Metric::Errors {
+            return Err(format!(
+                "{text:?}: only errors take a percentage; give {} as a number",
+                metric.name()
+            ));
+        }
+        metric = Metric::ErrorShare;
+        let v: f64 = pct
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: {pct:?} is not a percentage"))?;
+        v / 100.0
+    } else {
+        parse_count(rhs).ok_or_else(|| format!("{text:?}: {rhs:?} is not a number"))?
+    };
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{text:?}: the value must be a positive number"));
+    }
+    Ok(Threshold {
+        metric,
+        op,
+        value,
+        text: format!("{} {} {rhs}", metric.name(), op.symbol()),
+    })
+}
+
+fn parse_latency(s: &str) -> Result<f64, String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{s:?} needs a unit, like 50ms, 200us or 1.5s"))?;
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration"))?;
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}: use ns, us, ms or s"
+            ));
+        }
+    };
+    Ok(v * scale)
+}
+
+/// `10000`, `10k`, `1.5M`.
+fn parse_count(s: &str) -> Option<f64> {
+    let (num, scale) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1e3),
+        b'm' | b'M' => (&s[..s.len() - 1], 1e6),
+        _ => (s, 1.0),
+    };
+    num.trim().parse::<f64>().ok().map(|v| v * scale)
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The verdict on one threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub threshold: Threshold,
+    /// The metric's value; `None` when it has none (no successful request).
+    pub actual: Option<f64>,
+    pub failed: bool,
+}
+
+impl Verdict {
+    /// One line for stderr: `threshold failed: p99 > 50ms (p99 = 73.20ms)`.
+    pub fn line(&self) -> String {
+        let m = self.threshold.metric;
+        let actual = match self.actual {
+            Some(v) => format!("{} = {}", m.name(), m.show(v)),
+            None => format!("{} has no value: no request succeeded", m.name()),
+        };
+        let what = if self.failed { "failed" } else { "passed" };
+        format!("threshold {what}: {} ({actual})", self.threshold)
+    }
+}
+
+/// Checks every threshold against `s`.
+pub fn check(thresholds: &[Threshold], s: &Summary) -> Vec<Verdict> {
+    thresholds
+        .iter()
+        .map(|t| {
+            let actual = t.metric.value(s);
+            Verdict {
+                threshold: t.clone(),
+                actual,
+                failed: actual.is_none_or(|v| t.op.holds(v, t.value)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Accumulator, ReportOptions, Sample, SourceInfo};
+
+    #[test]
+    fn parses() {
+        let t = parse("p99 > 50ms").unwrap();
+        assert_eq!((t.metric, t.op, t.value), (Metric::P99, Op::Gt, 0.05));
+        let t = parse("errors>0.1%").unwrap();
+        assert_eq!(t.metric, Metric::ErrorShare);
+        assert!((t.value - 0.001).abs() < 1e-12);
+        assert_eq!(t.text, "errors > 0.1%");
+        let t = parse("  rps < 10k ").unwrap();
+        assert_eq!((t.metric, t.op, t.value), (Metric::Rps, Op::Lt, 10_000.0));
+        let t = parse("P99.9 >= 1s").unwrap();
+        assert_eq!((t.metric, t.op, t.value), (Metric::P999, Op::Ge, 1.0));
+        let t = parse("errors > 0").unwrap();
+        assert_eq!(t.metric, Metric::Errors);
+        assert_eq!(parse("mean <= 250us").unwrap().value, 250e-6);
+    }
+
+    #[test]
+    fn rejects_with_a_reason() {
+        let cases = [
+            ("p99 50ms", "no comparison"),
+            ("p98 > 5ms", "unknown metric \"p98\""),
+            ("p99 > 50", "needs a unit"),
+            ("p99 > 50 parsecs", "unknown unit"),
+            ("rps < 10%", "only errors take a percentage"),
+            ("rps < lots", "not a number"),
+            ("p99 >", "no value"),
+        ];
+        for (s, want) in cases {
+            let e = parse(s).unwrap_err();
+            assert!(e.contains(want), "{s}: {e}");
+        }
+    }
+
+    /// 1000 requests over 1 s, latency 1..=1000 us, 10 of them failed.
+    fn summary() -> Summary {
+        let mut acc = Accumulator::new(ReportOptions::default());
+        for i in 1..=1000u64 {
+            acc.add(Sample {
+                end_ns: i * 1_000_000,
+                latency_ns: i * 1000,
+                status: if i % 100 == 0 { 0 } else { 200 },
+                error: if i % 100 == 0 { 1 } else { 0 },
+                bytes: 0,
+            });
+        }
+        acc.finish(SourceInfo::default()).unwrap().summary
+    }
+
+    #[test]
+    fn thresholds_pass_and_fail() {
+        let s = summary();
+        let cases = [
+            ("p99 > 50ms", false),
+            ("p99 > 500us", true),
+            ("p50 >= 490us", true),
+            ("p50 < 490us", false),
+            ("errors > 0", true),
+            ("errors > 10", false),
+            ("errors > 0.5%", true),
+            ("errors > 1%", false),
+            ("errors >= 1%", true),
+            ("rps < 10000", true),
+            ("rps < 500", false),
+            ("requests < 1000", false),
+            ("max > 999us", true),
+        ];
+        for (expr, fails) in cases {
+            let v = check(&[parse(expr).unwrap()], &s);
+            assert_eq!(v[0].failed, fails, "{expr}: {}", v[0].line());
+        }
+        let v = check(&[parse("p99 > 500us").unwrap()], &s);
+        assert_eq!(v[0].line(), "threshold failed: p99 > 500us (p99 = 990.2us)");
+    }
+
+    #[test]
+    fn no_successes_fail_latency_thresholds() {
+        let mut acc = Accumulator::new(ReportOptions::default());
+        acc.add(Sample {
+            end_ns: 1,
+            latency_ns: 1,
+            status: 0,
+            error: 1,
+            bytes: 0,
+        });
+        let s = acc.finish(SourceInfo::default()).unwrap().summary;
+        let v = check(&[parse("p99 > 1s").unwrap()], &s);
+        assert!(v[0].failed);
+        assert!(
+            v[0].line().contains("no request succeeded"),
+            "{}",
+            v[0].line()
+        );
+    }
+}

@@ -1,0 +1,541 @@
+//! Load models and request definitions against `barrage serve`: open-loop rate and
+//! coordinated omission, ramp-up, pacing, stages, methods/headers/bodies, targets.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+fn p(path: &std::path::Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn open_loop_keeps_its_rate() {
+    let _timing = timing_lock();
+    let dir = scratch("rate");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "2",
+        "-t",
+        "2",
+        "-c",
+        "8",
+        "-R",
+        "2000",
+        "-d",
+        "3s",
+        "-o",
+        p(&dir),
+    ]);
+    let (served, _) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = read_csv(&dir.join("results.csv"));
+    assert_eq!(rows.len() as u64, served);
+    let want = 6000.0;
+    assert!(
+        (rows.len() as f64 - want).abs() <= want * 0.02,
+        "{} requests, want 6000 +- 2%",
+        rows.len()
+    );
+    // Evenly spread: every 500 ms window holds about 1000 requests.
+    let mut windows = [0u32; 6];
+    for r in &rows {
+        let start = r.elapsed - r.response_time;
+        if let Some(w) = windows.get_mut((start / 0.5) as usize) {
+            *w += 1;
+        }
+    }
+    assert!(
+        windows.iter().all(|&w| (950..=1050).contains(&w)),
+        "{windows:?}"
+    );
+}
+
+/// p-th percentile of response times.
+fn pct(rows: &[Row], p: f64) -> f64 {
+    let mut v: Vec<f64> = rows.iter().map(|r| r.response_time).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
+}
+
+#[test]
+fn a_stall_shows_in_corrected_latency_only() {
+    let _timing = timing_lock();
+    let mut results = BTreeMap::new();
+    for corrected in [true, false] {
+        let dir = scratch(if corrected { "stall-c" } else { "stall-u" });
+        let server = Server::start(&["--stall", "1s:1s"]);
+        let url = server.url("/");
+        let mut args = vec![
+            "run",
+            &url[..],
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "10",
+            "-R",
+            "1000",
+            "-d",
+            "3s",
+        ];
+        let d = dir.to_str().unwrap().to_string();
+        args.extend_from_slice(&["-o", &d]);
+        if !corrected {
+            args.push("--latency-uncorrected");
+        }
+        let out = barrage(&args);
+        let (served, _) = server.stop();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let rows = read_csv(&dir.join("results.csv"));
+        assert_eq!(rows.len() as u64, served);
+        results.insert(corrected, (pct(&rows, 0.99), text(&out.stdout)));
+    }
+    let (c99, stdout) = &results[&true];
+    let (u99, _) = &results[&false];
+    assert!(*c99 > 0.8, "corrected p99 includes the ~1s stall: {c99}");
+    assert!(*u99 < 0.1, "service-time p99 does not: {u99}");
+    assert!(stdout.contains("behind schedule"), "lag report: {stdout}");
+}
+
+#[test]
+fn rampup_starts_connections_evenly() {
+    let _timing = timing_lock();
+    let dir = scratch("rampup");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "2",
+        "-c",
+        "20",
+        "--rampup",
+        "2s",
+        "-d",
+        "2500ms",
+        "-o",
+        p(&dir),
+        "--columns",
+        "new_conn",
+    ]);
+    let (_, conns) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(conns, 20);
+    let rows = read_csv(&dir.join("results.csv"));
+    let mut starts: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.extra[0] == "1")
+        .map(|r| r.elapsed - r.response_time)
+        .collect();
+    starts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(starts.len(), 20);
+    for (i, s) in starts.iter().enumerate() {
+        let want = i as f64 * 0.1;
+        assert!(
+            (s - want).abs() < 0.03,
+            "connection {i} started at {s}, want {want}: {starts:?}"
+        );
+    }
+}
+
+#[test]
+fn interval_paces_each_connection() {
+    let _timing = timing_lock();
+    let dir = scratch("interval");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "10",
+        "--interval",
+        "100ms",
+        "-d",
+        "2s",
+        "-o",
+        p(&dir),
+    ]);
+    let (served, _) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 10 connections x 10/s x 2s.
+    assert!(
+        (195..=210).contains(&served),
+        "about 100 requests/s: {served}"
+    );
+}
+
+#[test]
+fn conn_stages_change_the_connection_count() {
+    let _timing = timing_lock();
+    let dir = scratch("stages");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "2",
+        "-c",
+        "6",
+        "--conn-stages",
+        "0s:2,1s:2,0s:6,1s:6",
+        "-o",
+        p(&dir),
+        "--columns",
+        "new_conn",
+    ]);
+    let (_, conns) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(conns, 6);
+    let rows = read_csv(&dir.join("results.csv"));
+    let starts: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.extra[0] == "1")
+        .map(|r| r.elapsed - r.response_time)
+        .collect();
+    assert_eq!(
+        starts.iter().filter(|s| **s < 0.05).count(),
+        2,
+        "{starts:?}"
+    );
+    assert_eq!(
+        starts.iter().filter(|s| (0.95..1.1).contains(*s)).count(),
+        4,
+        "{starts:?}"
+    );
+    let last = rows.last().unwrap().elapsed;
+    assert!((1.9..2.3).contains(&last), "run lasts the stages: {last}");
+}
+
+#[test]
+fn post_with_body_and_headers_arrives_byte_exact() {
+    let dir = scratch("post");
+    let cap = dir.join("capture.bin");
+    let server = Server::start(&["--capture", p(&cap)]);
+    let out = barrage(&[
+        "run",
+        &server.url("/submit?x=1"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "3",
+        "-m",
+        "POST",
+        "-H",
+        "X-Test: yes",
+        "-H",
+        "Accept: */*",
+        "-T",
+        "application/json",
+        "-b",
+        "{\"hello\":\"world\"}",
+        "-o",
+        p(&dir.join("run")),
+    ]);
+    drop(server);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = std::fs::read(&cap).unwrap();
+    let host = server_host(&out);
+    let one = format!(
+        "POST /submit?x=1 HTTP/1.1\r\nHost: {host}\r\nUser-Agent: barrage/{}\r\nContent-Length: 17\r\nX-Test: yes\r\nAccept: */*\r\nContent-Type: application/json\r\n\r\n{{\"hello\":\"world\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(String::from_utf8_lossy(&got), one.repeat(3));
+}
+
+/// The Host header barrage sent: the URL's authority, printed in the banner.
+fn server_host(out: &std::process::Output) -> String {
+    let banner = text(&out.stdout);
+    let url = banner.split_whitespace().nth(3).unwrap();
+    url.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn body_file_and_head_requests() {
+    let dir = scratch("bodyfile");
+    let body = dir.join("body.bin");
+    std::fs::write(&body, vec![7u8; 3000]).unwrap();
+    let cap = dir.join("capture.bin");
+    let server = Server::start(&["--capture", p(&cap)]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "2",
+        "-m",
+        "PUT",
+        "--body-file",
+        p(&body),
+        "-o",
+        p(&dir.join("a")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = barrage(&[
+        "run",
+        &server.url("/?size=100"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "5",
+        "-m",
+        "HEAD",
+        "-o",
+        p(&dir.join("b")),
+        "--columns",
+        "error",
+    ]);
+    drop(server);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = std::fs::read(&cap).unwrap();
+    assert_eq!(
+        got.windows(3000)
+            .filter(|w| w.iter().all(|&b| b == 7))
+            .count(),
+        2,
+        "two PUT bodies"
+    );
+    let rows = read_csv(&dir.join("b").join("results.csv"));
+    assert_eq!(rows.len(), 5);
+    assert!(
+        rows.iter()
+            .all(|r| r.status == 200 && r.extra[0].is_empty()),
+        "HEAD responses have no body: {rows:?}"
+    );
+}
+
+#[test]
+fn targets_round_robin_in_proportion() {
+    let dir = scratch("targets");
+    let cap = dir.join("capture.bin");
+    let server = Server::start(&["--capture", p(&cap)]);
+    let base = server.url("");
+    std::fs::write(dir.join("b.json"), "{\"b\":2}").unwrap();
+    std::fs::write(
+        dir.join("targets.txt"),
+        format!("GET {base}/a weight=1\nX-Which: a\n\nPOST {base}/b weight=2\nContent-Type: application/json\n@b.json\n\nGET {base}/c weight=3\n"),
+    )
+    .unwrap();
+    let out = barrage(&[
+        "run",
+        "--targets",
+        p(&dir.join("targets.txt")),
+        "-p",
+        "2",
+        "-t",
+        "1",
+        "-c",
+        "4",
+        "-n",
+        "600",
+        "-o",
+        p(&dir.join("run")),
+        "--columns",
+        "target",
+    ]);
+    drop(server);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = String::from_utf8_lossy(&std::fs::read(&cap).unwrap()).into_owned();
+    let count = |line: &str| got.matches(line).count();
+    assert_eq!(count("GET /a HTTP/1.1"), 100);
+    assert_eq!(count("POST /b HTTP/1.1"), 200);
+    assert_eq!(count("GET /c HTTP/1.1"), 300);
+    assert_eq!(count("X-Which: a"), 100);
+    assert_eq!(count("{\"b\":2}"), 200);
+    let rows = read_csv(&dir.join("run").join("results.csv"));
+    let by_target = column_counts(&rows, 0);
+    assert_eq!(by_target.get("0"), Some(&100));
+    assert_eq!(by_target.get("1"), Some(&200));
+    assert_eq!(by_target.get("2"), Some(&300));
+}
+
+#[test]
+fn random_targets_follow_weights() {
+    let dir = scratch("targets-random");
+    let server = Server::start(&[]);
+    let base = server.url("");
+    std::fs::write(
+        dir.join("t.txt"),
+        format!("GET {base}/a\nGET {base}/b weight=3\n"),
+    )
+    .unwrap();
+    let out = barrage(&[
+        "run",
+        "--targets",
+        p(&dir.join("t.txt")),
+        "--targets-mode",
+        "random",
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "4",
+        "-n",
+        "4000",
+        "-o",
+        p(&dir.join("run")),
+        "--columns",
+        "target",
+    ]);
+    drop(server);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let c = column_counts(&read_csv(&dir.join("run").join("results.csv")), 0);
+    let b = c.get("1").copied().unwrap_or(0);
+    assert!(
+        (2800..3200).contains(&b),
+        "about 3/4 to the weight-3 target: {c:?}"
+    );
+}
+
+#[test]
+fn bad_load_and_request_input() {
+    let dir = scratch("bad-load");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    let badline = dir.join("bad.txt");
+    std::fs::write(
+        &badline,
+        "GET http://127.0.0.1:1/\n\nGET http://127.0.0.1:0/x\n",
+    )
+    .unwrap();
+    let url = "http://127.0.0.1:1/";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![url, "-R", "0"], "--rate 0 must be"),
+        (
+            vec![url, "--rate=-5"],
+            "must be a number of requests per second above 0",
+        ),
+        (vec![url, "--rate-stages", "10s"], "not DURATION:VALUE"),
+        (vec![url, "--rate-stages", "10s:x"], "not a number"),
+        (vec![url, "--rate-stages", "0s:0"], "never rises above 0"),
+        (vec![url, "-H", "NoColon"], "has no colon"),
+        (vec![url, "-H", "X-A: b\r\nX-B: c"], "CR or LF"),
+        (
+            vec![url, "--body-file", "/nonexistent/body"],
+            "cannot read body file",
+        ),
+        (
+            vec!["--targets", "/nonexistent/targets"],
+            "cannot read targets file",
+        ),
+        (vec!["--targets", empty.to_str().unwrap()], "has no targets"),
+        (
+            vec!["--targets", badline.to_str().unwrap()],
+            "line 3: invalid URL",
+        ),
+        (
+            vec![url, "-R", "10", "--interval", "1s"],
+            "--interval shapes a closed loop",
+        ),
+        (
+            vec![url, "--max-connections", "100"],
+            "applies to open loop",
+        ),
+        (
+            vec![url, "-R", "10", "-c", "8", "--max-connections", "4"],
+            "below -c 8",
+        ),
+        (
+            vec![url, "--conn-stages", "1s:1000", "-c", "10"],
+            "raise -c",
+        ),
+        (
+            vec![url, "--targets", empty.to_str().unwrap()],
+            "either a URL or --targets",
+        ),
+        (vec![], "no target"),
+        (vec![url, "-m", "GE T"], "not an HTTP method"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["run"];
+        args.extend(extra.iter().copied());
+        let out = barrage(&args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{extra:?} should fail");
+        assert!(err.contains(want), "{extra:?}: want {want:?} in {err:?}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A Content-Length that contradicts the body is sent as asked, with a warning.
+    let server = Server::start(&["--delay", "0s"]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "1",
+        "-m",
+        "POST",
+        "-b",
+        "abc",
+        "-H",
+        "Content-Length: 3",
+        "-o",
+        p(&dir.join("ok")),
+    ]);
+    assert!(out.status.success());
+    assert!(!text(&out.stderr).contains("warning"));
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "1",
+        "-m",
+        "POST",
+        "-b",
+        "abc",
+        "-H",
+        "Content-Length: 2",
+        "-o",
+        p(&dir.join("warn")),
+        "--timeout",
+        "1s",
+    ]);
+    assert!(
+        text(&out.stderr).contains("warning") && text(&out.stderr).contains("Content-Length: 2"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,473 @@
+//! barrage against a real third-party server: nginx on loopback, started by the test
+//! with its own configuration. Counts are checked against nginx's stub_status.
+//!
+//! Needs `nginx` (scripts/test.sh installs it). Without it these tests print why and
+//! pass, unless BARRAGE_REQUIRE_NGINX=1 (set by scripts/test.sh), where they fail.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+struct Nginx {
+    child: Child,
+    pub http: u16,
+    pub https: u16,
+    pub mtls: u16,
+    pub pki: Pki,
+    pub dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nginx_bin() -> Option<PathBuf> {
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+impl Nginx {
+    /// Starts nginx, or returns None (after saying why) when it is not installed.
+    fn start(name: &str) -> Option<Nginx> {
+        let Some(bin) = nginx_bin() else {
+            if std::env::var_os("BARRAGE_REQUIRE_NGINX").is_some() {
+                panic!("nginx is not installed: run scripts/test.sh, which installs it");
+            }
+            eprintln!("SKIPPED: nginx is not installed (scripts/test.sh installs it)");
+            return None;
+        };
+        let dir = scratch(&format!("nginx-{name}"));
+        let pki = make_pki(&dir);
+        let (http, https, mtls) = (free_port(), free_port(), free_port());
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::fs::write(
+            dir.join("body.txt"),
+            "the quick brown fox jumps over the lazy dog\n".repeat(200),
+        )
+        .unwrap();
+        let d = dir.display();
+        let conf = format!(
+            r#"
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    default_type text/plain;
+    gzip on;
+    gzip_types text/plain;
+    gzip_min_length 0;
+    server {{
+        listen 127.0.0.1:{http};
+        location = /status {{ stub_status; }}
+        location = /body.txt {{ root {d}; }}
+        location = /teapot {{ return 418 "short and stout\n"; }}
+        location / {{ return 200 "ok\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{https} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets on;
+        location / {{ return 200 "ok\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{mtls} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_client_certificate {ca};
+        ssl_verify_client on;
+        location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
+    }}
+}}
+"#,
+            cert = pki.cert.display(),
+            key = pki.key.display(),
+            ca = pki.ca.display(),
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(bin)
+            .args([
+                "-p",
+                &dir.display().to_string(),
+                "-c",
+                &conf_path.display().to_string(),
+                "-e",
+                &format!("{d}/error.log"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx");
+        let n = Nginx {
+            child,
+            http,
+            https,
+            mtls,
+            pki,
+            dir,
+        };
+        wait_for("nginx to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", n.http)).ok().map(|_| ())
+        });
+        Some(n)
+    }
+
+    /// (accepted connections, requests) from stub_status. The status request itself
+    /// adds one connection and one request.
+    fn status(&self) -> (u64, u64) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.http)).unwrap();
+        s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        let line = body
+            .lines()
+            .skip_while(|l| !l.contains("server accepts"))
+            .nth(1)
+            .unwrap();
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .map(|w| w.parse().unwrap())
+            .collect();
+        (n[0], n[2])
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its workers; SIGKILL would orphan them.
+        nix_kill(self.child.id(), libc::SIGTERM);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Runs barrage and returns (rows, stdout); asserts success.
+fn run(args: &[&str], out: &Path) -> (Vec<Row>, String) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let o = p(out);
+    all.extend_from_slice(&["-o", &o]);
+    let res = barrage(&all);
+    assert!(
+        res.status.success(),
+        "{args:?}: {}{}",
+        text(&res.stdout),
+        text(&res.stderr)
+    );
+    (read_csv(&out.join("results.csv")), text(&res.stdout))
+}
+
+#[test]
+fn plain_keepalive_counts_match_nginx() {
+    let Some(n) = Nginx::start("plain") else {
+        return;
+    };
+    let (a0, r0) = n.status();
+    let url = format!("http://127.0.0.1:{}/", n.http);
+    let (rows, _) = run(
+        &[&url, "-p", "2", "-t", "2", "-c", "16", "-d", "1s"],
+        &n.dir.join("run"),
+    );
+    let (a1, r1) = n.status();
+    assert!(rows.len() > 100);
+    assert_eq!(
+        rows.len() as u64,
+        r1 - r0 - 1,
+        "rows = requests nginx counted"
+    );
+    assert_eq!(a1 - a0 - 1, 16, "16 keep-alive connections");
+    assert!(rows.iter().all(|r| r.status == 200));
+}
+
+#[test]
+fn https_keepalive_and_per_request_connections_match_nginx() {
+    let Some(n) = Nginx::start("https") else {
+        return;
+    };
+    let url = format!("https://localhost:{}/", n.https);
+    let ca = p(&n.pki.ca);
+    let (a0, r0) = n.status();
+    let (rows, stdout) = run(
+        &[
+            &url, "-p", "1", "-t", "2", "-c", "8", "-d", "1s", "--cacert", &ca,
+        ],
+        &n.dir.join("ka"),
+    );
+    let (a1, r1) = n.status();
+    assert_eq!(rows.len() as u64, r1 - r0 - 1);
+    assert_eq!(a1 - a0 - 1, 8);
+    assert!(stdout.contains("TLSv1.3"), "{stdout}");
+    for (resume, resumed_expected) in [("off", false), ("on", true)] {
+        let (a0, r0) = n.status();
+        let (rows, stdout) = run(
+            &[
+                &url,
+                "-p",
+                "1",
+                "-t",
+                "1",
+                "-c",
+                "4",
+                "-n",
+                "200",
+                "--no-keepalive",
+                "--tls-resume",
+                resume,
+                "--cacert",
+                &ca,
+                "--columns",
+                "resumed",
+            ],
+            &n.dir.join(format!("close-{resume}")),
+        );
+        let (a1, r1) = n.status();
+        assert_eq!(rows.len(), 200);
+        assert_eq!(r1 - r0 - 1, 200, "nginx saw every request");
+        assert_eq!(a1 - a0 - 1, 200, "nginx accepted a connection per request");
+        let resumed = rows.iter().filter(|r| r.extra[0] == "1").count();
+        if resumed_expected {
+            assert!(
+                resumed > 150,
+                "resumption on: {resumed} of 200 resumed\n{stdout}"
+            );
+        } else {
+            assert_eq!(resumed, 0, "resumption off");
+        }
+    }
+}
+
+#[test]
+fn mutual_tls_against_nginx() {
+    let Some(n) = Nginx::start("mtls") else {
+        return;
+    };
+    let url = format!("https://localhost:{}/", n.mtls);
+    let ca = p(&n.pki.ca);
+    // Without a client certificate nginx answers 400 ("No required SSL certificate").
+    let (rows, _) = run(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "2", "-n", "10", "--cacert", &ca,
+        ],
+        &n.dir.join("nocert"),
+    );
+    assert!(rows.iter().all(|r| r.status == 400), "{rows:?}");
+    let (rows, _) = run(
+        &[
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "2",
+            "-n",
+            "10",
+            "--cacert",
+            &ca,
+            "--cert",
+            &p(&n.pki.client_cert),
+            "--key",
+            &p(&n.pki.client_key),
+        ],
+        &n.dir.join("cert"),
+    );
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|r| r.status == 200), "{rows:?}");
+}
+
+#[test]
+fn verification_against_nginx() {
+    let Some(n) = Nginx::start("verify") else {
+        return;
+    };
+    let url = format!("https://127.0.0.1:{}/", n.https);
+    let (rows, _) = run(
+        &[
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "1",
+            "-n",
+            "5",
+            "--sni",
+            "wrong.example",
+            "--cacert",
+            &p(&n.pki.ca),
+            "--columns",
+            "error",
+        ],
+        &n.dir.join("a"),
+    );
+    assert!(
+        rows.iter().all(|r| r.extra[0] == "tls: name mismatch"),
+        "{rows:?}"
+    );
+    let (rows, _) = run(
+        &[
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "1",
+            "-n",
+            "5",
+            "--columns",
+            "error",
+        ],
+        &n.dir.join("b"),
+    );
+    assert!(
+        rows.iter().all(|r| r.extra[0] == "tls: unknown issuer"),
+        "{rows:?}"
+    );
+    let (rows, _) = run(
+        &[
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "1",
+            "-n",
+            "5",
+            "-k",
+            "--columns",
+            "error",
+        ],
+        &n.dir.join("c"),
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.status == 200 && r.extra[0].is_empty()),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn gzip_chunked_bodies_from_nginx_frame_correctly() {
+    let Some(n) = Nginx::start("chunked") else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}/body.txt", n.http);
+    let (r0, r0req) = n.status();
+    let (rows, _) = run(
+        &[
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "-n",
+            "400",
+            "-H",
+            "Accept-Encoding: gzip",
+            "--columns",
+            "bytes,error",
+        ],
+        &n.dir.join("gz"),
+    );
+    let (r1, r1req) = n.status();
+    assert_eq!(rows.len(), 400);
+    assert_eq!(r1req - r0req - 1, 400);
+    assert_eq!(
+        r1 - r0 - 1,
+        4,
+        "chunked responses kept the connections alive"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.status == 200 && r.extra[1].is_empty()),
+        "{:?}",
+        &rows[..2]
+    );
+}
+
+#[test]
+fn response_checks_against_nginx() {
+    let Some(n) = Nginx::start("expect") else {
+        return;
+    };
+    let base = format!("http://127.0.0.1:{}", n.http);
+    std::fs::write(
+        n.dir.join("targets.txt"),
+        format!("GET {base}/teapot\n\nGET {base}/ weight=2\n\nGET {base}/body.txt expect-body=lazy%20dog expect-size=8800\n"),
+    )
+    .unwrap();
+    let (r0, q0) = n.status();
+    let (rows, _) = run(
+        &[
+            "--targets",
+            &p(&n.dir.join("targets.txt")),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "2",
+            "-n",
+            "400",
+            "--expect-status",
+            "200",
+            "--columns",
+            "target,error",
+        ],
+        &n.dir.join("run"),
+    );
+    let (_, q1) = n.status();
+    let _ = r0;
+    assert_eq!(q1 - q0 - 1, 400);
+    let bad: Vec<&Row> = rows.iter().filter(|r| !r.extra[1].is_empty()).collect();
+    assert_eq!(bad.len(), 100, "the teapot's quarter");
+    assert!(
+        bad.iter()
+            .all(|r| r.status == 418 && r.extra[0] == "0" && r.extra[1] == "unexpected status")
+    );
+    // body.txt (200 x 44 bytes) passes its own body and size checks.
+    assert!(
+        rows.iter()
+            .filter(|r| r.extra[0] == "2")
+            .all(|r| r.extra[1].is_empty())
+    );
+}

@@ -1,0 +1,295 @@
+//! HTTPS against `barrage serve --tls`: counts, connection-per-request with and
+//! without resumption, verification failures, protocol mix-ups, bad TLS input.
+
+mod common;
+
+use common::*;
+
+fn tls_server(dir: &std::path::Path) -> (Server, std::path::PathBuf) {
+    let ca = dir.join("serve-ca.pem");
+    let s = Server::start(&["--tls", "--ca-out", ca.to_str().unwrap()]);
+    (s, ca)
+}
+
+#[test]
+fn keepalive_https_counts_match_the_server() {
+    let dir = scratch("tls-ka");
+    let (server, ca) = tls_server(&dir);
+    let out_dir = dir.join("run");
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "2",
+        "-t",
+        "1",
+        "-c",
+        "6",
+        "-d",
+        "1s",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--columns",
+        "tls,new_conn",
+    ]);
+    let counts = server.stop_counts();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = read_csv(&out_dir.join("results.csv"));
+    assert!(rows.len() > 100);
+    assert_eq!(
+        rows.len() as u64,
+        counts[0],
+        "rows = requests the server answered"
+    );
+    assert_eq!(counts[1], 6, "one connection each, kept alive");
+    assert_eq!(counts[2] + counts[3], 6, "six handshakes");
+    assert!(rows.iter().all(|r| r.status == 200));
+    let first_on_conn: Vec<&Row> = rows.iter().filter(|r| r.extra[1] == "1").collect();
+    assert_eq!(first_on_conn.len(), 6);
+    assert!(
+        first_on_conn
+            .iter()
+            .all(|r| r.extra[0].parse::<f64>().unwrap() > 0.0),
+        "handshake time recorded"
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("TLSv1.3"),
+        "negotiated version shown: {stdout}"
+    );
+}
+
+#[test]
+fn no_keepalive_opens_a_connection_per_request_and_resumes() {
+    let dir = scratch("tls-close");
+    for (resume, want_resumed) in [("on", true), ("off", false)] {
+        let (server, ca) = tls_server(&dir);
+        let out_dir = dir.join(format!("run-{resume}"));
+        let out = barrage(&[
+            "run",
+            &server.url_localhost("/"),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "-n",
+            "300",
+            "--no-keepalive",
+            "--tls-resume",
+            resume,
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--columns",
+            "new_conn,resumed",
+        ]);
+        let c = server.stop_counts();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let rows = read_csv(&out_dir.join("results.csv"));
+        assert_eq!(rows.len(), 300);
+        assert_eq!((c[0], c[1]), (300, 300), "server: a connection per request");
+        assert!(rows.iter().all(|r| r.status == 200 && r.extra[0] == "1"));
+        let resumed = rows.iter().filter(|r| r.extra[1] == "1").count() as u64;
+        assert_eq!(
+            resumed, c[3],
+            "client and server agree on resumed handshakes"
+        );
+        if want_resumed {
+            assert!(
+                resumed > 250,
+                "resumption on: most handshakes resumed ({resumed})"
+            );
+        } else {
+            assert_eq!(resumed, 0, "resumption off: every handshake full");
+        }
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{resumed} resumed")),
+            "summary shows resumption: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn verification_failures_are_errors_unless_insecure() {
+    let dir = scratch("tls-verify");
+    let (server, ca) = tls_server(&dir);
+    let run = |name: &str, extra: &[&str]| {
+        let out_dir = dir.join(name);
+        let url = server.url("/");
+        let mut args = vec!["run", &url[..], "-p", "1", "-t", "1", "-c", "2", "-n", "20"];
+        let od = out_dir.to_str().unwrap().to_string();
+        args.extend_from_slice(&["-o", &od, "--columns", "error"]);
+        args.extend_from_slice(extra);
+        let out = barrage(&args);
+        assert!(
+            out.status.success(),
+            "{name}: failures are samples, not a failed run: {}",
+            text(&out.stderr)
+        );
+        (
+            column_counts(&read_csv(&out_dir.join("results.csv")), 0),
+            text(&out.stdout),
+        )
+    };
+    let (c, stdout) = run("no-ca", &[]);
+    assert_eq!(c.get("tls: unknown issuer"), Some(&20), "{c:?}");
+    assert!(stdout.contains("tls: unknown issuer"), "{stdout}");
+    let (c, _) = run(
+        "wrong-name",
+        &["--cacert", ca.to_str().unwrap(), "--sni", "wrong.example"],
+    );
+    assert_eq!(c.get("tls: name mismatch"), Some(&20), "{c:?}");
+    let other = scratch("tls-verify-other");
+    let pki = make_pki(&other);
+    let (c, _) = run("wrong-ca", &["--cacert", pki.ca.to_str().unwrap()]);
+    assert_eq!(c.get("tls: unknown issuer"), Some(&20), "{c:?}");
+    let (c, stdout) = run("insecure", &["-k", "--sni", "wrong.example"]);
+    assert_eq!(c.get(""), Some(&20), "-k succeeds: {c:?}");
+    assert!(
+        stdout.contains("not verified"),
+        "summary says verification was off: {stdout}"
+    );
+    let (c, _) = run("right", &["--cacert", ca.to_str().unwrap()]);
+    assert_eq!(c.get(""), Some(&20), "{c:?}");
+}
+
+#[test]
+fn protocol_mixups_have_their_own_kinds() {
+    let dir = scratch("tls-mix");
+    let (tls, _) = tls_server(&dir);
+    let plain = Server::start(&[]);
+    let cases = [
+        (
+            format!("http://{}/", tls.addr),
+            "server speaks TLS: use https://",
+        ),
+        (
+            format!("https://{}/", plain.addr),
+            "tls: peer does not speak TLS",
+        ),
+    ];
+    for (i, (url, want)) in cases.iter().enumerate() {
+        let out_dir = dir.join(format!("mix-{i}"));
+        // -k is accepted on http:// too (wrk users pass it by habit).
+        let out = barrage(&[
+            "run",
+            url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "1",
+            "-n",
+            "5",
+            "-k",
+            "-o",
+            out_dir.to_str().unwrap(),
+            "--columns",
+            "error",
+        ]);
+        assert!(out.status.success(), "{url}: {}", text(&out.stderr));
+        let c = column_counts(&read_csv(&out_dir.join("results.csv")), 0);
+        assert_eq!(c.get(*want), Some(&5), "{url}: {c:?}");
+    }
+}
+
+#[test]
+fn pinned_version_cipher_and_group_are_negotiated() {
+    let dir = scratch("tls-pin");
+    let (server, ca) = tls_server(&dir);
+    let out_dir = dir.join("run");
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-n",
+        "50",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--tls-version",
+        "1.2",
+        "--cipher",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "--kx-group",
+        "secp256r1",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    drop(server);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for want in [
+        "TLSv1.2",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "secp256r1",
+    ] {
+        assert!(stdout.contains(want), "{want} in {stdout}");
+    }
+}
+
+#[test]
+fn bad_tls_input_is_refused_before_load() {
+    let dir = scratch("tls-bad");
+    let pki = make_pki(&dir);
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "this is not PEM").unwrap();
+    let url = "https://127.0.0.1:1/";
+    let p = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--cacert".into(), "/nonexistent/ca.pem".into()],
+            "cannot read CA certificate",
+        ),
+        (
+            vec!["--cacert".into(), p(&garbage)],
+            "holds no CA certificate in PEM form",
+        ),
+        (
+            vec![
+                "--cert".into(),
+                p(&pki.cert),
+                "--key".into(),
+                p(&pki.other_key),
+            ],
+            "does not belong to the certificate",
+        ),
+        (vec!["--cert".into(), p(&pki.cert)], "--cert needs --key"),
+        (
+            vec!["--cert".into(), p(&pki.cert), "--key".into(), p(&garbage)],
+            "holds no private key",
+        ),
+        (
+            vec!["--cipher".into(), "TLS_RC4_IS_DEAD".into()],
+            "unknown --cipher",
+        ),
+        (
+            vec!["--kx-group".into(), "ffdhe9".into()],
+            "unknown --kx-group",
+        ),
+        (vec!["--tls-version".into(), "1.1".into()], "use 1.2 or 1.3"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["run".to_string(), url.to_string(), "-n".into(), "1".into()];
+        args.extend(extra.clone());
+        let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let out = barrage(&argv);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: want {want:?} in {err:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    }
+    let out = barrage(&["run", "http://127.0.0.1:1/", "--cacert", "/x.pem"]);
+    assert!(text(&out.stderr).contains("--cacert needs an https:// URL"));
+}
