@@ -180,13 +180,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
 
     // One pass over the samples writes results.csv and feeds the report.
     let files = merge::open_host_run(&cfg.out)?;
-    let (mut acc, source) = report::source::for_run(
+    let (mut acc, mut source) = report::source::for_run(
         &files,
         ReportOptions {
             corrected: !cfg.latency_uncorrected,
             ..Default::default()
         },
     );
+    source.tls_verified = cfg.tls.as_ref().map(|t| !t.insecure);
     let csv = if cfg.write_csv {
         let path = cfg.out.join("results.csv");
         let opts = CsvOptions {

@@ -129,37 +129,44 @@ fn check_one_run(files: &[SampleFile], whole_test: bool) -> Result<(), MergeErro
         }
     }
     // Each shard's files live in one directory; a shard seen in two is a duplicate.
+    // The shard count comes from a file's header, which a damaged file can set to
+    // anything: nothing here is sized by it, only by the files.
     let n = h0.shard_count.max(1);
-    let mut seen: Vec<Option<&Path>> = vec![None; n as usize];
+    let mut seen: Vec<(u32, &Path)> = Vec::new();
     for f in files {
         let dir = f.path.parent().unwrap_or(Path::new("."));
         let i = f.header.shard_index;
-        let Some(slot) = seen.get_mut(i as usize) else {
+        if i >= n {
             return Err(MergeError::Shards(format!(
                 "{} claims shard {i} of {n}",
                 f.path.display()
             )));
-        };
-        match slot {
-            Some(d) if *d != dir => {
+        }
+        match seen.iter().find(|(j, _)| *j == i) {
+            Some((_, d)) if *d != dir => {
                 return Err(MergeError::Shards(format!(
                     "shard {i} of {n} appears twice, in {} and {}: give each host's run directory once",
                     d.display(),
                     dir.display()
                 )));
             }
-            _ => *slot = Some(dir),
+            Some(_) => {}
+            None => seen.push((i, dir)),
         }
     }
     if !whole_test {
         return Ok(());
     }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.is_none())
-        .map(|(i, _)| i.to_string())
+    const LISTED: usize = 64;
+    let absent = n as usize - seen.len();
+    let mut missing: Vec<String> = (0..n)
+        .filter(|i| !seen.iter().any(|(j, _)| j == i))
+        .take(LISTED)
+        .map(|i| i.to_string())
         .collect();
+    if absent > LISTED {
+        missing.push(format!("and {} more", absent - LISTED));
+    }
     if !missing.is_empty() {
         return Err(MergeError::Shards(format!(
             "shard {} of {n} missing: merge the run directories of all {n} hosts",
@@ -815,6 +822,34 @@ mod tests {
             ends.push(rec.end_ns);
         }
         assert_eq!(ends, vec![5, 6, 1007, u64::MAX]);
+    }
+
+    /// Regression: the shard check sized a table by the header's shard count, so a
+    /// damaged file claiming 4 billion shards made merge abort on a 64 GiB
+    /// allocation (found by the sample_file fuzz target).
+    #[test]
+    fn huge_shard_count_is_not_allocated() {
+        let run = RunDir::new("huge-shards");
+        let header = Header {
+            chunk_records: 4,
+            shard_count: u32::MAX,
+            run_id: "r".into(),
+            ..Default::default()
+        };
+        run.write(0, header, &[valid(1)]);
+        let Err(err) = open_run(std::slice::from_ref(&run.0)) else {
+            panic!("4294967294 shards are missing");
+        };
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("shard 1, 2, 3,")
+                && msg.contains("64, and 4294967230 more of 4294967295 missing"),
+            "{msg}"
+        );
+        assert!(
+            open_host_run(&run.0).is_ok(),
+            "one host's shard alone is fine"
+        );
     }
 
     /// Regression: every merge cursor took a 64 KiB buffer whatever its chunk's size,

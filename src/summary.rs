@@ -76,6 +76,39 @@ pub fn render(s: &Summary) -> String {
             fmt_bytes(r.bytes_per_s)
         );
     }
+    if let Some(sch) = &s.schedule {
+        let _ = writeln!(
+            out,
+            "  schedule     {} of {} requests started behind schedule (by 1ms or more); lag p50 {}  p99 {}  max {}",
+            sch.behind,
+            sch.scheduled,
+            fmt_secs(sch.lag_s.p50),
+            fmt_secs(sch.lag_s.p99),
+            fmt_secs(sch.lag_s.max)
+        );
+        if sch.unsent > 0 {
+            let _ = writeln!(
+                out,
+                "               {} requests due before the end were never sent: every connection was busy (raise --max-connections)",
+                sch.unsent
+            );
+        }
+    }
+    if let Some(t) = &s.tls {
+        let _ = writeln!(
+            out,
+            "  tls          {} {} {}, {} full handshakes, {} resumed{}",
+            t.version,
+            t.cipher_suite,
+            t.kx_group,
+            t.full_handshakes,
+            t.resumed_handshakes,
+            match t.certificate_verified {
+                Some(false) => ", certificates not verified (--insecure)",
+                _ => "",
+            }
+        );
+    }
     if let Some(c) = &s.connections {
         let _ = writeln!(
             out,

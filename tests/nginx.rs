@@ -88,6 +88,7 @@ http {{
         listen 127.0.0.1:{https} ssl;
         ssl_certificate {cert};
         ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:1m;
         ssl_session_tickets on;
         location / {{ return 200 "ok\n"; }}
@@ -96,6 +97,7 @@ http {{
         listen 127.0.0.1:{mtls} ssl;
         ssl_certificate {cert};
         ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
         ssl_client_certificate {ca};
         ssl_verify_client on;
         location / {{ return 200 "hello $ssl_client_s_dn\n"; }}

@@ -470,6 +470,37 @@ fn report_of_a_real_run() {
     assert!((a - b).abs() <= a * 0.002 + 1e-6, "p99 {a} vs {b}");
 }
 
+/// An open-loop run: its summary says how far requests started behind schedule.
+#[test]
+fn open_loop_run_reports_its_schedule() {
+    let _t = timing_lock();
+    let dir = scratch("report-open-loop");
+    let server = Server::start(&[]);
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "4",
+        "-R",
+        "400",
+        "-d",
+        "1s",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    server.stop();
+    let stdout = ok(&out);
+    assert!(stdout.contains("behind schedule"), "{stdout}");
+    let s = json(&dir.join("summary.json"));
+    validate(&schema(), &s, "summary.json of an open-loop run");
+    assert_eq!(s["schedule"]["scheduled"], s["requests"]["total"]);
+    assert_eq!(s["latency_mode"], "corrected");
+}
+
 #[test]
 fn summary_json_schema_rejects_what_it_should() {
     let dir = scratch("report-schema");

@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = CsvOptions {
         // 0..=9 decimals, whatever the input.
         precision: (data.len() % 10) as u32,
-        uncorrected: data.len() % 3 == 0,
+        uncorrected: data.len().is_multiple_of(3),
         columns: Column::ALL.iter().map(|(_, c)| *c).collect(),
         header: true,
     };

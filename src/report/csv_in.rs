@@ -249,6 +249,7 @@ fn parse_row(fields: &[&[u8]], lay: &Layout) -> Result<Sample, String> {
         status,
         error,
         bytes,
+        lag_ns: None,
     })
 }
 

@@ -250,6 +250,34 @@ fn summary_tables(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</table></div></div>");
+    if let Some(sch) = &s.schedule {
+        let _ = write!(
+            h,
+            "<p class=\"meta\" style=\"margin-top:12px\">Open loop: {} of {} requests started behind schedule (by 1 ms or more); start lag p50 {}, p99 {}, max {}. Response times count from the intended start ({}).</p>",
+            count(sch.behind),
+            count(sch.scheduled),
+            fmt_secs(sch.lag_s.p50),
+            fmt_secs(sch.lag_s.p99),
+            fmt_secs(sch.lag_s.max),
+            esc(&s.latency_mode)
+        );
+    }
+    if let Some(t) = &s.tls {
+        let _ = write!(
+            h,
+            "<p class=\"meta\" style=\"margin-top:12px\">TLS: {} {} {}, {} full handshakes, {} resumed{}</p>",
+            esc(&t.version),
+            esc(&t.cipher_suite),
+            esc(&t.kx_group),
+            count(t.full_handshakes),
+            count(t.resumed_handshakes),
+            if t.certificate_verified == Some(false) {
+                "; certificates <b>not verified</b> (--insecure)"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(c) = &s.connections {
         let _ = write!(
             h,

@@ -43,6 +43,11 @@ pub struct Summary {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Connection counters from the sample files; `null` for a results.csv.
     pub connections: Option<Connections>,
+    /// Open loop (`--rate`) only: how far requests started behind their intended
+    /// start; `null` for closed-loop runs and results.csv.
+    pub schedule: Option<Schedule>,
+    /// What TLS negotiated; `null` for plain HTTP and results.csv.
+    pub tls: Option<Tls>,
     /// results.csv rows that came after rows completing more than the reorder window
     /// later: counted in every total, but in no interval.
     pub late_rows: u64,
@@ -92,6 +97,42 @@ pub struct Latency {
     pub p95: f64,
     pub p99: f64,
     pub p99_9: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tls {
+    /// "TLSv1.3", "TLSv1.2" ("-" if no handshake completed).
+    pub version: String,
+    /// Cipher suite, by its IANA name.
+    pub cipher_suite: String,
+    /// Key-exchange group ("X25519", "secp256r1", ...).
+    pub kx_group: String,
+    pub full_handshakes: u64,
+    pub resumed_handshakes: u64,
+    /// Whether server certificates were verified (`false` with --insecure); `null`
+    /// when not known (a report made after the run).
+    pub certificate_verified: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Requests that had an intended start.
+    pub scheduled: u64,
+    /// Of those, how many started 1 ms or more after it.
+    pub behind: u64,
+    /// Requests the schedule wanted before the end that never started: every
+    /// connection was busy (raise --max-connections). 0 for a results.csv.
+    pub unsent: u64,
+    /// Start lag (actual start minus intended start), seconds.
+    pub lag_s: Lag,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lag {
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
     pub max: f64,
 }
 
@@ -222,6 +263,34 @@ impl Summary {
                 closed_idle: s.idle_closes,
                 retried: s.retries,
                 lost_samples: s.lost,
+            }),
+            schedule: t.schedule.as_ref().map(|st| {
+                let q = |q: f64| secs(super::clamp_quantile(&st.hist, q, &st.lag));
+                Schedule {
+                    scheduled: st.scheduled,
+                    behind: st.behind,
+                    unsent: src.stats.as_ref().map_or(0, |s| s.unsent),
+                    lag_s: Lag {
+                        mean: st.lag.mean() / 1e9,
+                        p50: q(0.5),
+                        p99: q(0.99),
+                        max: secs(st.lag.max),
+                    },
+                }
+            }),
+            tls: src.tls.map(|[v, c, g]| {
+                let name = |n: u16, f: fn(u16) -> String| {
+                    if n == 0 { "-".to_string() } else { f(n) }
+                };
+                let st = src.stats.unwrap_or_default();
+                Tls {
+                    version: name(v, crate::tls::version_name),
+                    cipher_suite: name(c, crate::tls::suite_name),
+                    kx_group: name(g, crate::tls::group_name),
+                    full_handshakes: st.tls_full,
+                    resumed_handshakes: st.tls_resumed,
+                    certificate_verified: src.tls_verified,
+                }
             }),
             late_rows: t.late,
             intervals: intervals

@@ -37,7 +37,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
 use crate::merge::MergeError;
-use crate::sample::{ErrorKind, ProcessStats, Record};
+use crate::sample::{ErrorKind, FLAG_SCHEDULED, ProcessStats, Record};
 
 pub use json::Summary;
 
@@ -49,6 +49,9 @@ pub const SIGFIG: u8 = 3;
 /// Error code for a failed request whose kind is unknown: a results.csv row with status
 /// 0 and no `error` column (the seed tool's only way to say "failed").
 pub const ERROR_UNKNOWN: u8 = 255;
+/// An open-loop request that started this much after its intended start is counted
+/// as behind schedule.
+pub const BEHIND_SCHEDULE_NS: u64 = 1_000_000;
 /// A run may span at most this many intervals (rows of intervals.csv).
 pub const MAX_INTERVALS: u64 = 10_000_000;
 
@@ -139,6 +142,8 @@ pub struct Sample {
     pub error: u8,
     /// Response bytes, when known.
     pub bytes: u32,
+    /// How late the request started after its intended start (open loop only).
+    pub lag_ns: Option<u64>,
 }
 
 impl Sample {
@@ -150,6 +155,7 @@ impl Sample {
             status: r.status,
             error: r.error,
             bytes: r.bytes,
+            lag_ns: (r.flags & FLAG_SCHEDULED != 0).then(|| r.lag_ns()),
         }
     }
 }
@@ -280,6 +286,11 @@ pub struct SourceInfo {
     pub stats: Option<ProcessStats>,
     /// results.csv lines skipped with `--skip-bad-lines`.
     pub skipped_lines: u64,
+    /// What the first TLS handshake negotiated (wire numbers: version, cipher suite,
+    /// key-exchange group), when the run used TLS (sample files only).
+    pub tls: Option<[u16; 3]>,
+    /// Whether server certificates were verified (known only to `barrage run`).
+    pub tls_verified: Option<bool>,
 }
 
 /// The streaming pass: feed it every record once, in (about) completion order.
@@ -313,6 +324,19 @@ pub struct Accumulator {
     ok_points: Reservoir,
     err_points: Reservoir,
     serializer: V2DeflateSerializer,
+    /// Start lag of open-loop requests (created by the first one).
+    schedule: Option<Box<ScheduleStats>>,
+}
+
+/// How far open-loop requests started behind their schedule.
+#[derive(Debug, Clone)]
+pub struct ScheduleStats {
+    /// Requests that had an intended start.
+    pub scheduled: u64,
+    /// Of those, how many started [`BEHIND_SCHEDULE_NS`] or more late.
+    pub behind: u64,
+    pub lag: Moments,
+    pub hist: Histogram<u64>,
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -366,6 +390,7 @@ impl Accumulator {
             late: 0,
             too_many_intervals: None,
             serializer: V2DeflateSerializer::new(),
+            schedule: None,
         }
     }
 
@@ -389,6 +414,9 @@ impl Accumulator {
         match self.by_status.get_mut(s.status as usize) {
             Some(n) => *n += 1,
             None => *self.other_status.entry(s.status).or_insert(0) += 1,
+        }
+        if let Some(lag) = s.lag_ns {
+            self.add_lag(lag);
         }
         let latency = s.latency_ns.min(MAX_LATENCY_NS);
         let is_error = s.error != 0;
@@ -415,6 +443,23 @@ impl Accumulator {
             return;
         }
         self.add_slow(s, latency, is_error);
+    }
+
+    #[inline]
+    fn add_lag(&mut self, lag: u64) {
+        let st = self.schedule.get_or_insert_with(|| {
+            Box::new(ScheduleStats {
+                scheduled: 0,
+                behind: 0,
+                lag: Moments::default(),
+                hist: overall_histogram(),
+            })
+        });
+        let lag = lag.min(MAX_LATENCY_NS);
+        st.scheduled += 1;
+        st.behind += u64::from(lag >= BEHIND_SCHEDULE_NS);
+        st.lag.add(lag);
+        st.hist.saturating_record(lag);
     }
 
     #[inline]
@@ -605,6 +650,7 @@ impl Accumulator {
             by_status,
             by_error,
             late: self.late,
+            schedule: self.schedule.map(|b| *b),
         };
         let summary =
             json::Summary::build(&totals, &self.overall, &self.closed, &self.opts, &source);
@@ -634,6 +680,7 @@ pub struct Totals {
     pub by_status: BTreeMap<u16, u64>,
     pub by_error: Vec<(u8, u64)>,
     pub late: u64,
+    pub schedule: Option<ScheduleStats>,
 }
 
 /// A uniform random sample of at most `cap` items from a stream of unknown length
@@ -782,6 +829,7 @@ mod tests {
             status: 200,
             error: 0,
             bytes: 10,
+            lag_ns: None,
         }
     }
 
@@ -913,6 +961,7 @@ mod tests {
                 status: 200,
                 error: 0,
                 bytes: 0,
+                lag_ns: None,
             });
             all.push(lat);
             per[(end / 1_000_000_000) as usize].push(lat);
@@ -985,6 +1034,7 @@ mod tests {
                 status: 0,
                 error: ErrorKind::Timeout as u8,
                 bytes: 0,
+                lag_ns: None,
             });
         }
         let failures = finish(acc);
@@ -1020,6 +1070,25 @@ mod tests {
     }
 
     #[test]
+    fn open_loop_lag_is_summarised() {
+        let mut acc = Accumulator::new(ReportOptions::default());
+        for i in 0..100u64 {
+            acc.add(Sample {
+                lag_ns: Some(if i < 90 { 1000 } else { 500_000_000 }),
+                ..s(i, 1)
+            });
+        }
+        acc.add(s(200, 1));
+        let r = finish(acc);
+        let sch = r.summary.schedule.expect("open-loop requests");
+        assert_eq!((sch.scheduled, sch.behind), (100, 10));
+        assert_eq!(sch.lag_s.max, 0.5);
+        assert!((sch.lag_s.p50 - 1e-6).abs() < 1e-8, "{}", sch.lag_s.p50);
+        let plain = finish(Accumulator::new(ReportOptions::default()));
+        assert!(plain.summary.schedule.is_none());
+    }
+
+    #[test]
     fn moments_are_exact() {
         let mut m = Moments::default();
         for v in [2u64, 4, 4, 4, 5, 5, 7, 9] {
@@ -1040,6 +1109,7 @@ mod tests {
             status: 0,
             error: ErrorKind::ConnectRefused as u8,
             bytes: 0,
+            lag_ns: None,
         });
         let r = finish(acc);
         assert_eq!(r.summary.requests.errors, 1);

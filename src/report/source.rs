@@ -146,6 +146,12 @@ pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, Sourc
         wall_start_ns: files.iter().map(|f| f.header.wall_start_ns).min(),
         stats: Some(stats),
         skipped_lines: 0,
+        tls: files
+            .iter()
+            .map(|f| f.header.tls)
+            .find(|t| t[0] != 0)
+            .or((stats.tls_full + stats.tls_resumed > 0).then_some([0; 3])),
+        tls_verified: None,
     };
     (Accumulator::new(opts), source)
 }

@@ -338,6 +338,7 @@ mod tests {
                 status: if i % 100 == 0 { 0 } else { 200 },
                 error: if i % 100 == 0 { 1 } else { 0 },
                 bytes: 0,
+                lag_ns: None,
             });
         }
         acc.finish(SourceInfo::default()).unwrap().summary
@@ -378,6 +379,7 @@ mod tests {
             status: 0,
             error: 1,
             bytes: 0,
+            lag_ns: None,
         });
         let s = acc.finish(SourceInfo::default()).unwrap().summary;
         let v = check(&[parse("p99 > 1s").unwrap()], &s);
