@@ -15,11 +15,17 @@
 //! verified by the client against that CA, so a full handshake costs the client a
 //! chain check (one signature), the CertificateVerify signature and the key exchange.
 //!
+//! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall
+//! time, so that other work on a shared machine (builds, other benchmarks) inflates
+//! them less: a preempted thread accrues no CPU time. `BARRAGE_BENCH_WALL=1` times
+//! with the wall clock instead.
+//!
 //! Results and the reasoning they feed: docs/tls.md, "Crypto provider".
 
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -32,6 +38,38 @@ use rustls::{
     ProtocolVersion, RootCertStore, ServerConfig, ServerConnection, SideData, SupportedCipherSuite,
     SupportedProtocolVersion,
 };
+
+/// A point in time on the clock the benchmarks use (see the file's doc comment).
+#[derive(Clone, Copy)]
+enum Stamp {
+    Cpu(Duration),
+    Wall(Instant),
+}
+
+fn now() -> Stamp {
+    static WALL: OnceLock<bool> = OnceLock::new();
+    if *WALL.get_or_init(|| std::env::var_os("BARRAGE_BENCH_WALL").is_some_and(|v| v == "1")) {
+        return Stamp::Wall(Instant::now());
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Stamp::Cpu(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+impl Stamp {
+    fn elapsed(self) -> Duration {
+        match (self, now()) {
+            (Stamp::Cpu(a), Stamp::Cpu(b)) => b.saturating_sub(a),
+            (Stamp::Wall(a), _) => a.elapsed(),
+            (Stamp::Cpu(_), Stamp::Wall(_)) => unreachable!("one clock per run"),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Provider {
@@ -213,22 +251,22 @@ fn handshake(cc: &Arc<ClientConfig>, sc: &Arc<ServerConfig>) -> Handshake {
     let mut c2s = Vec::with_capacity(4096);
     let mut s2c = Vec::with_capacity(8192);
 
-    let t = Instant::now();
+    let t = now();
     let mut client = ClientConnection::new(Arc::clone(cc), name).expect("client");
     drain(&mut client, &mut c2s);
     let mut client_time = t.elapsed();
 
-    let t = Instant::now();
+    let t = now();
     let mut server = ServerConnection::new(Arc::clone(sc)).expect("server");
     let mut server_time = t.elapsed();
 
     for _ in 0..10 {
-        let t = Instant::now();
+        let t = now();
         feed(&mut server, &mut c2s);
         drain(&mut server, &mut s2c);
         server_time += t.elapsed();
 
-        let t = Instant::now();
+        let t = now();
         feed(&mut client, &mut s2c);
         drain(&mut client, &mut c2s);
         client_time += t.elapsed();
@@ -250,26 +288,28 @@ struct Case {
     name: String,
     client: Arc<ClientConfig>,
     server: Arc<ServerConfig>,
-    version: ProtocolVersion,
-    group: NamedGroup,
     kind: HandshakeKind,
 }
 
 impl Case {
+    /// `suite` is what must be negotiated; its version is the only one the client
+    /// offers.
     fn new(
         pki: &Pki,
         name: &str,
         (client, server): (Side, Side),
-        version: &'static SupportedProtocolVersion,
         resume: bool,
         group: NamedGroup,
+        suite: CipherSuite,
     ) -> Case {
+        let version = match client.provider.suite(suite).version().version {
+            ProtocolVersion::TLSv1_3 => &rustls::version::TLS13,
+            _ => &rustls::version::TLS12,
+        };
         let c = Case {
             name: format!("{name}/{}", client.provider.name()),
             client: client_config(pki, &client, version, resume),
             server: server_config(pki, &server),
-            version: version.version,
-            group,
             kind: if resume {
                 HandshakeKind::Resumed
             } else {
@@ -279,10 +319,12 @@ impl Case {
         // Prime the ticket cache (resumed cases), then check what is negotiated.
         handshake(&c.client, &c.server);
         let h = handshake(&c.client, &c.server);
-        assert_eq!(h.client.protocol_version(), Some(c.version), "{}", c.name);
-        assert_eq!(h.client.handshake_kind(), Some(c.kind), "{}", c.name);
+        let n = &c.name;
+        assert_eq!(h.client.handshake_kind(), Some(c.kind), "{n}");
         let got = h.client.negotiated_key_exchange_group().map(|g| g.name());
-        assert_eq!(got, Some(c.group), "{}", c.name);
+        assert_eq!(got, Some(group), "{n}");
+        let got = h.client.negotiated_cipher_suite().map(|s| s.suite());
+        assert_eq!(got, Some(suite), "{n}");
         c
     }
 }
@@ -302,69 +344,43 @@ fn both(provider: Provider, groups: &[NamedGroup], suites: &[CipherSuite]) -> (S
     )
 }
 
+/// Case names: `_sha384` negotiates TLS13_AES_256_GCM_SHA384, the first suite of both
+/// providers' defaults (so what barrage gets unless the server prefers another);
+/// `_sha256` is TLS13_AES_128_GCM_SHA256 (`--cipher TLS13_AES_128_GCM_SHA256`). The
+/// TLS 1.3 key schedule and transcript hash run on that hash.
 fn handshakes(c: &mut Criterion) {
-    use NamedGroup::{X25519, X25519MLKEM768};
+    use CipherSuite::{
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 as TLS12_AES128,
+        TLS13_AES_128_GCM_SHA256 as AES128, TLS13_AES_256_GCM_SHA384 as AES256,
+    };
+    use NamedGroup::{X25519, X25519MLKEM768 as MLKEM};
     use Provider::{AwsLcRs, Ring};
     let pki = pki();
-    let v13 = &rustls::version::TLS13;
-    let v12 = &rustls::version::TLS12;
-    let tls12_suite = [CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];
     let mut cases = Vec::new();
-    for p in [AwsLcRs, Ring] {
-        cases.push(Case::new(
-            &pki,
-            "tls13_full_x25519",
-            both(p, &[X25519], &[]),
-            v13,
-            false,
-            X25519,
-        ));
+    for resume in [false, true] {
+        let kind = if resume { "resumed" } else { "full" };
+        for (hash, suite) in [("sha384", AES256), ("sha256", AES128)] {
+            for p in [AwsLcRs, Ring] {
+                let name = format!("tls13_{kind}_x25519_{hash}");
+                let sides = both(p, &[X25519], &[suite]);
+                cases.push(Case::new(&pki, &name, sides, resume, X25519, suite));
+            }
+        }
+        // aws-lc-rs only: ring has no ML-KEM.
+        let name = format!("tls13_{kind}_x25519mlkem768_sha384");
+        let sides = both(AwsLcRs, &[MLKEM], &[]);
+        cases.push(Case::new(&pki, &name, sides, resume, MLKEM, AES256));
     }
-    cases.push(Case::new(
-        &pki,
-        "tls13_full_x25519mlkem768",
-        both(AwsLcRs, &[X25519MLKEM768], &[]),
-        v13,
-        false,
-        X25519MLKEM768,
-    ));
-    // barrage's default client (X25519MLKEM768 first, plus an X25519 share) against a
-    // server without ML-KEM: the server picks X25519, the ML-KEM key pair is wasted.
-    cases.push(Case::new(
-        &pki,
-        "tls13_full_default_vs_x25519_server",
-        (side(AwsLcRs, &[], &[]), side(AwsLcRs, &[X25519], &[])),
-        v13,
-        false,
-        X25519,
-    ));
+    // barrage's default client (X25519MLKEM768 first, plus an X25519 share reusing its
+    // X25519 half) against a server without ML-KEM: the server picks X25519, the
+    // client's ML-KEM key pair is made for nothing.
+    let sides = (side(AwsLcRs, &[], &[]), side(AwsLcRs, &[X25519], &[]));
+    let name = "tls13_full_default_vs_x25519_server_sha384";
+    cases.push(Case::new(&pki, name, sides, false, X25519, AES256));
     for p in [AwsLcRs, Ring] {
-        cases.push(Case::new(
-            &pki,
-            "tls13_resumed_x25519",
-            both(p, &[X25519], &[]),
-            v13,
-            true,
-            X25519,
-        ));
-    }
-    cases.push(Case::new(
-        &pki,
-        "tls13_resumed_x25519mlkem768",
-        both(AwsLcRs, &[X25519MLKEM768], &[]),
-        v13,
-        true,
-        X25519MLKEM768,
-    ));
-    for p in [AwsLcRs, Ring] {
-        cases.push(Case::new(
-            &pki,
-            "tls12_full_ecdhe_ecdsa_aes128gcm",
-            both(p, &[X25519], &tls12_suite),
-            v12,
-            false,
-            X25519,
-        ));
+        let sides = both(p, &[X25519], &[TLS12_AES128]);
+        let name = "tls12_full_x25519_ecdhe_ecdsa_aes128gcm";
+        cases.push(Case::new(&pki, name, sides, false, X25519, TLS12_AES128));
     }
 
     let mut g = c.benchmark_group("handshake");
@@ -424,24 +440,28 @@ fn bulk(c: &mut Criterion) {
                     Some(suite)
                 );
                 g.bench_function(BenchmarkId::new(p.name(), suite_name), |b| {
-                    b.iter(|| {
-                        server.writer().write_all(&payload).expect("write");
-                        drain(&mut server, &mut wire);
-                        let mut rd = &wire[..];
-                        let mut got = 0;
-                        while !rd.is_empty() {
-                            client.read_tls(&mut rd).expect("read_tls");
-                            client.process_new_packets().expect("process");
-                            loop {
-                                match client.reader().read(&mut out) {
-                                    Ok(n) if n > 0 => got += n,
-                                    _ => break,
+                    b.iter_custom(|iters| {
+                        let t = now();
+                        for _ in 0..iters {
+                            server.writer().write_all(&payload).expect("write");
+                            drain(&mut server, &mut wire);
+                            let mut rd = &wire[..];
+                            let mut got = 0;
+                            while !rd.is_empty() {
+                                client.read_tls(&mut rd).expect("read_tls");
+                                client.process_new_packets().expect("process");
+                                loop {
+                                    match client.reader().read(&mut out) {
+                                        Ok(n) if n > 0 => got += n,
+                                        _ => break,
+                                    }
                                 }
                             }
+                            wire.clear();
+                            assert_eq!(got, size);
+                            black_box(&out);
                         }
-                        wire.clear();
-                        assert_eq!(got, size);
-                        black_box(&out);
+                        t.elapsed()
                     })
                 });
             }

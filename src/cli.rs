@@ -84,6 +84,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_csv: bool,
 
+    /// Connect from these source addresses, spreading connections over them
+    /// (comma-separated, or a range like 127.0.0.2-127.0.0.9): each address has its
+    /// own ephemeral ports, for tens of thousands of connections to one target.
+    #[arg(long, alias = "source-ip")]
+    pub bind: Option<String>,
+
     /// Print nothing but errors and the run directory.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -251,6 +251,29 @@ pub struct RunConfig {
     pub run_id: Option<String>,
     pub max_clock_error: Option<Duration>,
     pub strict_clock: bool,
+    /// Source addresses for connections (`--bind`); empty: the kernel chooses.
+    pub bind: Arc<[std::net::IpAddr]>,
+}
+
+/// Parses `--bind`: addresses, comma-separated, or IPv4 ranges `A-B` (last octet).
+pub fn parse_bind(s: &str) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let bad = |part: &str| invalid(format!("--bind {part:?} is not an IP address or a range like 127.0.0.2-127.0.0.9"));
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        if let Some((a, b)) = part.split_once('-') {
+            let a: Ipv4Addr = a.trim().parse().map_err(|_| bad(part))?;
+            let b: Ipv4Addr = b.trim().parse().map_err(|_| bad(part))?;
+            let (lo, hi) = (u32::from(a), u32::from(b));
+            if lo > hi || hi - lo > 65_535 {
+                return Err(bad(part));
+            }
+            out.extend((lo..=hi).map(|v| IpAddr::V4(Ipv4Addr::from(v))));
+        } else {
+            out.push(part.parse().map_err(|_| bad(part))?);
+        }
+    }
+    Ok(out)
 }
 
 /// `I/N` from `--shard`, `BARRAGE_SHARD`, or `JOB_COMPLETION_INDEX` with `--shards`.
@@ -509,6 +532,19 @@ impl RunConfig {
             TargetsMode::Random => Pick::Random,
         };
         let tls = tls_config(a, &target)?;
+        let bind: Arc<[std::net::IpAddr]> = match &a.bind {
+            Some(b) => {
+                let ips = parse_bind(b)?;
+                if let Some(ip) = ips.iter().find(|ip| ip.is_ipv4() != target.addrs[0].is_ipv4()) {
+                    return Err(invalid(format!(
+                        "--bind {ip} is not the same IP version as the target {}",
+                        target.addrs[0]
+                    )));
+                }
+                ips.into()
+            }
+            None => Arc::from(Vec::new()),
+        };
         let url = a.url.clone().unwrap_or_else(|| url_string(&first.url));
         Ok(RunConfig {
             url,
@@ -540,6 +576,7 @@ impl RunConfig {
             run_id: a.run_id.clone(),
             max_clock_error: a.max_clock_error,
             strict_clock: a.strict_clock,
+            bind,
         })
     }
 

@@ -144,6 +144,8 @@ pub struct Io<'a> {
     pub negotiated: &'a mut Option<Negotiated>,
     /// Keep connections open between requests.
     pub keepalive: bool,
+    /// Source addresses to connect from (`--bind`); empty: the kernel picks.
+    pub bind: &'a [std::net::IpAddr],
 }
 
 /// Readiness reported by the poll for one connection.
@@ -244,7 +246,13 @@ impl Conn {
         self.req.connect_start = now;
         self.req.tls_ns = 0;
         self.req.tls_resumed = false;
-        let mut stream = match TcpStream::connect(io.addr) {
+        // With --bind, connections spread over the given source addresses (each has its
+        // own ephemeral port range, so tens of thousands of connections fit).
+        let connected = match io.bind {
+            [] => TcpStream::connect(io.addr),
+            ips => connect_from(ips[self.token.0 % ips.len()], io.addr),
+        };
+        let mut stream = match connected {
             Ok(s) => s,
             Err(e) => return self.fail(io, connect_error(&e)),
         };
@@ -673,6 +681,20 @@ impl Conn {
         self.served = 0;
         self.set_state(State::Closed);
     }
+}
+
+/// A non-blocking connect from `source` (port chosen by the kernel) to `addr`.
+fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }
 
 fn connect_error(e: &io::Error) -> ErrorKind {

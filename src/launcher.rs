@@ -54,6 +54,8 @@ pub enum RunError {
     Signals(nix::Error),
     #[error("cannot fork worker process {index}: {source}")]
     Fork { index: usize, source: nix::Error },
+    #[error("each process needs {needed} open files for its connections but the limit is {hard}: raise it (ulimit -Hn, as root), or spread the connections over more processes (-p {processes} or more)")]
+    FdLimit { needed: u64, hard: u64, processes: u64 },
     #[error("{0}: start chrony or ntpd and wait for sync, or drop --strict-clock")]
     Clock(String),
     #[error(transparent)]
@@ -86,6 +88,7 @@ pub struct RunOutcome {
 
 /// Runs the load and the merge.
 pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
+    raise_fd_limit(cfg)?;
     prepare_dir(cfg)?;
     let mask = stop_signals();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(RunError::Signals)?;
@@ -286,6 +289,35 @@ impl<'a> Progress<'a> {
             let _ = io::stdout().flush();
         }
     }
+}
+
+/// Makes sure every process may open its connections: raises the soft (and, as
+/// root, the hard) open-file limit as far as this run needs.
+fn raise_fd_limit(cfg: &RunConfig) -> Result<(), RunError> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let conns = match &cfg.load {
+        LoadSpec::Open { max_connections, .. } => (*max_connections).max(cfg.connections),
+        LoadSpec::Closed { .. } => cfg.connections,
+    };
+    let per_process = (0..cfg.processes)
+        .map(|p| (0..cfg.threads).map(|t| cfg.loop_connections(p * cfg.threads + t)).sum::<usize>())
+        .max()
+        .unwrap_or(0);
+    // Open loop may open up to --max-connections: scale the closed-loop share.
+    let per_process = per_process * conns / cfg.connections.max(1);
+    let needed = (per_process + 64 + 8 * cfg.threads) as u64;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return Ok(()) };
+    if soft >= needed {
+        return Ok(());
+    }
+    if setrlimit(Resource::RLIMIT_NOFILE, needed.max(soft), needed.max(hard)).is_ok()
+        || (hard >= needed && setrlimit(Resource::RLIMIT_NOFILE, needed, hard).is_ok())
+    {
+        return Ok(());
+    }
+    let room = hard.saturating_sub(64 + 8 * cfg.threads as u64).max(1);
+    let processes = (conns as u64).div_ceil(room);
+    Err(RunError::FdLimit { needed, hard, processes })
 }
 
 fn stop_signals() -> SigSet {
@@ -550,6 +582,7 @@ fn run_threads(
                 server_name: t.server_name.clone(),
             }),
             keepalive: cfg.keepalive,
+            bind: Arc::clone(&cfg.bind),
             model,
         };
         let wpoll = Poll::new()?;

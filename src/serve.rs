@@ -70,6 +70,18 @@ pub enum ServeError {
     Tls(String),
 }
 
+/// A server is asked for as many connections as clients open: lift the open-file
+/// limit to the hard limit (as root, to 1 Mi).
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = hard.max(1 << 20);
+        if setrlimit(Resource::RLIMIT_NOFILE, want, want).is_err() && soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 /// The TLS configuration `--tls` asks for: the given pair, or a fresh CA and leaf
 /// whose CA certificate goes to `--ca-out`.
 type TlsSetup = (Option<Arc<rustls::ServerConfig>>, Option<PathBuf>);
@@ -115,6 +127,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .listen
         .parse()
         .map_err(|_| ServeError::Addr(args.listen.clone()))?;
+    raise_fd_limit();
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);

@@ -88,6 +88,8 @@ pub struct LoopPlan {
     pub picker: Arc<Picker>,
     pub tls: Option<TlsCtx>,
     pub keepalive: bool,
+    /// Source addresses to spread connections over (`--bind`).
+    pub bind: Arc<[std::net::IpAddr]>,
     pub model: Model,
 }
 
@@ -257,6 +259,7 @@ impl<'p> Worker<'p> {
                 stats: &mut self.result.stats,
                 negotiated: &mut self.result.negotiated,
                 keepalive: self.plan.keepalive,
+                bind: &self.plan.bind,
             },
         )
     }

@@ -463,3 +463,23 @@ fn bad_input_gets_one_clear_line_and_no_load() {
         );
     }
 }
+
+#[test]
+fn bind_spreads_connections_over_source_addresses() {
+    let dir = scratch("bind");
+    let server = Server::start(&["--peers"]);
+    let out = barrage(&[
+        "run", &server.url("/"), "-p", "1", "-t", "2", "-c", "8", "-n", "400", "--bind", "127.0.0.2-127.0.0.5",
+        "-o", dir.to_str().unwrap(),
+    ]);
+    let served = server.stop_output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(read_csv(&dir.join("results.csv")).len(), 400);
+    for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
+        assert!(served.contains(&format!("peer {ip} sent 100 requests")), "{ip}: {served}");
+    }
+    for (bind, want) in [("nonsense", "not an IP address"), ("::1", "not the same IP version"), ("127.0.0.9-127.0.0.2", "range")] {
+        let out = barrage(&["run", "http://127.0.0.1:1/", "-n", "1", "--bind", bind]);
+        assert!(text(&out.stderr).contains(want), "{bind}: {}", text(&out.stderr));
+    }
+}

@@ -68,6 +68,15 @@ impl Server {
         (c[0], c[1])
     }
 
+    /// Stops the server and returns everything it printed after starting.
+    pub fn stop_output(mut self) -> String {
+        nix_kill(self.child.id(), libc::SIGTERM);
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let _ = self.child.wait();
+        out
+    }
+
     /// Stops the server and returns every number of its last line: requests,
     /// connections, and with --tls full and resumed handshakes.
     pub fn stop_counts(mut self) -> Vec<u64> {
