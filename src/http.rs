@@ -648,6 +648,7 @@ mod tests {
             bad("eof mid head", b"HTTP/1.1 200 OK\r\nContent-Le", ParseError::EofMidResponse),
             bad("eof mid chunk", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", ParseError::EofMidResponse),
             bad("garbage", b"SSH-2.0-OpenSSH_9.2\r\n\r\n", ParseError::Malformed),
+            bad("status below 100", b"HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n", ParseError::Malformed),
             bad("bad length", b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", ParseError::Malformed),
             bad("conflicting lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", ParseError::Malformed),
             bad("bad chunk size", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ParseError::Malformed),
