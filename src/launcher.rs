@@ -90,6 +90,9 @@ pub struct RunOutcome {
 pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     raise_fd_limit(cfg)?;
     prepare_dir(cfg)?;
+    if cfg.tls.is_some() {
+        crate::tls::warm_up();
+    }
     let mask = stop_signals();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(RunError::Signals)?;
     let mut sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)

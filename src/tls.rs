@@ -81,6 +81,14 @@ fn provider() -> CryptoProvider {
     rustls::crypto::aws_lc_rs::default_provider()
 }
 
+/// Seeds the crypto library's random generator now, in the launcher, so the worker
+/// processes inherit it: aws-lc seeds from CPU jitter entropy once per process, which
+/// otherwise costs every worker tens of milliseconds of CPU inside the measured run.
+pub fn warm_up() {
+    let mut b = [0u8; 16];
+    let _ = provider().secure_random.fill(&mut b);
+}
+
 /// Names of the cipher suites the provider offers, as `--cipher` accepts them.
 pub fn cipher_names() -> Vec<String> {
     provider()
