@@ -17,15 +17,18 @@
 //!
 //! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall
 //! time, so that other work on a shared machine (builds, other benchmarks) inflates
-//! them less: a preempted thread accrues no CPU time. `BARRAGE_BENCH_WALL=1` times
-//! with the wall clock instead.
+//! them less: a preempted thread accrues no CPU time. The cost of reading the clock is
+//! measured at start and subtracted from every timed interval. `BARRAGE_BENCH_WALL=1`
+//! times with the wall clock instead.
+//!
+//! Groups: `handshake/<case>/<provider>/{client,server}` (cases in [`handshakes`]),
+//! `bulk_16KiB` and `bulk_200B` (`<provider>/<suite>`, one record per iteration).
 //!
 //! Results and the reasoning they feed: docs/tls.md, "Crypto provider".
 
 use std::hint::black_box;
 use std::io::{Read, Write};
-use std::sync::Arc;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
