@@ -146,6 +146,14 @@ impl ClientTls {
                 chosen.push(*s);
             }
             provider.cipher_suites = chosen;
+        } else {
+            // Offer AES-128-GCM first, as browsers do. rustls's own order puts the
+            // SHA-384 suite first, whose hash has no hardware help on many CPUs (about
+            // 20 us more per handshake on each side here: docs/tls.md).
+            provider.cipher_suites.sort_by_key(|s| {
+                let name = format!("{:?}", s.suite());
+                (s.version().version != rustls::ProtocolVersion::TLSv1_3, !name.contains("AES_128_GCM"))
+            });
         }
         if !opts.kx_groups.is_empty() {
             let mut chosen = Vec::new();
@@ -442,6 +450,13 @@ impl ServerTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aes_128_gcm_is_offered_first() {
+        let t = ClientTls::build(&TlsOptions { resume: true, ..Default::default() }, "localhost").unwrap();
+        let first = t.base.crypto_provider().cipher_suites[0].suite();
+        assert_eq!(format!("{first:?}"), "TLS13_AES_128_GCM_SHA256");
+    }
 
     #[test]
     fn names_are_listed() {
