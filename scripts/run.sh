@@ -4,6 +4,7 @@
 #   scripts/run.sh                 # short load against barrage's own server on loopback
 #   scripts/run.sh --tls           # the same over HTTPS (generated CA, verified)
 #   scripts/run.sh URL [OPTIONS]   # `barrage run URL OPTIONS` against your server
+#   scripts/run.sh [--tls] OPTIONS # the local session with extra `barrage run` options
 #
 # Builds the release binary when it is missing or older than the sources. The local
 # session serves on 127.0.0.1 (a free port), runs for DURATION (default 5s), prints the
@@ -17,7 +18,7 @@ if [ ! -x "$bin" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$bin" -prin
     cargo build --release --quiet
 fi
 
-if [ $# -gt 0 ] && [ "$1" != "--tls" ]; then
+if [ $# -gt 0 ] && [[ "$1" == *://* ]]; then
     exec "$bin" run "$@"
 fi
 

@@ -258,7 +258,11 @@ pub struct RunConfig {
 /// Parses `--bind`: addresses, comma-separated, or IPv4 ranges `A-B` (last octet).
 pub fn parse_bind(s: &str) -> Result<Vec<std::net::IpAddr>, ConfigError> {
     use std::net::{IpAddr, Ipv4Addr};
-    let bad = |part: &str| invalid(format!("--bind {part:?} is not an IP address or a range like 127.0.0.2-127.0.0.9"));
+    let bad = |part: &str| {
+        invalid(format!(
+            "--bind {part:?} is not an IP address or a range like 127.0.0.2-127.0.0.9"
+        ))
+    };
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
         if let Some((a, b)) = part.split_once('-') {
@@ -535,7 +539,10 @@ impl RunConfig {
         let bind: Arc<[std::net::IpAddr]> = match &a.bind {
             Some(b) => {
                 let ips = parse_bind(b)?;
-                if let Some(ip) = ips.iter().find(|ip| ip.is_ipv4() != target.addrs[0].is_ipv4()) {
+                if let Some(ip) = ips
+                    .iter()
+                    .find(|ip| ip.is_ipv4() != target.addrs[0].is_ipv4())
+                {
                     return Err(invalid(format!(
                         "--bind {ip} is not the same IP version as the target {}",
                         target.addrs[0]

@@ -458,7 +458,10 @@ fn parse_head_bytes(buf: &[u8], head_request: bool) -> Result<HeadResult, ParseE
         Err(_) => return Err(ParseError::Malformed),
     };
     // Status 0 means "no response" in the samples, and no status below 100 exists.
-    let status = resp.code.filter(|c| *c >= 100).ok_or(ParseError::Malformed)?;
+    let status = resp
+        .code
+        .filter(|c| *c >= 100)
+        .ok_or(ParseError::Malformed)?;
     if (100..200).contains(&status) && status != 101 {
         return Ok(HeadResult::Interim { len });
     }

@@ -54,8 +54,14 @@ pub enum RunError {
     Signals(nix::Error),
     #[error("cannot fork worker process {index}: {source}")]
     Fork { index: usize, source: nix::Error },
-    #[error("each process needs {needed} open files for its connections but the limit is {hard}: raise it (ulimit -Hn, as root), or spread the connections over more processes (-p {processes} or more)")]
-    FdLimit { needed: u64, hard: u64, processes: u64 },
+    #[error(
+        "each process needs {needed} open files for its connections but the limit is {hard}: raise it (ulimit -Hn, as root), or spread the connections over more processes (-p {processes} or more)"
+    )]
+    FdLimit {
+        needed: u64,
+        hard: u64,
+        processes: u64,
+    },
     #[error("{0}: start chrony or ntpd and wait for sync, or drop --strict-clock")]
     Clock(String),
     #[error(transparent)]
@@ -299,17 +305,25 @@ impl<'a> Progress<'a> {
 fn raise_fd_limit(cfg: &RunConfig) -> Result<(), RunError> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let conns = match &cfg.load {
-        LoadSpec::Open { max_connections, .. } => (*max_connections).max(cfg.connections),
+        LoadSpec::Open {
+            max_connections, ..
+        } => (*max_connections).max(cfg.connections),
         LoadSpec::Closed { .. } => cfg.connections,
     };
     let per_process = (0..cfg.processes)
-        .map(|p| (0..cfg.threads).map(|t| cfg.loop_connections(p * cfg.threads + t)).sum::<usize>())
+        .map(|p| {
+            (0..cfg.threads)
+                .map(|t| cfg.loop_connections(p * cfg.threads + t))
+                .sum::<usize>()
+        })
         .max()
         .unwrap_or(0);
     // Open loop may open up to --max-connections: scale the closed-loop share.
     let per_process = per_process * conns / cfg.connections.max(1);
     let needed = (per_process + 64 + 8 * cfg.threads) as u64;
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return Ok(()) };
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
+    };
     if soft >= needed {
         return Ok(());
     }
@@ -320,7 +334,11 @@ fn raise_fd_limit(cfg: &RunConfig) -> Result<(), RunError> {
     }
     let room = hard.saturating_sub(64 + 8 * cfg.threads as u64).max(1);
     let processes = (conns as u64).div_ceil(room);
-    Err(RunError::FdLimit { needed, hard, processes })
+    Err(RunError::FdLimit {
+        needed,
+        hard,
+        processes,
+    })
 }
 
 fn stop_signals() -> SigSet {

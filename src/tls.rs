@@ -152,7 +152,10 @@ impl ClientTls {
             // 20 us more per handshake on each side here: docs/tls.md).
             provider.cipher_suites.sort_by_key(|s| {
                 let name = format!("{:?}", s.suite());
-                (s.version().version != rustls::ProtocolVersion::TLSv1_3, !name.contains("AES_128_GCM"))
+                (
+                    s.version().version != rustls::ProtocolVersion::TLSv1_3,
+                    !name.contains("AES_128_GCM"),
+                )
             });
         }
         if !opts.kx_groups.is_empty() {
@@ -453,7 +456,14 @@ mod tests {
 
     #[test]
     fn aes_128_gcm_is_offered_first() {
-        let t = ClientTls::build(&TlsOptions { resume: true, ..Default::default() }, "localhost").unwrap();
+        let t = ClientTls::build(
+            &TlsOptions {
+                resume: true,
+                ..Default::default()
+            },
+            "localhost",
+        )
+        .unwrap();
         let first = t.base.crypto_provider().cipher_suites[0].suite();
         assert_eq!(format!("{first:?}"), "TLS13_AES_128_GCM_SHA256");
     }

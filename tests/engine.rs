@@ -469,17 +469,139 @@ fn bind_spreads_connections_over_source_addresses() {
     let dir = scratch("bind");
     let server = Server::start(&["--peers"]);
     let out = barrage(&[
-        "run", &server.url("/"), "-p", "1", "-t", "2", "-c", "8", "-n", "400", "--bind", "127.0.0.2-127.0.0.5",
-        "-o", dir.to_str().unwrap(),
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "2",
+        "-c",
+        "8",
+        "-n",
+        "400",
+        "--bind",
+        "127.0.0.2-127.0.0.5",
+        "-o",
+        dir.to_str().unwrap(),
     ]);
     let served = server.stop_output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(read_csv(&dir.join("results.csv")).len(), 400);
     for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
-        assert!(served.contains(&format!("peer {ip} sent 100 requests")), "{ip}: {served}");
+        assert!(
+            served.contains(&format!("peer {ip} sent 100 requests")),
+            "{ip}: {served}"
+        );
     }
-    for (bind, want) in [("nonsense", "not an IP address"), ("::1", "not the same IP version"), ("127.0.0.9-127.0.0.2", "range")] {
+    for (bind, want) in [
+        ("nonsense", "not an IP address"),
+        ("::1", "not the same IP version"),
+        ("127.0.0.9-127.0.0.2", "range"),
+    ] {
         let out = barrage(&["run", "http://127.0.0.1:1/", "-n", "1", "--bind", bind]);
-        assert!(text(&out.stderr).contains(want), "{bind}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(want),
+            "{bind}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn second_sigint_stops_hard_and_records_in_flight_as_cancelled() {
+    let dir = scratch("hard-stop");
+    let server = Server::start(&[]);
+    let child = Command::new(bin())
+        .args([
+            "run",
+            &server.url("/?delay=20s"),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "3",
+            "-d",
+            "30s",
+            "--timeout",
+            "30s",
+        ])
+        .args(["-o", dir.to_str().unwrap(), "--columns", "error"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("worker", Duration::from_secs(5), || {
+        (children_of(child.id()).len() == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = std::time::Instant::now();
+    nix_kill(child.id(), libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(200));
+    nix_kill(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "a second Ctrl-C does not wait out the grace: {:?}",
+        t0.elapsed()
+    );
+    drop(server);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = read_csv(&dir.join("results.csv"));
+    assert_eq!(rows.len(), 3, "the three requests in flight are rows");
+    assert!(
+        rows.iter()
+            .all(|r| r.status == 0 && r.extra[0] == "cancelled"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn run_sh_local_sessions_work() {
+    // The README's first command, plain and TLS, with a short duration.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for extra in [&[][..], &["--tls"][..]] {
+        let out = Command::new(root.join("scripts/run.sh"))
+            .args(extra)
+            .args([
+                "-p",
+                "1",
+                "-t",
+                "1",
+                "-o",
+                scratch(if extra.is_empty() {
+                    "runsh"
+                } else {
+                    "runsh-tls"
+                })
+                .join("r")
+                .to_str()
+                .unwrap(),
+            ])
+            .env("DURATION", "1s")
+            .current_dir(root)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{extra:?}: {stdout}{}",
+            text(&out.stderr)
+        );
+        let requests: u64 = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("requests"))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        let served = stdout.lines().find(|l| l.contains("served")).unwrap();
+        assert!(
+            served.contains(&format!("served {requests} requests")),
+            "{extra:?}: {stdout}"
+        );
+        assert!(stdout.contains("errors       0 "), "{extra:?}: {stdout}");
+        if !extra.is_empty() {
+            assert!(stdout.contains("tls          TLSv1.3"), "{stdout}");
+        }
     }
 }

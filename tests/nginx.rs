@@ -17,6 +17,8 @@ use common::*;
 struct Nginx {
     child: Child,
     pub http: u16,
+    /// Plain HTTP with a 300 ms keep-alive timeout: nginx closes idle connections.
+    pub idle: u16,
     pub https: u16,
     pub mtls: u16,
     pub pki: Pki,
@@ -50,7 +52,7 @@ impl Nginx {
         };
         let dir = scratch(&format!("nginx-{name}"));
         let pki = make_pki(&dir);
-        let (http, https, mtls) = (free_port(), free_port(), free_port());
+        let (http, https, mtls, idle) = (free_port(), free_port(), free_port(), free_port());
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
         std::fs::write(
             dir.join("body.txt"),
@@ -82,6 +84,11 @@ http {{
         location = /status {{ stub_status; }}
         location = /body.txt {{ root {d}; }}
         location = /teapot {{ return 418 "short and stout\n"; }}
+        location / {{ return 200 "ok\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{idle};
+        keepalive_timeout 300ms;
         location / {{ return 200 "ok\n"; }}
     }}
     server {{
@@ -126,6 +133,7 @@ http {{
         let n = Nginx {
             child,
             http,
+            idle,
             https,
             mtls,
             pki,
@@ -471,5 +479,84 @@ fn response_checks_against_nginx() {
         rows.iter()
             .filter(|r| r.extra[0] == "2")
             .all(|r| r.extra[1].is_empty())
+    );
+}
+
+#[test]
+fn idle_keepalive_closes_by_nginx_are_not_errors() {
+    let Some(n) = Nginx::start("idle") else {
+        return;
+    };
+    // Each connection waits 500 ms between requests; nginx closes it after 300 ms.
+    let url = format!("http://127.0.0.1:{}/", n.idle);
+    let (rows, stdout) = run(
+        &[
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "--interval",
+            "500ms",
+            "-d",
+            "2s",
+            "--columns",
+            "error,new_conn",
+        ],
+        &n.dir.join("run"),
+    );
+    assert!(rows.len() >= 12, "{}", rows.len());
+    assert!(
+        rows.iter()
+            .all(|r| r.status == 200 && r.extra[0].is_empty()),
+        "no failures: {rows:?}"
+    );
+    assert!(
+        rows.iter().filter(|r| r.extra[1] == "1").count() > 4,
+        "reconnected after idle closes"
+    );
+    let closed: u64 = stdout
+        .lines()
+        .find(|l| l.contains("closed idle by the server"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|w| w.split_whitespace().next())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    assert!(closed > 0, "summary counts the idle closes: {stdout}");
+}
+
+#[test]
+fn tls_alert_from_nginx_is_its_own_kind() {
+    let Some(n) = Nginx::start("alert") else {
+        return;
+    };
+    // nginx 1.22 on OpenSSL 3.0 has no ML-KEM: offering only that group makes it
+    // abort the handshake with an alert.
+    let url = format!("https://localhost:{}/", n.https);
+    let (rows, stdout) = run(
+        &[
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "1",
+            "-n",
+            "3",
+            "-k",
+            "--kx-group",
+            "X25519MLKEM768",
+            "--columns",
+            "error",
+        ],
+        &n.dir.join("run"),
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.status == 0 && r.extra[0] == "tls: alert received"),
+        "{rows:?}\n{stdout}"
     );
 }

@@ -72,7 +72,12 @@ impl Server {
     pub fn stop_output(mut self) -> String {
         nix_kill(self.child.id(), libc::SIGTERM);
         let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let _ = self.child.wait();
         out
     }
