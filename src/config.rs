@@ -518,7 +518,10 @@ impl RunConfig {
                 .expect
                 .or(&flags)
                 .compile(a.max_body)
-                .map_err(|e| invalid(format!("{}: {e}", s.origin)))?
+                .map_err(|e| match s.origin.as_str() {
+                    "the command line" => invalid(e),
+                    origin => invalid(format!("{origin}: {e}")),
+                })?
                 .map(Arc::new);
             templates.push(Template {
                 bytes: bytes.into(),

@@ -136,7 +136,18 @@ impl ExpectSpec {
         };
         let regex = match &self.regex {
             Some(r) => {
-                Some(Regex::new(r).map_err(|e| format!("invalid --expect-body-regex: {e}"))?)
+                Some(Regex::new(r).map_err(|e| {
+                    // The regex crate's message spans lines (pattern, caret, error):
+                    // keep the error line, on one line with the pattern.
+                    let msg = e.to_string();
+                    let why = msg
+                        .lines()
+                        .rev()
+                        .find_map(|l| l.trim().strip_prefix("error: "))
+                        .unwrap_or(msg.trim())
+                        .to_string();
+                    format!("invalid --expect-body-regex {r:?}: regex parse error: {why}")
+                })?)
             }
             None => None,
         };

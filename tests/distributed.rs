@@ -336,10 +336,7 @@ fn merge_refuses_different_runs_and_late_starts_are_refused() {
     for (extra, want) in cases {
         let mut args = vec!["run", "http://127.0.0.1:1/", "-n", "1"];
         args.extend(extra.iter().copied());
-        let out = barrage(&args);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
-        assert!(err.contains(want), "{extra:?}: want {want:?} in {err}");
+        assert_refused(&args, want);
     }
 }
 

@@ -452,15 +452,7 @@ fn bad_input_gets_one_clear_line_and_no_load() {
         ),
     ];
     for (args, want) in cases {
-        let out = barrage(&args);
-        let err = text(&out.stderr);
-        assert!(!out.status.success(), "{args:?} should fail");
-        assert!(err.contains(want), "{args:?}: expected {want:?} in {err:?}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(
-            out.stdout.is_empty() || !text(&out.stdout).contains("requests "),
-            "{args:?} started a load"
-        );
+        assert_refused(&args, want);
     }
 }
 

@@ -157,10 +157,7 @@ fn bad_expectations_are_refused_before_load() {
     for (extra, want) in cases {
         let mut args = vec!["run", url, "-n", "1"];
         args.extend_from_slice(extra);
-        let out = barrage(&args);
-        let err = text(&out.stderr);
-        assert!(!out.status.success(), "{extra:?}");
-        assert!(err.contains(want), "{extra:?}: want {want:?} in {err}");
+        let err = assert_refused(&args, want);
         assert!(
             err.contains("regex parse error") || !want.contains("regex"),
             "shows the regex error: {err}"

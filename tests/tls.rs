@@ -284,11 +284,7 @@ fn bad_tls_input_is_refused_before_load() {
         let mut args = vec!["run".to_string(), url.to_string(), "-n".into(), "1".into()];
         args.extend(extra.clone());
         let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let out = barrage(&argv);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
-        assert!(err.contains(want), "{extra:?}: want {want:?} in {err:?}");
-        assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+        assert_refused(&argv, want);
     }
     let out = barrage(&["run", "http://127.0.0.1:1/", "--cacert", "/x.pem"]);
     assert!(text(&out.stderr).contains("--cacert needs an https:// URL"));

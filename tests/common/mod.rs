@@ -84,16 +84,8 @@ impl Server {
 
     /// Stops the server and returns every number of its last line: requests,
     /// connections, and with --tls full and resumed handshakes.
-    pub fn stop_counts(mut self) -> Vec<u64> {
-        nix_kill(self.child.id(), libc::SIGTERM);
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let _ = self.child.wait();
+    pub fn stop_counts(self) -> Vec<u64> {
+        let out = self.stop_output();
         let line = out
             .lines()
             .find(|l| l.contains("served"))
@@ -256,4 +248,27 @@ pub fn column_counts(rows: &[Row], col: usize) -> std::collections::BTreeMap<Str
 pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `barrage args`, which must be refused before any load: a non-zero exit,
+/// `want` in the error, no panic, no load started, and our own errors (exit 1) in
+/// one line. Returns the error text.
+pub fn assert_refused(args: &[&str], want: &str) -> String {
+    let out = barrage(args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(err.contains(want), "{args:?}: want {want:?} in {err:?}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(
+        !text(&out.stdout).contains("requests "),
+        "{args:?} started a load"
+    );
+    if out.status.code() == Some(1) {
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err:?}"
+        );
+    }
+    err
 }
