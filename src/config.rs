@@ -830,7 +830,19 @@ fn default_run_dir() -> PathBuf {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    PathBuf::from("barrage-runs").join(utc_stamp(now.as_secs()))
+    let base = PathBuf::from("barrage-runs").join(utc_stamp(now.as_secs()));
+    // Runs started within the same second get -2, -3 ...: a default never collides
+    // with an earlier run (an explicit -o that holds samples is refused instead).
+    (1..)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                base.with_file_name(format!("{}-{n}", utc_stamp(now.as_secs())))
+            }
+        })
+        .find(|p| !p.exists())
+        .expect("an unused name")
 }
 
 /// `YYYYMMDD-HHMMSS` for a Unix time (civil-from-days, Howard Hinnant's algorithm).
