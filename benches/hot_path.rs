@@ -197,7 +197,7 @@ fn csv(c: &mut Criterion) {
     g.bench_function("format_row_default", |b| {
         b.iter(|| {
             line.clear();
-            merge::format_row(&mut line, black_box(&rec), &file, 0, &default);
+            merge::format_row(&mut line, black_box(&rec), &file, &default);
             line.len()
         })
     });
@@ -208,7 +208,7 @@ fn csv(c: &mut Criterion) {
     g.bench_function("format_row_all_columns", |b| {
         b.iter(|| {
             line.clear();
-            merge::format_row(&mut line, black_box(&rec), &file, 0, &all);
+            merge::format_row(&mut line, black_box(&rec), &file, &all);
             line.len()
         })
     });

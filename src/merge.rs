@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::sample::{Header, RECORD_SIZE, Record, SampleFile};
+use crate::sample::{RECORD_SIZE, Record, SampleFile};
 
 /// Records read from a chunk at a time (64 KiB).
 const BLOCK_RECORDS: usize = 2048;
@@ -576,13 +576,7 @@ fn push_seconds_fixed<const D: u32>(out: &mut Vec<u8>, ns: u64) {
 
 /// Formats one record as a CSV line (with newline) into `line`.
 #[inline]
-pub fn format_row(
-    line: &mut Vec<u8>,
-    rec: &Record,
-    file: &SampleFile,
-    offset_ns: u64,
-    opts: &CsvOptions,
-) {
+pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, opts: &CsvOptions) {
     let p = opts.precision;
     push_seconds(line, rec.end_ns, p);
     line.push(b',');
@@ -640,7 +634,6 @@ pub fn format_row(
             Column::Host => line.extend_from_slice(file.header.host_id.as_bytes()),
         }
     }
-    let _ = offset_ns;
     line.push(b'\n');
 }
 
@@ -678,7 +671,7 @@ pub fn write_csv(
     let mut merger = Merger::new(files)?;
     let mut rows = 0u64;
     while let Some((rec, fi)) = merger.next_record()? {
-        format_row(&mut buf, &rec, &files[fi], 0, opts);
+        format_row(&mut buf, &rec, &files[fi], opts);
         visit(&rec, &files[fi]);
         rows += 1;
         if buf.len() >= FLUSH_AT {
@@ -690,14 +683,10 @@ pub fn write_csv(
     Ok(rows)
 }
 
-/// Reads the headers of every sample file without merging (for summaries of stats).
-pub fn headers(files: &[SampleFile]) -> Vec<&Header> {
-    files.iter().map(|f| &f.header).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::Header;
 
     #[test]
     fn seconds_formatting() {

@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
             );
             last = rec.end_ns;
             line.clear();
-            merge::format_row(&mut line, &rec, &files[fi], 0, &opts);
+            merge::format_row(&mut line, &rec, &files[fi], &opts);
             assert_eq!(line.last(), Some(&b'\n'));
             rows += 1;
             assert!(rows <= max_slots, "more records than slots");
