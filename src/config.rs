@@ -539,6 +539,25 @@ impl RunConfig {
             TargetsMode::Random => Pick::Random,
         };
         let tls = tls_config(a, &target)?;
+        if target.tls && a.sni.is_none() {
+            // A Host header naming another site than the URL: SNI and the certificate
+            // check still use the URL's host, which the server may not expect.
+            for s in &specs {
+                if let Some((_, host)) = s
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                {
+                    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+                    if !name.eq_ignore_ascii_case(&target.host) {
+                        warnings.push(format!(
+                            "{}: Host: {host} but TLS sends and verifies the name {}; add --sni {name} if the server expects it",
+                            s.origin, target.host
+                        ));
+                    }
+                }
+            }
+        }
         let bind: Arc<[std::net::IpAddr]> = match &a.bind {
             Some(b) => {
                 let ips = parse_bind(b)?;

@@ -105,6 +105,41 @@ fn a_stall_shows_in_corrected_latency_only() {
 }
 
 #[test]
+fn open_loop_with_a_request_count_stops_at_the_count() {
+    let _timing = timing_lock();
+    let dir = scratch("rate-n");
+    let server = Server::start(&[]);
+    let t0 = std::time::Instant::now();
+    let out = barrage(&[
+        "run",
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "2",
+        "-c",
+        "4",
+        "-R",
+        "1000",
+        "-n",
+        "500",
+        "-o",
+        p(&dir),
+    ]);
+    let took = t0.elapsed();
+    let (served, _) = server.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        (read_csv(&dir.join("results.csv")).len(), served),
+        (500, 500)
+    );
+    assert!(
+        took.as_secs_f64() > 0.45 && took.as_secs_f64() < 3.0,
+        "500 requests at 1000/s: {took:?}"
+    );
+}
+
+#[test]
 fn rampup_starts_connections_evenly() {
     let _timing = timing_lock();
     let dir = scratch("rampup");
@@ -531,6 +566,30 @@ fn bad_load_and_request_input() {
     ]);
     assert!(
         text(&out.stderr).contains("warning") && text(&out.stderr).contains("Content-Length: 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A Host header naming another site than an https URL's: SNI would not match.
+    let out = barrage(&[
+        "run",
+        "https://127.0.0.1:1/",
+        "-n",
+        "1",
+        "-c",
+        "1",
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-H",
+        "Host: example.com",
+        "-o",
+        p(&dir.join("sni")),
+        "--timeout",
+        "1s",
+    ]);
+    assert!(
+        text(&out.stderr).contains("add --sni example.com"),
         "{}",
         text(&out.stderr)
     );
