@@ -163,7 +163,7 @@ pub struct Conn {
     stream: Option<TcpStream>,
     tls: Option<Box<ClientConnection>>,
     parser: ResponseParser,
-    /// Bytes of the request already written (plain), or 1 once queued in TLS.
+    /// Bytes of the request already written (plain connections).
     written: usize,
     /// Responses completed on the current socket.
     served: u32,
@@ -414,16 +414,13 @@ impl Conn {
     fn send(&mut self, io: &mut Io<'_>) -> Step {
         let request = &io.targets[self.req.target as usize].bytes;
         if let Some(tls) = self.tls.as_mut() {
-            if self.written == 0 {
-                // rustls buffers the plaintext; flushing may take several writables.
-                if tls.writer().write_all(request).is_err() {
-                    return self.lost_connection(io, ErrorKind::Io);
-                }
-                self.written = 1;
+            // rustls buffers the whole request at once; in `Writing` it is queued
+            // already and only the flushing goes on.
+            if self.state != State::Writing && tls.writer().write_all(request).is_err() {
+                return self.lost_connection(io, ErrorKind::Io);
             }
             return match self.flush_tls() {
                 Ok(true) => {
-                    self.written = 0;
                     self.set_state(State::Reading);
                     Step::Wait
                 }

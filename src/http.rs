@@ -447,11 +447,9 @@ enum HeadResult {
 fn parse_head_bytes(buf: &[u8], head_request: bool) -> Result<HeadResult, ParseError> {
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut resp,
-        buf,
-        &mut headers,
-    ) {
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut headers)
+    {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(HeadResult::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),

@@ -75,8 +75,23 @@ pub fn sample_paths(dir: &Path) -> Result<Vec<PathBuf>, MergeError> {
     Ok(paths)
 }
 
-/// Opens and validates every sample file in `dirs`.
+/// Opens and validates every sample file in `dirs`: one whole test, every shard of a
+/// distributed run present exactly once.
 pub fn open_run(dirs: &[PathBuf]) -> Result<Vec<SampleFile>, MergeError> {
+    let files = open_files(dirs)?;
+    check_one_run(&files, true)?;
+    Ok(files)
+}
+
+/// Opens one host's run directory of a (possibly distributed) test: like
+/// [`open_run`], but this host's shard alone is enough.
+pub fn open_host_run(dir: &Path) -> Result<Vec<SampleFile>, MergeError> {
+    let files = open_files(std::slice::from_ref(&dir.to_path_buf()))?;
+    check_one_run(&files, false)?;
+    Ok(files)
+}
+
+fn open_files(dirs: &[PathBuf]) -> Result<Vec<SampleFile>, MergeError> {
     let mut files = Vec::new();
     for dir in dirs {
         for path in sample_paths(dir)? {
@@ -87,21 +102,6 @@ pub fn open_run(dirs: &[PathBuf]) -> Result<Vec<SampleFile>, MergeError> {
             files.push(f);
         }
     }
-    check_one_run(&files, true)?;
-    Ok(files)
-}
-
-/// Opens one host's run directory of a (possibly distributed) test: like
-/// [`open_run`], but this host's shard alone is enough.
-pub fn open_host_run(dir: &Path) -> Result<Vec<SampleFile>, MergeError> {
-    let mut files = Vec::new();
-    for path in sample_paths(dir)? {
-        files.push(SampleFile::open(&path).map_err(|why| MergeError::Corrupt {
-            path: path.clone(),
-            why,
-        })?);
-    }
-    check_one_run(&files, false)?;
     Ok(files)
 }
 

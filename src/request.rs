@@ -104,24 +104,34 @@ pub fn read_body(path: &Path, origin: &str) -> Result<Vec<u8>, ConfigError> {
     })
 }
 
-/// `%XX` escapes, so a targets-file value can hold spaces: `expect-body=two%20words`.
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (a malformed escape stays as it is), and `+` as a space
+/// when `plus_is_space` (query strings). Targets files use it so a value can hold
+/// spaces (`expect-body=two%20words`); `barrage serve` for its query parameters.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Vec<u8> {
     let b = s.as_bytes();
     let hex = |i: usize| b.get(i).and_then(|&c| (c as char).to_digit(16));
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
+        match b[i] {
+            b'%' => {
+                if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            c => out.push(c),
         }
-        out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
+}
+
+fn decode_value(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode(s, false)).into_owned()
 }
 
 /// Parses a targets file.
@@ -163,8 +173,8 @@ pub fn parse_targets(path: &Path) -> Result<Vec<RequestSpec>, ConfigError> {
             for opt in words {
                 match opt.split_once('=') {
                     Some(("expect-status", v)) => expect.status = Some(v.to_string()),
-                    Some(("expect-body", v)) => expect.body = Some(percent_decode(v)),
-                    Some(("expect-regex", v)) => expect.regex = Some(percent_decode(v)),
+                    Some(("expect-body", v)) => expect.body = Some(decode_value(v)),
+                    Some(("expect-regex", v)) => expect.regex = Some(decode_value(v)),
                     Some(("expect-size", v)) => expect.size = Some(v.to_string()),
                     Some(("weight", w)) => {
                         weight = w
@@ -331,8 +341,7 @@ mod tests {
             ("GET http://h/\n\nGET http://h:0/\n", "line 3: invalid URL"),
             ("GET http://h/ weight=0\n", "line 1: weight"),
             (
-                "GET http://h/\n@missing.bin\n",
-                "line 2: cannot read body file",
+                "GET http://h/\n@missing.bin\n", "line 2: cannot read body file",
             ),
             ("GET http://h/\nbad header\n", "line 2: header"),
         ];

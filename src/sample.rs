@@ -327,13 +327,8 @@ impl ProcessStats {
 
     fn to_array(self) -> [u64; Self::FIELDS] {
         [
-            self.connects,
-            self.idle_closes,
-            self.retries,
-            self.tls_full,
-            self.tls_resumed,
-            self.lost,
-            self.unsent,
+            self.connects, self.idle_closes, self.retries, self.tls_full, self.tls_resumed,
+            self.lost, self.unsent,
         ]
     }
 
@@ -805,15 +800,7 @@ mod tests {
     #[test]
     fn durations_keep_their_precision() {
         for ns in [
-            0u64,
-            1,
-            999,
-            2047,
-            2048,
-            50_000,
-            134_217_727,
-            134_217_728,
-            10_000_000_000,
+            0u64, 1, 999, 2047, 2048, 50_000, 134_217_727, 134_217_728, 10_000_000_000,
             3_600_000_000_000,
         ] {
             let d32 = dur32::decode(dur32::encode(ns));

@@ -30,6 +30,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::cli::{ServeArgs, parse_duration};
+use crate::request::percent_decode;
 use crate::tls::ServerTls;
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -680,7 +681,7 @@ pub fn answer_for(path: &str) -> Answer {
                     .filter(|s| (100..1000).contains(s))
                     .unwrap_or(200)
             }
-            "body" => a.body = percent_decode(v),
+            "body" => a.body = percent_decode(v, true),
             "size" => a.body = vec![b'x'; v.parse::<usize>().unwrap_or(0).min(64 << 20)],
             "chunked" => a.chunked = v != "0",
             "close" => a.close = v != "0",
@@ -690,29 +691,6 @@ pub fn answer_for(path: &str) -> Answer {
         }
     }
     a
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -728,7 +706,8 @@ mod tests {
         assert_eq!(a.delay, Some(Duration::from_millis(5)));
         assert_eq!(answer_for("/?size=10").body.len(), 10);
         assert_eq!(answer_for("/").body, b"ok\n");
-        assert_eq!(percent_decode("a%2"), b"a%2");
-        assert_eq!(percent_decode("%41%zz+"), b"A%zz ");
+        assert_eq!(percent_decode("a%2", true), b"a%2");
+        assert_eq!(percent_decode("%41%zz+", true), b"A%zz ");
+        assert_eq!(percent_decode("a+b", false), b"a+b");
     }
 }

@@ -194,10 +194,11 @@ impl<'p> Worker<'p> {
                 }
             }
         }
-        let now = self.clock.now();
+        let mut now = self.clock.now();
         self.start(now);
         loop {
-            let now = self.clock.now();
+            // `now` is the time the timers just fired at: the next poll's timeout
+            // counts from there, without another clock read.
             if self.finished(now) {
                 break;
             }
@@ -210,7 +211,7 @@ impl<'p> Worker<'p> {
                 self.cancel_all();
                 break;
             }
-            let now = self.clock.now();
+            now = self.clock.now();
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.check_stop(now);
@@ -228,7 +229,7 @@ impl<'p> Worker<'p> {
                 };
                 self.after(i, step);
             }
-            let now = self.clock.now();
+            now = self.clock.now();
             self.fire_timers(now);
         }
         if let Model::Open { schedule, .. } = &self.plan.model {

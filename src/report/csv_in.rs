@@ -351,10 +351,7 @@ mod tests {
         let cases = [
             ("trunc.csv", "0.1,0.1,200\n0.2,0.1\n", 2, "2 fields"),
             (
-                "nan.csv",
-                "0.1,0.1,200\n0.2,zz,200\n",
-                2,
-                "response time \"zz\"",
+                "nan.csv", "0.1,0.1,200\n0.2,zz,200\n", 2, "response time \"zz\"",
             ),
             ("cut.csv", "0.1,0.1,200\n0.2,0.", 2, "2 fields"),
         ];

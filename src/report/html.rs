@@ -63,10 +63,7 @@ pub fn render(r: &Report, charts: &Charts) -> String {
     cards(&mut h, r);
     summary_tables(&mut h, r);
     for svg in [
-        &charts.scatter,
-        &charts.throughput_hover,
-        &charts.latency_hover,
-        &charts.histogram,
+        &charts.scatter, &charts.throughput_hover, &charts.latency_hover, &charts.histogram,
         &charts.spectrum,
     ] {
         let _ = write!(h, "<section class=\"chart\">{svg}</section>");
