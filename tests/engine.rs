@@ -431,14 +431,7 @@ fn bad_input_gets_one_clear_line_and_no_load() {
         ),
         (
             vec![
-                "run",
-                "http://127.0.0.1:1/",
-                "-p",
-                "2",
-                "-t",
-                "2",
-                "-c",
-                "3",
+                "run", "http://127.0.0.1:1/", "-p", "2", "-t", "2", "-c", "3",
             ],
             "use -c 4 or more",
         ),

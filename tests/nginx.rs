@@ -245,22 +245,8 @@ fn https_keepalive_and_per_request_connections_match_nginx() {
         let (a0, r0) = n.status();
         let (rows, stdout) = run(
             &[
-                &url,
-                "-p",
-                "1",
-                "-t",
-                "1",
-                "-c",
-                "4",
-                "-n",
-                "200",
-                "--no-keepalive",
-                "--tls-resume",
-                resume,
-                "--cacert",
-                &ca,
-                "--columns",
-                "resumed",
+                &url, "-p", "1", "-t", "1", "-c", "4", "-n", "200", "--no-keepalive",
+                "--tls-resume", resume, "--cacert", &ca, "--columns", "resumed",
             ],
             &n.dir.join(format!("close-{resume}")),
         );
@@ -351,17 +337,7 @@ fn verification_against_nginx() {
     );
     let (rows, _) = run(
         &[
-            &url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "1",
-            "-n",
-            "5",
-            "--columns",
-            "error",
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--columns", "error",
         ],
         &n.dir.join("b"),
     );
@@ -371,18 +347,7 @@ fn verification_against_nginx() {
     );
     let (rows, _) = run(
         &[
-            &url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "1",
-            "-n",
-            "5",
-            "-k",
-            "--columns",
-            "error",
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "-k", "--columns", "error",
         ],
         &n.dir.join("c"),
     );
@@ -402,19 +367,8 @@ fn gzip_chunked_bodies_from_nginx_frame_correctly() {
     let (r0, r0req) = n.status();
     let (rows, _) = run(
         &[
-            &url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "4",
-            "-n",
-            "400",
-            "-H",
-            "Accept-Encoding: gzip",
-            "--columns",
-            "bytes,error",
+            &url, "-p", "1", "-t", "1", "-c", "4", "-n", "400", "-H", "Accept-Encoding: gzip",
+            "--columns", "bytes,error",
         ],
         &n.dir.join("gz"),
     );
@@ -491,18 +445,7 @@ fn idle_keepalive_closes_by_nginx_are_not_errors() {
     let url = format!("http://127.0.0.1:{}/", n.idle);
     let (rows, stdout) = run(
         &[
-            &url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "4",
-            "--interval",
-            "500ms",
-            "-d",
-            "2s",
-            "--columns",
+            &url, "-p", "1", "-t", "1", "-c", "4", "--interval", "500ms", "-d", "2s", "--columns",
             "error,new_conn",
         ],
         &n.dir.join("run"),
@@ -537,20 +480,8 @@ fn tls_alert_from_nginx_is_its_own_kind() {
     let url = format!("https://localhost:{}/", n.https);
     let (rows, stdout) = run(
         &[
-            &url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "1",
-            "-n",
-            "3",
-            "-k",
-            "--kx-group",
-            "X25519MLKEM768",
-            "--columns",
-            "error",
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "3", "-k", "--kx-group", "X25519MLKEM768",
+            "--columns", "error",
         ],
         &n.dir.join("run"),
     );

@@ -71,37 +71,16 @@ fn interval_series_of_a_hand_made_csv() {
     // index, start, end, count, rps, mean, errors, min, max (exact columns).
     let want = [
         [
-            "0",
-            "0.000000",
-            "1.000000",
-            "3",
-            "3.000",
-            "0.020000000",
-            "0",
-            "0.010000000",
+            "0", "0.000000", "1.000000", "3", "3.000", "0.020000000", "0", "0.010000000",
             "0.030000000",
         ],
         [
-            "1",
-            "1.000000",
-            "2.000000",
-            "2",
-            "2.000",
-            "0.040000000",
-            "1",
-            "0.040000000",
+            "1", "1.000000", "2.000000", "2", "2.000", "0.040000000", "1", "0.040000000",
             "0.040000000",
         ],
         ["2", "2.000000", "3.000000", "0", "0.000", "", "0", "", ""],
         [
-            "3",
-            "3.000000",
-            "3.500000",
-            "2",
-            "2.000",
-            "0.150000000",
-            "0",
-            "0.100000000",
+            "3", "3.000000", "3.500000", "2", "2.000", "0.150000000", "0", "0.100000000",
             "0.200000000",
         ],
     ];
@@ -246,28 +225,14 @@ fn thresholds_pass_and_fail_with_exit_code_4() {
     let csv = write(&dir, "results.csv", HAND_MADE);
     // p99 is 200 ms, 1 of 7 requests failed (14.3%), 2 requests/s.
     let out = barrage(&[
-        "report",
-        &csv,
-        "--fail-if",
-        "p99 > 1s",
-        "--fail-if",
-        "errors > 20%",
-        "--fail-if",
+        "report", &csv, "--fail-if", "p99 > 1s", "--fail-if", "errors > 20%", "--fail-if",
         "rps < 1",
     ]);
     assert!(ok(&out).contains("thresholds   3 of 3 passed"));
 
     let out = barrage(&[
-        "report",
-        &csv,
-        "--fail-if",
-        "p99 > 50ms",
-        "--fail-if",
-        "errors > 0.1%",
-        "--fail-if",
-        "rps < 10000",
-        "--fail-if",
-        "max < 1s",
+        "report", &csv, "--fail-if", "p99 > 50ms", "--fail-if", "errors > 0.1%", "--fail-if",
+        "rps < 10000", "--fail-if", "max < 1s",
     ]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
@@ -368,26 +333,16 @@ fn report_of_a_real_run() {
     let (served, _) = server.stop();
     let stdout = ok(&out);
     for want in [
-        "requests     ",
-        "p99.9",
-        "thresholds   2 of 2 passed",
-        "report.html",
+        "requests     ", "p99.9", "thresholds   2 of 2 passed", "report.html",
     ] {
         assert!(stdout.contains(want), "{want:?} in {stdout}");
     }
     let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(rows.len() as u64, served);
     for f in [
-        "report.html",
-        "summary.json",
-        "intervals.csv",
-        "latency.hlog",
-        "latency.hgrm",
-        "charts/scatter.svg",
-        "charts/throughput.svg",
-        "charts/latency-over-time.svg",
-        "charts/latency-histogram.svg",
-        "charts/percentile-spectrum.svg",
+        "report.html", "summary.json", "intervals.csv", "latency.hlog", "latency.hgrm",
+        "charts/scatter.svg", "charts/throughput.svg", "charts/latency-over-time.svg",
+        "charts/latency-histogram.svg", "charts/percentile-spectrum.svg",
     ] {
         let meta = std::fs::metadata(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(meta.len() > 100, "{f} is nearly empty");
