@@ -289,3 +289,107 @@ fn bad_tls_input_is_refused_before_load() {
     let out = barrage(&["run", "http://127.0.0.1:1/", "--cacert", "/x.pem"]);
     assert!(text(&out.stderr).contains("--cacert needs an https:// URL"));
 }
+
+/// A TLS server on a thread that offers only X25519, as OpenSSL 3.0 servers (nginx
+/// on Debian 12) do, and records the length of every ClientHello record it gets.
+/// Serves `conns` connections, one `Connection: close` response each.
+fn classic_kx_server(pki: &Pki, conns: usize) -> (u16, std::thread::JoinHandle<Vec<usize>>) {
+    use rustls::crypto::aws_lc_rs;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let mut provider = aws_lc_rs::default_provider();
+    provider.kx_groups = vec![aws_lc_rs::kx_group::X25519];
+    let certs = CertificateDer::pem_file_iter(&pki.cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&pki.key).unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider.into())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut hello_lengths = Vec::new();
+        for _ in 0..conns {
+            let (mut tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut header = [0u8; 5];
+            tcp.read_exact(&mut header).unwrap();
+            assert_eq!(header[0], 22, "a handshake record comes first");
+            let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+            let mut record = header.to_vec();
+            record.resize(5 + len, 0);
+            tcp.read_exact(&mut record[5..]).unwrap();
+            hello_lengths.push(len);
+            let mut conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            conn.read_tls(&mut &record[..]).unwrap();
+            conn.process_new_packets().unwrap();
+            let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = tls.read(&mut buf).unwrap();
+                assert!(n > 0, "request cut short");
+                request.extend_from_slice(&buf[..n]);
+            }
+            tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                .unwrap();
+            conn.send_close_notify();
+            let _ = conn.complete_io(&mut tcp);
+        }
+        hello_lengths
+    });
+    (port, handle)
+}
+
+#[test]
+fn later_handshakes_send_only_the_key_share_the_server_chose() {
+    // Without a hint rustls offers an X25519MLKEM768 share (1,216 bytes) and an
+    // X25519 one; once the server has picked X25519, later ClientHellos carry only
+    // the 32-byte X25519 share, with resumption off as well as on.
+    let dir = scratch("tls-kx-hint");
+    let pki = make_pki(&dir);
+    for resume in ["off", "on"] {
+        let (port, server) = classic_kx_server(&pki, 4);
+        let out = barrage(&[
+            "run",
+            &format!("https://127.0.0.1:{port}/"),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "1",
+            "-n",
+            "4",
+            "--no-keepalive",
+            "--tls-resume",
+            resume,
+            "--cacert",
+            pki.ca.to_str().unwrap(),
+            "--no-csv",
+            "-o",
+            dir.join(format!("run-{resume}")).to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let hellos = server.join().unwrap();
+        assert!(
+            hellos[0] > 1200,
+            "first ClientHello offers ML-KEM: {hellos:?}"
+        );
+        assert!(
+            hellos[1..].iter().all(|&n| n < 700),
+            "--tls-resume {resume}: later ClientHellos carry only X25519: {hellos:?}"
+        );
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("X25519"), "group shown: {stdout}");
+    }
+}
