@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod deadlines;
 pub mod expect;
 pub mod http;
 pub mod launcher;

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use memmap2::{MmapOptions, MmapRaw};
+use memmap2::{MmapOptions, MmapRaw, UncheckedAdvice};
 
 /// File magic: the first 8 bytes of every sample file.
 pub const MAGIC: [u8; 8] = *b"BRRGSMPL";
@@ -632,6 +632,24 @@ impl SampleLog {
         Ok(unsafe { self.map.as_mut_ptr().add(end - CHUNK_BYTES) })
     }
 
+    /// Drops a full chunk's pages from this process's page tables. Why: pages of a
+    /// shared file mapping that were written stay resident in the writer's RSS until
+    /// unmapped, so a long run's RSS would grow by 32 bytes a request (0.5 GB per
+    /// 16 million). The records are not lost: `MADV_DONTNEED` on a shared file
+    /// mapping keeps dirty pages in the page cache, which writes them to the file
+    /// like any `write(2)`; a killed process loses nothing either way. Best effort:
+    /// a failure only leaves the pages mapped.
+    fn release(&self, chunk_end: *mut u8) {
+        let offset = chunk_end as usize - self.map.as_mut_ptr() as usize - CHUNK_BYTES;
+        // SAFETY: the chunk is full and owned by the calling writer, which never
+        // touches it again; nothing borrows its pages (records are written through
+        // raw pointers and read back with file reads, not through the mapping).
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, offset, CHUNK_BYTES)
+        };
+    }
+
     /// A writer for one thread.
     pub fn writer(self: &Arc<SampleLog>) -> ChunkWriter {
         ChunkWriter {
@@ -695,6 +713,9 @@ impl ChunkWriter {
     #[inline]
     pub fn push(&mut self, rec: &Record) -> io::Result<()> {
         if self.left == 0 {
+            if !self.next.is_null() {
+                self.log.release(self.next);
+            }
             self.next = self.log.claim()?;
             self.left = CHUNK_RECORDS;
         }
@@ -913,10 +934,15 @@ mod tests {
             .collect();
         assert_eq!(valid.len() as u64, 3 * per_thread);
         for t in 0..3u16 {
-            assert_eq!(
-                valid.iter().filter(|r| r.target == t).count() as u64,
-                per_thread
-            );
+            // Every record intact, including those of the full chunk whose pages the
+            // writer released from its mapping.
+            let mut ends: Vec<u64> = valid
+                .iter()
+                .filter(|r| r.target == t)
+                .map(|r| r.end_ns)
+                .collect();
+            ends.sort_unstable();
+            assert!(ends.iter().copied().eq(1..=per_thread), "thread {t}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -17,7 +17,7 @@
 //! (touched once per 16 Ki records).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Registry, Token};
 
 use crate::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
+use crate::deadlines::Deadlines;
 use crate::progress::Slot;
 use crate::sample::{
     ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
@@ -114,8 +115,8 @@ pub struct Worker<'p> {
     progress: Option<Slot<'p>>,
     rbuf: Box<[u8]>,
     pbuf: Box<[u8]>,
-    /// (deadline, connection, request seq), in deadline order.
-    timeouts: VecDeque<(u64, u32, u32)>,
+    /// Requests in flight, by deadline.
+    deadlines: Deadlines,
     /// Pacing and ramp-up starts: (when, connection, seq at scheduling).
     wakeups: BinaryHeap<Reverse<(u64, u32, u32)>>,
     timeout_ns: u64,
@@ -164,7 +165,7 @@ impl<'p> Worker<'p> {
             progress,
             rbuf: vec![0u8; RBUF].into_boxed_slice(),
             pbuf: vec![0u8; RBUF].into_boxed_slice(),
-            timeouts: VecDeque::new(),
+            deadlines: Deadlines::default(),
             wakeups: BinaryHeap::new(),
             in_flight: 0,
             stopping: false,
@@ -323,7 +324,7 @@ impl<'p> Worker<'p> {
     }
 
     fn poll_timeout(&self, now: u64) -> Option<Duration> {
-        let mut next = self.timeouts.front().map(|t| t.0);
+        let mut next = self.deadlines.front().map(|(t, _)| t);
         let mut consider = |t: Option<u64>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n| n.min(t)));
@@ -398,9 +399,7 @@ impl<'p> Worker<'p> {
             let (conns, mut io) = self.split();
             conns[i].begin(&mut io, now, req)
         };
-        let seq = self.conns[i].seq;
-        self.timeouts
-            .push_back((now + self.timeout_ns, i as u32, seq));
+        self.deadlines.push(i, now + self.timeout_ns);
         match step {
             Step::Done(f) => {
                 self.record(i, f);
@@ -481,6 +480,8 @@ impl<'p> Worker<'p> {
     /// Writes the sample of connection `i`'s finished request.
     fn record(&mut self, i: usize, f: Finished) {
         self.in_flight -= 1;
+        self.deadlines.remove(i);
+        debug_assert_eq!(self.deadlines.len(), self.in_flight);
         self.result.requests += 1;
         let r = &self.conns[i].req;
         let mut flags = 0;
@@ -531,13 +532,12 @@ impl<'p> Worker<'p> {
     }
 
     fn fire_timers(&mut self, now: u64) {
-        while let Some(&(deadline, i, seq)) = self.timeouts.front() {
+        while let Some((deadline, i)) = self.deadlines.front() {
             if deadline > now {
                 break;
             }
-            self.timeouts.pop_front();
-            let i = i as usize;
-            if self.conns[i].seq != seq || !self.conns[i].busy() {
+            self.deadlines.remove(i);
+            if !self.conns[i].busy() {
                 continue;
             }
             let step = {
