@@ -12,24 +12,22 @@
 //! BARRAGE_BENCH_SAMPLES=100000000 cargo bench --bench report -- --sample-size 10
 //! ```
 //!
-//! The run directory is generated once per sample count under the temp dir
-//! (`barrage-bench-report-<n>/`, 32 bytes a sample) and reused by later runs, so
-//! `barrage report` can be timed on it too (see docs/performance.md). results.csv
-//! goes to a file in the temp dir, overwritten each iteration. The goal: at least 10
+//! The run directory (`benches/synthetic/`) is generated once per sample count under
+//! the temp dir (`barrage-bench-report-<n>/`, 32 bytes a sample) and reused by later
+//! runs, so `barrage report` can be timed on it too (see docs/performance.md).
+//! results.csv goes to a file in the temp dir, overwritten each iteration. The goal: at least 10
 //! million samples/s on one core for each.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use barrage::merge::{self, CsvOptions, Merger};
 use barrage::report::source::for_run;
 use barrage::report::{ReportOptions, write_files};
-use barrage::sample::{
-    CHUNK_RECORDS, ClockState, FLAG_NEW_CONN, Header, ProcessStats, Record, SampleLog, dur16,
-    dur32, file_name,
-};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+
+mod synthetic;
 
 const PROCESSES: u32 = 2;
 const THREADS: usize = 4;
@@ -39,118 +37,6 @@ fn samples() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000_000)
-}
-
-/// splitmix64: deterministic, dependency-free jitter.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-/// One worker thread's completions, rising by a jittered gap (mean ~8 us: 125k
-/// requests/s per thread, 1M/s for the run, so 100M samples span 100 s), with a
-/// long-tailed latency, a few 4xx/5xx and 0.1% failures.
-struct Thread {
-    rng: Rng,
-    end_ns: u64,
-    n: u64,
-}
-
-impl Thread {
-    fn next(&mut self) -> Record {
-        let r = self.rng.next();
-        self.end_ns += 1_000 + r % 14_000;
-        self.n += 1;
-        let new_conn = self.n.is_multiple_of(10_000);
-        // 50 us .. ~50 ms, log-spread.
-        let service = 50_000u64 << ((r >> 20) % 11);
-        let service = service + (r >> 32) % service;
-        let (status, error) = match (r >> 44) % 1000 {
-            0 => (0, 9), // timeout
-            1 => (503, 0),
-            2..=4 => (404, 0),
-            _ => (200, 0),
-        };
-        Record {
-            end_ns: self.end_ns,
-            service: dur32::encode(service),
-            lag: 0,
-            ttfb: dur16::encode(service / 2),
-            connect: if new_conn { dur16::encode(45_000) } else { 0 },
-            tls: 0,
-            status,
-            bytes: 850,
-            target: 0,
-            error,
-            flags: if new_conn { FLAG_NEW_CONN } else { 0 },
-        }
-    }
-}
-
-/// The synthetic run directory for `n` samples, generated if missing.
-fn run_dir(n: u64) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("barrage-bench-report-{n}"));
-    let done = dir.join("complete");
-    if done.exists() {
-        return dir;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create bench run dir");
-    let per_file = n / PROCESSES as u64;
-    for p in 0..PROCESSES {
-        let header = Header {
-            chunk_records: CHUNK_RECORDS as u32,
-            process_index: p,
-            process_count: PROCESSES,
-            wall_start_ns: 1_700_000_000_000_000_000,
-            shard_count: 1,
-            host_id: "bench".into(),
-            run_id: "bench-report".into(),
-            ..Default::default()
-        };
-        let log = SampleLog::create(&dir.join(file_name(p)), &header).expect("create log");
-        let mut writers: Vec<_> = (0..THREADS).map(|_| log.writer()).collect();
-        let mut threads: Vec<Thread> = (0..THREADS)
-            .map(|t| Thread {
-                rng: Rng(0x1234 + (p as u64) * 97 + t as u64),
-                end_ns: 0,
-                n: 0,
-            })
-            .collect();
-        // Interleave the threads in time, as real ones would fill their chunks.
-        let count = if p + 1 == PROCESSES {
-            n - per_file * (PROCESSES as u64 - 1)
-        } else {
-            per_file
-        };
-        for i in 0..count {
-            let t = (0..THREADS)
-                .min_by_key(|t| threads[*t].end_ns)
-                .unwrap_or((i % THREADS as u64) as usize);
-            let rec = threads[t].next();
-            writers[t].push(&rec).expect("push");
-        }
-        drop(writers);
-        log.finish(
-            &ProcessStats {
-                connects: 64,
-                ..Default::default()
-            },
-            &[0; 3],
-            &ClockState::default(),
-            header.wall_start_ns + 1,
-        )
-        .expect("finish log");
-    }
-    std::fs::write(&done, b"").expect("mark complete");
-    dir
 }
 
 fn report_pass(dir: &Path) -> u64 {
@@ -186,7 +72,7 @@ fn csv_pass(dir: &Path, out: &Path, with_report: bool) -> u64 {
 
 fn bench(c: &mut Criterion) {
     let n = samples();
-    let dir = run_dir(n);
+    let dir = synthetic::run_dir("report", n, PROCESSES, THREADS);
     let csv = std::env::temp_dir().join(format!("barrage-bench-report-{}.csv", std::process::id()));
     // One full report (files included) first, so its cost is visible once and the
     // output can be looked at.
