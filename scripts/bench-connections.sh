@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Connection scale: hold CONNS keep-alive connections (50,000 by default) against a
+# local nginx for DURATION, and report barrage's memory per connection and its errors.
+#
+#   scripts/bench-connections.sh                    # 50,000 connections, 35 s
+#   CONNS=20000 DURATION=20 scripts/bench-connections.sh
+#
+# One port's ephemeral range (~28,000) cannot hold 50,000 connections to one target,
+# so barrage spreads them over BIND source addresses (127.0.0.2-127.0.0.9). A process
+# needs one descriptor per connection and the hard open-file limit may be low (20,000
+# in some containers), so barrage runs PROCESSES=4 processes (CONNS/4 each) and nginx
+# runs 4 workers with `reuseport`. Every connection sends a request every INTERVAL
+# (2 s): this measures holding connections, not throughput (without --interval, 50,000
+# closed-loop connections measure how far nginx's queue grows).
+#
+# Prints: connections opened, requests, errors and timeouts (from summary.json), and
+# the resident memory of barrage's processes read from ps at the middle of the run
+# (launcher + workers), per connection. Loopback only (127.0.0.1 and BIND). Installs
+# nginx if missing (as root). Port 19400 must be free; state in /tmp/barrage-conns.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$HERE")"
+STATE=/tmp/barrage-conns
+PORT=19400
+CONNS="${CONNS:-50000}"
+DURATION="${DURATION:-35}"
+PROCESSES="${PROCESSES:-4}"
+INTERVAL="${INTERVAL:-2s}"
+RAMPUP="${RAMPUP:-5s}"
+BIND="${BIND:-127.0.0.2-127.0.0.9}"
+BARRAGE="${BARRAGE:-$REPO/target/release/barrage}"
+export PATH="$PATH:/usr/sbin:/sbin:${HOME:-/root}/.cargo/bin"
+
+say() { printf 'bench-connections.sh: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+if ! command -v nginx >/dev/null; then
+    [[ $(id -u) == 0 ]] || die "nginx is missing: run as root or apt-get install -y nginx"
+    say "installing nginx"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+fi
+if [[ "${NO_BUILD:-0}" != 1 ]]; then
+    say "cargo build --release"
+    (cd "$REPO" && cargo build --release -q) || die "cargo build --release failed"
+fi
+[[ -x "$BARRAGE" ]] || die "$BARRAGE is not executable"
+
+ulimit -n "$(ulimit -Hn)"
+hard=$(ulimit -Hn)
+per_worker=$(( hard - 1000 ))
+(( CONNS / 4 < per_worker )) || die "nginx's 4 workers need $(( CONNS / 4 + 1000 )) descriptors each; the hard limit is $hard"
+
+rm -rf "$STATE" && mkdir -p "$STATE/tmp"
+cat >"$STATE/nginx.conf" <<EOF
+worker_processes 4;
+daemon off;
+pid $STATE/nginx.pid;
+error_log $STATE/error.log warn;
+worker_rlimit_nofile $hard;
+events { worker_connections $per_worker; use epoll; }
+http {
+    access_log off;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $STATE/tmp;
+    proxy_temp_path $STATE/tmp;
+    fastcgi_temp_path $STATE/tmp;
+    uwsgi_temp_path $STATE/tmp;
+    scgi_temp_path $STATE/tmp;
+    server {
+        listen 127.0.0.1:$PORT reuseport backlog=65535;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+nginx -e "$STATE/error.log" -p "$STATE/" -c "$STATE/nginx.conf" </dev/null &
+NGINX_PID=$!
+trap 'kill -QUIT $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    sleep 0.1
+done
+
+say "$CONNS connections over $BIND, $PROCESSES processes, ${DURATION}s"
+RUN="$STATE/run"
+timeout -k 5 $(( DURATION + 60 )) "$BARRAGE" run "http://127.0.0.1:$PORT/" \
+    -p "$PROCESSES" -t 1 -c "$CONNS" --bind "$BIND" --rampup "$RAMPUP" \
+    --interval "$INTERVAL" -d "${DURATION}s" --no-csv -q -o "$RUN" >/dev/null &
+CLIENT=$!
+sleep $(( DURATION / 2 + 3 ))
+# Resident memory of the launcher and its workers (KiB), and established sockets.
+launcher=$(pgrep -P "$CLIENT" | head -n 1)   # $CLIENT is timeout(1)
+pids="$launcher $(pgrep -P "$launcher" | tr '\n' ' ')"
+rss_kib=$(ps -o rss= -p "$(echo $pids | tr ' ' ',')" | awk '{s += $1} END {print s}')
+established=$(ss -Htn state established "( dport = :$PORT )" | wc -l)
+rc=0
+wait "$CLIENT" || rc=$?
+
+python3 - "$RUN/summary.json" "$CONNS" "$rss_kib" "$established" "$rc" <<'EOF'
+import json, sys
+path, conns, rss_kib, est, rc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+s = json.load(open(path))
+req, conn = s["requests"], s["connections"]
+kinds = s.get("errors_by_kind") or {}
+print(f"connections   {conn['opened']:,} opened ({est:,} established to the server at mid-run), exit code {rc}")
+print(f"requests      {req['total']:,} in {s['duration_s']:.1f} s, errors {req['errors']:,} {kinds if kinds else ''}")
+print(f"latency       p50 {s['latency_s']['p50']*1e3:.2f} ms, p99 {s['latency_s']['p99']*1e3:.2f} ms")
+print(f"memory        {rss_kib/1024:.1f} MiB resident (launcher + workers) at mid-run = "
+      f"{rss_kib*1024/conns:,.0f} bytes per connection (an upper bound: it includes each process's fixed ~3-4 MiB)")
+EOF
