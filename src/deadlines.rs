@@ -47,15 +47,21 @@ impl Default for Deadlines {
 }
 
 impl Deadlines {
-    /// Connection `i` started a request due to time out at `deadline`, which is no
-    /// earlier than any deadline already queued (one timeout for all requests and a
-    /// monotonic clock). A request already queued for `i` is replaced.
+    /// Connection `i` started a request due to time out at `deadline`. A request
+    /// already queued for `i` is replaced. Deadlines arrive in start order (one
+    /// timeout for all requests, a monotonic clock), except that requests started in
+    /// one loop iteration may carry start times a few microseconds apart in either
+    /// order; such a deadline is raised to the last one queued, so the front stays
+    /// the earliest (a timeout fires at most those microseconds late).
     pub fn push(&mut self, i: usize, deadline: u64) {
         if i >= self.nodes.len() {
             self.nodes.resize(i + 1, UNLINKED);
         }
         self.remove(i);
-        debug_assert!(self.tail == NONE || self.nodes[self.tail as usize].deadline <= deadline);
+        let deadline = match self.tail {
+            NONE => deadline,
+            t => deadline.max(self.nodes[t as usize].deadline),
+        };
         self.nodes[i] = Node {
             deadline,
             prev: self.tail,
@@ -140,6 +146,10 @@ mod tests {
         d.push(3, 20); // next request on 3: replaces its entry, goes to the back
         d.push(2, 21);
         assert_eq!(drain(&mut d), vec![(12, 7), (20, 3), (21, 2)]);
+        // A deadline slightly earlier than the last one queued is raised to it.
+        d.push(5, 40);
+        d.push(6, 39);
+        assert_eq!(drain(&mut d), vec![(40, 5), (40, 6)]);
         assert!(d.is_empty() && d.front().is_none());
         d.push(4, 30); // usable again after emptying
         assert_eq!(d.front(), Some((30, 4)));
