@@ -171,7 +171,7 @@ pub struct Conn {
     tls_start: u64,
     /// Response checks in progress (used only when the target has expectations).
     check: Check,
-    /// Bumped at every new request; timers carry it so stale ones are ignored.
+    /// Bumped at every new request; pacing wake-ups carry it so stale ones are ignored.
     pub seq: u32,
     pub req: ReqInfo,
 }

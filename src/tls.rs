@@ -9,12 +9,12 @@
 //! mio loops, so TLS costs no thread and no blocking call.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{
-    ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls12Resumption,
-    Tls13ClientSessionValue,
+    ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
+    Tls12Resumption, Tls13ClientSessionValue,
 };
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -110,6 +110,25 @@ pub fn group_names() -> Vec<String> {
         .collect()
 }
 
+/// The items of `all` named in `wanted`, in that order, matched case-insensitively on
+/// rustls's names (`TLS13_AES_128_GCM_SHA256`, `X25519`); `Err` holds the first name
+/// that matches none.
+fn choose<T: Copy, N: std::fmt::Debug>(
+    all: &[T],
+    wanted: &[String],
+    name: impl Fn(&T) -> N,
+) -> Result<Vec<T>, String> {
+    wanted
+        .iter()
+        .map(|w| {
+            all.iter()
+                .find(|x| format!("{:?}", name(x)).eq_ignore_ascii_case(w))
+                .copied()
+                .ok_or_else(|| w.clone())
+        })
+        .collect()
+}
+
 /// The client side of a run's TLS, built once before the fork.
 #[derive(Debug, Clone)]
 pub struct ClientTls {
@@ -130,23 +149,21 @@ impl ClientTls {
             Some(v) => return Err(TlsError::Version(v.to_string())),
         };
         if !opts.ciphers.is_empty() {
-            let mut chosen = Vec::new();
-            for name in &opts.ciphers {
-                let s = provider
-                    .cipher_suites
-                    .iter()
-                    .find(|s| format!("{:?}", s.suite()).eq_ignore_ascii_case(name))
-                    .ok_or_else(|| TlsError::Cipher {
-                        name: name.clone(),
+            let chosen =
+                choose(&provider.cipher_suites, &opts.ciphers, |s| s.suite()).map_err(|name| {
+                    TlsError::Cipher {
+                        name,
                         choices: cipher_names().join(", "),
-                    })?;
-                if !versions.iter().any(|v| v.version == s.version().version) {
-                    return Err(TlsError::CipherVersion {
-                        cipher: name.clone(),
-                        version: opts.version.clone().unwrap_or_default(),
-                    });
-                }
-                chosen.push(*s);
+                    }
+                })?;
+            if let Some(s) = chosen
+                .iter()
+                .find(|s| !versions.iter().any(|v| v.version == s.version().version))
+            {
+                return Err(TlsError::CipherVersion {
+                    cipher: format!("{:?}", s.suite()),
+                    version: opts.version.clone().unwrap_or_default(),
+                });
             }
             provider.cipher_suites = chosen;
         } else {
@@ -162,19 +179,11 @@ impl ClientTls {
             });
         }
         if !opts.kx_groups.is_empty() {
-            let mut chosen = Vec::new();
-            for name in &opts.kx_groups {
-                let g = provider
-                    .kx_groups
-                    .iter()
-                    .find(|g| format!("{:?}", g.name()).eq_ignore_ascii_case(name))
-                    .ok_or_else(|| TlsError::Group {
-                        name: name.clone(),
-                        choices: group_names().join(", "),
-                    })?;
-                chosen.push(*g);
-            }
-            provider.kx_groups = chosen;
+            provider.kx_groups = choose(&provider.kx_groups, &opts.kx_groups, |g| g.name())
+                .map_err(|name| TlsError::Group {
+                    name,
+                    choices: group_names().join(", "),
+                })?;
         }
         let provider = Arc::new(provider);
         let mut roots = RootCertStore::empty();
@@ -241,7 +250,7 @@ impl ClientTls {
         c.resumption = if self.resume {
             Resumption::in_memory_sessions(256)
         } else {
-            Resumption::store(Arc::new(KxHintsOnly::default()))
+            Resumption::store(Arc::new(KxHintsOnly(ClientSessionMemoryCache::new(256))))
                 .tls12_resumption(Tls12Resumption::Disabled)
         };
         Arc::new(c)
@@ -250,30 +259,21 @@ impl ClientTls {
 
 /// The session store of `--tls-resume off`: it keeps nothing that resumes a session
 /// (no TLS 1.2 session, no TLS 1.3 ticket), only which key-exchange group each
-/// server chose. rustls then sends just that group's key share in later
-/// ClientHellos instead of one per offered group: against a server without ML-KEM,
-/// no X25519MLKEM768 key pair is generated per handshake only to be ignored
-/// (measured: about 8% of the client's CPU per full handshake). The server's work is
-/// the same either way, since it uses only the share of the group it picks.
-#[derive(Debug, Default)]
-struct KxHintsOnly {
-    hints: Mutex<Vec<(ServerName<'static>, NamedGroup)>>,
-}
+/// server chose, in rustls's own bounded cache. rustls then sends just that group's
+/// key share in later ClientHellos instead of one per offered group: against a server
+/// without ML-KEM, no X25519MLKEM768 key pair is generated per handshake only to be
+/// ignored (measured: about 8% of the client's CPU per full handshake). The server's
+/// work is the same either way, since it uses only the share of the group it picks.
+#[derive(Debug)]
+struct KxHintsOnly(ClientSessionMemoryCache);
 
 impl ClientSessionStore for KxHintsOnly {
     fn set_kx_hint(&self, server: ServerName<'static>, group: NamedGroup) {
-        let mut hints = self.hints.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hint) = hints.iter_mut().find(|(s, _)| *s == server) {
-            hint.1 = group;
-        } else if hints.len() < 64 {
-            // Bounded: a targets file names a handful of hosts, not thousands.
-            hints.push((server, group));
-        }
+        self.0.set_kx_hint(server, group);
     }
 
     fn kx_hint(&self, server: &ServerName<'_>) -> Option<NamedGroup> {
-        let hints = self.hints.lock().unwrap_or_else(|e| e.into_inner());
-        hints.iter().find(|(s, _)| s == server).map(|&(_, g)| g)
+        self.0.kx_hint(server)
     }
 
     fn set_tls12_session(&self, _: ServerName<'static>, _: Tls12ClientSessionValue) {}

@@ -9,8 +9,9 @@
 //! server shows up in the latencies instead of silently slowing the schedule.
 //!
 //! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
-//! in start order with one timeout for all, so they form a FIFO queue; pacing and ramp
-//! wake-ups go in a small heap; the open-loop schedule is one "next intended" value.
+//! in start order with one timeout for all, so they form a FIFO queue (`deadlines.rs`),
+//! which also counts the requests in flight; pacing and ramp wake-ups go in a small
+//! heap; the open-loop schedule is one "next intended" value.
 //!
 //! Nothing here is shared with other threads except the stop level (read when the
 //! waker fires), this loop's own progress slot, and the sample log's chunk counter
@@ -115,13 +116,12 @@ pub struct Worker<'p> {
     progress: Option<Slot<'p>>,
     rbuf: Box<[u8]>,
     pbuf: Box<[u8]>,
-    /// Requests in flight, by deadline.
+    /// The requests in flight, by deadline.
     deadlines: Deadlines,
     /// Pacing and ramp-up starts: (when, connection, seq at scheduling).
     wakeups: BinaryHeap<Reverse<(u64, u32, u32)>>,
     timeout_ns: u64,
     quota: Option<u64>,
-    in_flight: usize,
     stopping: bool,
     grace_end: Option<u64>,
     /// Requests started (picks the target).
@@ -167,7 +167,6 @@ impl<'p> Worker<'p> {
             pbuf: vec![0u8; RBUF].into_boxed_slice(),
             deadlines: Deadlines::default(),
             wakeups: BinaryHeap::new(),
-            in_flight: 0,
             stopping: false,
             grace_end: None,
             started: 0,
@@ -308,7 +307,7 @@ impl<'p> Worker<'p> {
 
     /// Nothing is outstanding and nothing more will start.
     fn finished(&self, now: u64) -> bool {
-        if self.in_flight > 0 {
+        if !self.deadlines.is_empty() {
             return false;
         }
         if !self.may_start(now) {
@@ -394,12 +393,12 @@ impl<'p> Worker<'p> {
         if let Some(q) = self.quota.as_mut() {
             *q -= 1;
         }
-        self.in_flight += 1;
+        // The queue of deadlines is also the count of requests in flight.
+        self.deadlines.push(i, now + self.timeout_ns);
         let step = {
             let (conns, mut io) = self.split();
             conns[i].begin(&mut io, now, req)
         };
-        self.deadlines.push(i, now + self.timeout_ns);
         match step {
             Step::Done(f) => {
                 self.record(i, f);
@@ -479,9 +478,7 @@ impl<'p> Worker<'p> {
 
     /// Writes the sample of connection `i`'s finished request.
     fn record(&mut self, i: usize, f: Finished) {
-        self.in_flight -= 1;
         self.deadlines.remove(i);
-        debug_assert_eq!(self.deadlines.len(), self.in_flight);
         self.result.requests += 1;
         let r = &self.conns[i].req;
         let mut flags = 0;
@@ -536,10 +533,10 @@ impl<'p> Worker<'p> {
             if deadline > now {
                 break;
             }
+            // Only requests in flight are queued (recording one dequeues it), so the
+            // connection is busy; dequeue first all the same, so the loop always ends.
+            debug_assert!(self.conns[i].busy());
             self.deadlines.remove(i);
-            if !self.conns[i].busy() {
-                continue;
-            }
             let step = {
                 let (conns, mut io) = self.split();
                 conns[i].on_timeout(&mut io)
