@@ -454,6 +454,13 @@ pub fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
 
 /// Parses `10s`, `1m`, `250ms`, `1.5s`, `2h`, `100us`; a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let secs = parse_seconds(s)?;
+    // Rounded to the nanosecond: from_secs_f64 truncates, and 999us is 0.000998999...
+    Ok(Duration::from_nanos((secs * 1e9).round() as u64))
+}
+
+/// [`parse_duration`]'s syntax, as seconds (`--fail-if` compares floats).
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -471,7 +478,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         other => {
             return Err(format!(
-                "invalid duration unit {other:?} in {s:?}: use ns, us, ms, s, m or h"
+                "unknown unit {other:?} in duration {s:?}: use ns, us, ms, s, m or h"
             ));
         }
     };
@@ -479,7 +486,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("duration {s:?} is out of range"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(secs)
 }
 
 #[cfg(test)]

@@ -313,7 +313,6 @@ pub struct Accumulator {
     errors: u64,
     bytes: u64,
     last_end: u64,
-    first_end: u64,
     by_status: Box<[u64; 1000]>,
     other_status: BTreeMap<u16, u64>,
     by_error: Box<[u64; 256]>,
@@ -383,7 +382,6 @@ impl Accumulator {
             errors: 0,
             bytes: 0,
             last_end: 0,
-            first_end: u64::MAX,
             by_status: Box::new([0; 1000]),
             other_status: BTreeMap::new(),
             by_error: Box::new([0; 256]),
@@ -392,10 +390,6 @@ impl Accumulator {
             serializer: V2DeflateSerializer::new(),
             schedule: None,
         }
-    }
-
-    pub fn options(&self) -> &ReportOptions {
-        &self.opts
     }
 
     /// Adds a sample record (the `visit` callback of `merge::write_csv`).
@@ -410,7 +404,6 @@ impl Accumulator {
         self.count += 1;
         self.bytes += s.bytes as u64;
         self.last_end = self.last_end.max(s.end_ns);
-        self.first_end = self.first_end.min(s.end_ns);
         match self.by_status.get_mut(s.status as usize) {
             Some(n) => *n += 1,
             None => *self.other_status.entry(s.status).or_insert(0) += 1,
@@ -597,11 +590,6 @@ impl Accumulator {
         self.pool.push(o.hist);
     }
 
-    /// Requests seen so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// Closes every interval and builds the report.
     pub fn finish(mut self, source: SourceInfo) -> Result<Report, ReportError> {
         if let Some(intervals) = self.too_many_intervals {
@@ -644,7 +632,6 @@ impl Accumulator {
             count: self.count,
             errors: self.errors,
             bytes: self.bytes,
-            first_end_ns: if self.count > 0 { self.first_end } else { 0 },
             last_end_ns: self.last_end,
             moments: self.moments,
             by_status,
@@ -674,7 +661,6 @@ pub struct Totals {
     pub count: u64,
     pub errors: u64,
     pub bytes: u64,
-    pub first_end_ns: u64,
     pub last_end_ns: u64,
     pub moments: Moments,
     pub by_status: BTreeMap<u16, u64>,

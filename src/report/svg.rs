@@ -187,7 +187,8 @@ pub fn tick_label(v: f64, step: f64) -> String {
     trim(format!("{v:.decimals$}"))
 }
 
-fn trim(s: String) -> String {
+/// Drops trailing zeros of a decimal (`1.500` -> `1.5`, `2.000` -> `2`).
+pub(crate) fn trim(s: String) -> String {
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {

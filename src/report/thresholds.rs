@@ -96,7 +96,7 @@ impl Metric {
         match self {
             Metric::Rps => format!("{v:.1}"),
             Metric::Requests | Metric::Errors => format!("{v:.0}"),
-            Metric::ErrorShare => format!("{}%", trim_float(v * 100.0)),
+            Metric::ErrorShare => format!("{}%", super::svg::trim(format!("{:.4}", v * 100.0))),
             _ => fmt_secs(v),
         }
     }
@@ -216,25 +216,12 @@ pub fn parse(s: &str) -> Result<Threshold, String> {
 }
 
 fn parse_latency(s: &str) -> Result<f64, String> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?} needs a unit, like 50ms, 200us or 1.5s"))?;
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration"))?;
-    let scale = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}: use ns, us, ms or s"
-            ));
-        }
-    };
-    Ok(v * scale)
+    // A bare number is seconds for --duration, but here it is almost always a
+    // forgotten "ms": ask for the unit.
+    if s.ends_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return Err(format!("{s:?} needs a unit, like 50ms, 200us or 1.5s"));
+    }
+    crate::cli::parse_seconds(s)
 }
 
 /// `10000`, `10k`, `1.5M`.
@@ -245,11 +232,6 @@ fn parse_count(s: &str) -> Option<f64> {
         _ => (s, 1.0),
     };
     num.trim().parse::<f64>().ok().map(|v| v * scale)
-}
-
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.4}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// The verdict on one threshold.
