@@ -478,7 +478,7 @@ pub fn parse_seconds(s: &str) -> Result<f64, String> {
         "h" => 3600.0,
         other => {
             return Err(format!(
-                "unknown unit {other:?} in duration {s:?}: use ns, us, ms, s, m or h"
+                "invalid duration {s:?}: unknown unit {other:?}, use ns, us, ms, s, m or h"
             ));
         }
     };

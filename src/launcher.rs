@@ -479,7 +479,15 @@ fn child_main(
         chunk_records: sample::CHUNK_RECORDS as u32,
         process_index: index as u32,
         process_count: cfg.processes as u32,
-        flags: 0,
+        flags: if cfg.load.is_open() {
+            sample::HDR_OPEN_LOOP
+        } else {
+            0
+        } | if cfg.latency_uncorrected {
+            sample::HDR_UNCORRECTED
+        } else {
+            0
+        },
         wall_start_ns: wall,
         claimed_chunks: 0,
         shard_index: cfg.shard_index,

@@ -586,18 +586,12 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, opts: &Cs
     line.extend_from_slice(ib.format(rec.status).as_bytes());
     for col in &opts.columns {
         line.push(b',');
-        let start = rec.end_ns.saturating_sub(rec.service_ns());
         match col {
-            Column::Start => push_seconds(line, start, 9),
-            Column::Intended => push_seconds(
-                line,
-                start.saturating_sub(if rec.flags & crate::sample::FLAG_SCHEDULED != 0 {
-                    rec.lag_ns()
-                } else {
-                    0
-                }),
-                9,
-            ),
+            Column::Start => push_seconds(line, rec.end_ns.saturating_sub(rec.service_ns()), 9),
+            // The intended start is where the corrected latency counts from.
+            Column::Intended => {
+                push_seconds(line, rec.end_ns.saturating_sub(rec.latency_ns(true)), 9)
+            }
             Column::Connect => push_opt_seconds(
                 line,
                 rec.flags & crate::sample::FLAG_NEW_CONN != 0,
@@ -643,6 +637,15 @@ fn push_opt_seconds(line: &mut Vec<u8>, present: bool, ns: u64) {
     }
 }
 
+/// The run was recorded with `--latency-uncorrected` (its header flag): results.csv
+/// and reports then give service time for scheduled requests too, whatever a later
+/// `barrage merge` or `report` is asked.
+pub fn recorded_uncorrected(files: &[SampleFile]) -> bool {
+    files
+        .iter()
+        .any(|f| f.header.flags & crate::sample::HDR_UNCORRECTED != 0)
+}
+
 /// Writes `results.csv` from `files`, handing every record to `visit` as well (the
 /// summary is built in the same pass). Returns the number of rows.
 pub fn write_csv(
@@ -668,6 +671,12 @@ pub fn write_csv(
         }
         buf.push(b'\n');
     }
+    // A run recorded with --latency-uncorrected stays uncorrected when merged again.
+    let uncorrected = CsvOptions {
+        uncorrected: opts.uncorrected || recorded_uncorrected(files),
+        ..opts.clone()
+    };
+    let opts = &uncorrected;
     let mut merger = Merger::new(files)?;
     let mut rows = 0u64;
     while let Some((rec, fi)) = merger.next_record()? {

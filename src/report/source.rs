@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Accumulator, Report, ReportError, ReportOptions, SourceInfo, Summary, csv_in};
 use crate::merge::{self, Merger};
-use crate::sample::{HDR_UNCORRECTED, ProcessStats, SampleFile};
+use crate::sample::{ProcessStats, SampleFile};
 
 /// How far out of order a results.csv row may be and still land in its interval: the
 /// seed tool wrote rows roughly in completion order.
@@ -125,7 +125,7 @@ impl Input {
 /// An accumulator and source description for a run's sample files: latency is
 /// uncorrected if asked or if the run was recorded with `--latency-uncorrected`.
 pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, SourceInfo) {
-    let uncorrected = files.iter().any(|f| f.header.flags & HDR_UNCORRECTED != 0);
+    let uncorrected = merge::recorded_uncorrected(files);
     let opts = ReportOptions {
         corrected: opts.corrected && !uncorrected,
         ..opts

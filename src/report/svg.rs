@@ -976,25 +976,11 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc.to_be_bytes());
 }
 
-/// CRC-32 (IEEE), as PNG chunks need.
+/// CRC-32 (IEEE), as PNG chunks need (flate2's, already linked for the deflate).
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut table = [0u32; 256];
-    for (i, t) in table.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-        *t = c;
-    }
-    let mut c = 0xFFFF_FFFFu32;
-    for b in data {
-        c = table[((c ^ *b as u32) & 0xFF) as usize] ^ (c >> 8);
-    }
-    c ^ 0xFFFF_FFFF
+    let mut c = flate2::Crc::new();
+    c.update(data);
+    c.sum()
 }
 
 /// Standard base64 with padding.
