@@ -13,10 +13,14 @@
 # (2 s): this measures holding connections, not throughput (without --interval, 50,000
 # closed-loop connections measure how far nginx's queue grows).
 #
+# Knobs: CONNS, DURATION and RAMPUP (whole seconds, default 35 and 5), PROCESSES,
+# INTERVAL, BIND, BARRAGE (binary), NO_BUILD=1 (skip cargo build).
+#
 # Prints: connections opened, requests, errors and timeouts (from summary.json), and
-# the resident memory of barrage's processes read from ps at the middle of the run
-# (launcher + workers), per connection. Loopback only (127.0.0.1 and BIND). Installs
-# nginx if missing (as root). Port 19400 must be free; state in /tmp/barrage-conns.
+# the resident memory of barrage's processes read from ps halfway between the end of
+# the ramp-up and the end (launcher + workers), per connection. Loopback only
+# (127.0.0.1 and BIND). Installs nginx, iproute2 and procps if missing (as root).
+# Port 19400 must be free; state in /tmp/barrage-conns; one run at a time.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,21 +29,28 @@ STATE=/tmp/barrage-conns
 PORT=19400
 CONNS="${CONNS:-50000}"
 DURATION="${DURATION:-35}"
+DURATION="${DURATION%s}"   # 35 and 35s alike
 PROCESSES="${PROCESSES:-4}"
 INTERVAL="${INTERVAL:-2s}"
-RAMPUP="${RAMPUP:-5s}"
+RAMPUP="${RAMPUP:-5}"
+RAMPUP="${RAMPUP%s}"       # whole seconds
 BIND="${BIND:-127.0.0.2-127.0.0.9}"
 BARRAGE="${BARRAGE:-$REPO/target/release/barrage}"
 export PATH="$PATH:/usr/sbin:/sbin:${HOME:-/root}/.cargo/bin"
 
 say() { printf 'bench-connections.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+(( DURATION > RAMPUP )) || die "DURATION ($DURATION s) must be longer than RAMPUP ($RAMPUP s)"
 
-if ! command -v nginx >/dev/null; then
-    [[ $(id -u) == 0 ]] || die "nginx is missing: run as root or apt-get install -y nginx"
-    say "installing nginx"
+need=()
+for pair in nginx:nginx ss:iproute2 pgrep:procps ps:procps python3:python3; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+if (( ${#need[@]} )); then
+    [[ $(id -u) == 0 ]] || die "missing: ${need[*]}: run as root or apt-get install -y ${need[*]}"
+    say "installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 if [[ "${NO_BUILD:-0}" != 1 ]]; then
     say "cargo build --release"
@@ -52,6 +63,10 @@ hard=$(ulimit -Hn)
 per_worker=$(( hard - 1000 ))
 (( CONNS / 4 < per_worker )) || die "nginx's 4 workers need $(( CONNS / 4 + 1000 )) descriptors each; the hard limit is $hard"
 
+mkdir -p "$STATE"
+exec 9>"$STATE.lock"
+flock -n 9 || die "another bench-connections.sh is running (lock $STATE.lock)"
+[[ -z "$(ss -Htln "sport = :$PORT")" ]] || die "port $PORT is in use (a leftover nginx? see $STATE/nginx.pid)"
 rm -rf "$STATE" && mkdir -p "$STATE/tmp"
 cat >"$STATE/nginx.conf" <<EOF
 worker_processes 4;
@@ -77,22 +92,29 @@ http {
 EOF
 nginx -e "$STATE/error.log" -p "$STATE/" -c "$STATE/nginx.conf" </dev/null &
 NGINX_PID=$!
-trap 'kill -QUIT $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null || true' EXIT
+CLIENT=
+# timeout(1) runs the client in its own process group, so Ctrl-C must stop it here.
+trap 'kill -TERM $CLIENT 2>/dev/null || true; kill -QUIT $NGINX_PID 2>/dev/null || true
+      wait 2>/dev/null || true' EXIT
+up=0
 for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && { up=1; break; }
     sleep 0.1
 done
+(( up )) && kill -0 "$NGINX_PID" 2>/dev/null || die "nginx did not start: $(tail -n 3 "$STATE/error.log" 2>/dev/null)"
 
 say "$CONNS connections over $BIND, $PROCESSES processes, ${DURATION}s"
 RUN="$STATE/run"
 timeout -k 5 $(( DURATION + 60 )) "$BARRAGE" run "http://127.0.0.1:$PORT/" \
-    -p "$PROCESSES" -t 1 -c "$CONNS" --bind "$BIND" --rampup "$RAMPUP" \
+    -p "$PROCESSES" -t 1 -c "$CONNS" --bind "$BIND" --rampup "${RAMPUP}s" \
     --interval "$INTERVAL" -d "${DURATION}s" --no-csv -q -o "$RUN" >/dev/null &
 CLIENT=$!
-sleep $(( DURATION / 2 + 3 ))
+# Read memory halfway through the hold: every connection is up after the ramp-up.
+sleep $(( RAMPUP + (DURATION - RAMPUP) / 2 ))
 # Resident memory of the launcher and its workers (KiB), and established sockets.
-launcher=$(pgrep -P "$CLIENT" | head -n 1)   # $CLIENT is timeout(1)
-pids="$launcher $(pgrep -P "$launcher" | tr '\n' ' ')"
+launcher=$(pgrep -P "$CLIENT" | head -n 1 || true)   # $CLIENT is timeout(1)
+[[ -n "$launcher" ]] || die "barrage ended before the mid-run reading (see $RUN)"
+pids="$launcher $(pgrep -P "$launcher" | tr '\n' ' ' || true)"
 rss_kib=$(ps -o rss= -p "$(echo $pids | tr ' ' ',')" | awk '{s += $1} END {print s}')
 established=$(ss -Htn state established "( dport = :$PORT )" | wc -l)
 rc=0

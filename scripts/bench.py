@@ -86,7 +86,7 @@ CLIENT_CPU = env("CLIENT_CPU", "0")
 SERVER_CPU = env("SERVER_CPU", "1")
 OUT = env("OUT", os.path.join(STATE, "bench.md"))
 BARRAGE = env("BARRAGE", os.path.join(REPO, "target", "release", "barrage"))
-NOCSV = env("NOCSV", "1") == "1"
+NOCSV = env("NOCSV", "0") == "1"
 SYSCALLS = env("SYSCALLS", "auto")          # auto | perf | strace | off
 SYSCALL_RUNS = env("SYSCALL_RUNS", "all")   # all | first
 EXPECT_BODY = env("EXPECT_BODY", "ok")

@@ -86,6 +86,10 @@ fi
 # --- 2. barrage ------------------------------------------------------------
 BARRAGE="${BARRAGE:-$REPO/target/release/barrage}"
 mkdir -p "$STATE"
+# One bench at a time: a second one would swap the binary snapshot and stop the first
+# one's nginx as a "leftover".
+exec 9>"$STATE/lock"
+flock -n 9 || die "another scripts/bench.sh is running (lock $STATE/lock)"
 if [[ "${NO_BUILD:-0}" == 1 ]]; then
     say "NO_BUILD=1: measuring $BARRAGE as it is"
 elif ! command -v cargo >/dev/null; then

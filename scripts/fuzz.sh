@@ -27,6 +27,10 @@ if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
     mapfile -t targets < <(cd fuzz && cargo fuzz list)
+    if [ "${#targets[@]}" -eq 0 ]; then
+        echo "fuzz.sh: no fuzz targets (cargo fuzz list failed or found none)" >&2
+        exit 1
+    fi
 fi
 
 # Per-target libFuzzer options. Sample files need room for the 4096-byte header

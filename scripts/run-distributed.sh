@@ -12,7 +12,7 @@
 #   -o DIR      where the per-host run directories and the merged results go
 #               [./barrage-runs/dist-<UTC time>]
 #   -s SECONDS  start the load this long after launch, on every host at once [5]
-#   COLUMNS=host,...  extra columns for the merged results.csv (see barrage merge)
+#   MERGE_COLUMNS=host,...  extra columns for the merged results.csv (see barrage merge)
 #
 # Every host runs `barrage run ... --shard %n/N --start-at T --run-id ID --host-id %h`:
 # its exact share of -c, -n and the rate (options after -- are the whole test's), all
@@ -79,7 +79,7 @@ fi
 
 dirs=()
 for h in "${names[@]}"; do dirs+=("$out/$h"); done
-"$local_bin" merge "${dirs[@]}" -o "$out/results.csv" ${COLUMNS:+--columns "$COLUMNS"}
+"$local_bin" merge "${dirs[@]}" -o "$out/results.csv" ${MERGE_COLUMNS:+--columns "$MERGE_COLUMNS"}
 "$local_bin" report "${dirs[@]}" -o "$out"
 echo "barrage distributed: results in $out/results.csv, report in $out/report.html" >&2
 exit "$status"

@@ -7,8 +7,9 @@
 #   scripts/run.sh [--tls] OPTIONS # the local session with extra `barrage run` options
 #
 # Builds the release binary when it is missing or older than the sources. The local
-# session serves on 127.0.0.1 (a free port), runs for DURATION (default 5s), prints the
-# summary and where results.csv is, and stops the server.
+# session serves on 127.0.0.1 (a free port), runs for DURATION (default 5s) with
+# CONNECTIONS (default 64), prints the summary and where results.csv is, and stops
+# the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,7 @@ fi
 log=$(mktemp)
 "$bin" serve --listen 127.0.0.1:0 --threads 1 "${tls[@]}" >"$log" &
 server=$!
-trap 'kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$log" "${work:-}"' EXIT
 for _ in $(seq 100); do
     grep -q "listening on" "$log" && break
     sleep 0.05
