@@ -244,25 +244,14 @@ fn three_shards_over_pdsh_make_one_test() {
     assert!(out_dir.join("report.html").exists());
 
     // merge names a missing shard, and refuses directories of different runs.
-    let two = barrage(&[
-        "merge",
-        out_dir.join(net.host(0)).to_str().unwrap(),
-        out_dir.join(net.host(1)).to_str().unwrap(),
-        "-o",
-        "/dev/null",
-    ]);
+    let (shard0, shard1) = (out_dir.join(net.host(0)), out_dir.join(net.host(1)));
+    let two = barrage(&["merge", p(&shard0), p(&shard1), "-o", "/dev/null"]);
     assert!(
         text(&two.stderr).contains("shard 2 of 3 missing"),
         "{}",
         text(&two.stderr)
     );
-    let dup = barrage(&[
-        "merge",
-        out_dir.join(net.host(0)).to_str().unwrap(),
-        out_dir.join(net.host(0)).to_str().unwrap(),
-        "-o",
-        "/dev/null",
-    ]);
+    let dup = barrage(&["merge", p(&shard0), p(&shard0), "-o", "/dev/null"]);
     assert!(
         !dup.status.success(),
         "the same directory twice is not a whole test"
@@ -274,34 +263,18 @@ fn three_shards_over_pdsh_make_one_test() {
 fn merge_refuses_different_runs_and_late_starts_are_refused() {
     let dir = scratch("dist-mismatch");
     let server = Server::start(&[]);
+    let url = server.url("/");
     let (a, b) = (dir.join("a"), dir.join("b"));
     for (d, id) in [(&a, "run-a"), (&b, "run-b")] {
-        let out = barrage(&[
-            "run",
-            &server.url("/"),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "1",
-            "-n",
-            "10",
-            "--run-id",
-            id,
-            "-o",
-            d.to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        run_ok(
+            &[
+                &url, "-p", "1", "-t", "1", "-c", "1", "-n", "10", "--run-id", id,
+            ],
+            d,
+        );
     }
     drop(server);
-    let out = barrage(&[
-        "merge",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "-o",
-        dir.join("m.csv").to_str().unwrap(),
-    ]);
+    let out = barrage(&["merge", p(&a), p(&b), "-o", p(&dir.join("m.csv"))]);
     let err = text(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -339,31 +312,20 @@ fn start_at_delays_the_load() {
         .unwrap()
         .as_secs_f64();
     let at = format!("{:.3}", now + 1.5);
+    let url = server.url("/");
     let t0 = std::time::Instant::now();
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "2",
-        "-t",
-        "1",
-        "-c",
-        "2",
-        "-d",
-        "300ms",
-        "--start-at",
-        &at,
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "2", "-t", "1", "-c", "2", "-d", "300ms", "--start-at", &at,
+        ],
+        &dir,
+    );
     let took = t0.elapsed();
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         took >= Duration::from_millis(1700),
         "waited for the start: {took:?}"
     );
-    let rows = read_csv(&dir.join("results.csv"));
     let first_start = rows
         .iter()
         .map(|r| r.elapsed - r.response_time)

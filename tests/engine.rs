@@ -12,29 +12,10 @@ use common::*;
 fn rows_match_what_the_server_served() {
     let dir = scratch("count");
     let server = Server::start(&["--threads", "2"]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "-c",
-        "16",
-        "-d",
-        "1s",
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let url = server.url("/");
+    let (out, rows) = run_ok(&[&url, "-p", "2", "-t", "2", "-c", "16", "-d", "1s"], &dir);
     let (served, conns) = server.stop();
     let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "barrage failed: {}{}",
-        stdout,
-        text(&out.stderr)
-    );
-    let rows = read_csv(&dir.join("results.csv"));
     assert!(rows.len() > 100, "too few rows: {}", rows.len());
     assert_eq!(
         rows.len() as u64,
@@ -63,23 +44,10 @@ fn rows_match_what_the_server_served() {
 fn request_count_is_exact() {
     let dir = scratch("count-n");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "-c",
-        "7",
-        "-n",
-        "1001",
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let url = server.url("/");
+    let (_, rows) = run_ok(&[&url, "-p", "2", "-t", "2", "-c", "7", "-n", "1001"], &dir);
     let (served, _) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(read_csv(&dir.join("results.csv")).len(), 1001);
+    assert_eq!(rows.len(), 1001);
     assert_eq!(served, 1001);
 }
 
@@ -88,23 +56,9 @@ fn server_closing_connections_is_not_an_error() {
     // Every response says Connection: close; the client reconnects each time.
     let dir = scratch("close");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/?close=1"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "4",
-        "-n",
-        "400",
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let url = server.url("/?close=1");
+    let (_, rows) = run_ok(&[&url, "-p", "1", "-t", "1", "-c", "4", "-n", "400"], &dir);
     let (served, conns) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(rows.len(), 400);
     assert_eq!(served, 400);
     assert_eq!(conns, 400, "a fresh connection per request");
@@ -120,25 +74,14 @@ fn chunked_and_close_delimited_bodies() {
     ] {
         let dir = scratch(name);
         let server = Server::start(&[]);
-        let out = barrage(&[
-            "run",
-            &server.url(path),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "3",
-            "-n",
-            "300",
-            "-o",
-            dir.to_str().unwrap(),
-            "--columns",
-            "bytes,error",
-        ]);
+        let url = server.url(path);
+        let (_, rows) = run_ok(
+            &[
+                &url, "-p", "1", "-t", "1", "-c", "3", "-n", "300", "--columns", "bytes,error",
+            ],
+            &dir,
+        );
         let (served, _) = server.stop();
-        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
-        let rows = read_csv(&dir.join("results.csv"));
         assert_eq!(rows.len() as u64, served, "{name}");
         assert_eq!(rows.len(), 300, "{name}");
         for r in &rows {
@@ -165,22 +108,12 @@ fn refusing_port_records_every_attempt_as_failure() {
         .port();
     let dir = scratch("refused");
     let url = format!("http://127.0.0.1:{port}/");
-    let out = barrage(&[
-        "run",
-        &url,
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "2",
-        "-d",
-        "300ms",
-        "-o",
-        dir.to_str().unwrap(),
-        "--columns",
-        "error",
-    ]);
+    let out = run_in(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "2", "-d", "300ms", "--columns", "error",
+        ],
+        &dir,
+    );
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -202,27 +135,15 @@ fn refusing_port_records_every_attempt_as_failure() {
 fn timeout_is_recorded_and_the_run_ends() {
     let dir = scratch("timeout");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/?delay=5s"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "2",
-        "-d",
-        "200ms",
-        "--timeout",
-        "300ms",
-        "-o",
-        dir.to_str().unwrap(),
-        "--columns",
-        "error",
-    ]);
+    let url = server.url("/?delay=5s");
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "2", "-d", "200ms", "--timeout", "300ms",
+            "--columns", "error",
+        ],
+        &dir,
+    );
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(rows.len(), 2, "one timed-out request per connection");
     for r in rows {
         assert_eq!(r.extra[0], "timeout");
@@ -230,29 +151,24 @@ fn timeout_is_recorded_and_the_run_ends() {
     }
 }
 
+/// Starts `barrage run ARGS... -o DIR` with its output piped, to signal it mid-run.
+fn spawn_run(args: &[&str], dir: &std::path::Path) -> std::process::Child {
+    Command::new(bin())
+        .arg("run")
+        .args(args)
+        .args(["-o", p(dir)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn killed_worker_keeps_its_samples() {
     let dir = scratch("kill");
     let server = Server::start(&["--threads", "2"]);
-    let child = Command::new(bin())
-        .args([
-            "run",
-            &server.url("/"),
-            "-p",
-            "2",
-            "-t",
-            "1",
-            "-c",
-            "8",
-            "-d",
-            "3s",
-            "-o",
-            dir.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let url = server.url("/");
+    let child = spawn_run(&[&url, "-p", "2", "-t", "1", "-c", "8", "-d", "3s"], &dir);
     let workers = wait_for("two worker processes", Duration::from_secs(5), || {
         let c = children_of(child.id());
         (c.len() == 2).then_some(c)
@@ -291,25 +207,8 @@ fn killed_worker_keeps_its_samples() {
 fn sigint_stops_gracefully_and_keeps_everything() {
     let dir = scratch("sigint");
     let server = Server::start(&[]);
-    let child = Command::new(bin())
-        .args([
-            "run",
-            &server.url("/"),
-            "-p",
-            "2",
-            "-t",
-            "1",
-            "-c",
-            "4",
-            "-d",
-            "30s",
-            "-o",
-            dir.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let url = server.url("/");
+    let child = spawn_run(&[&url, "-p", "2", "-t", "1", "-c", "4", "-d", "30s"], &dir);
     wait_for("workers", Duration::from_secs(5), || {
         (children_of(child.id()).len() == 2).then_some(())
     });
@@ -333,34 +232,25 @@ fn sigint_stops_gracefully_and_keeps_everything() {
 fn merge_rewrites_results_with_other_precision() {
     let dir = scratch("merge");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "2",
-        "-n",
-        "50",
-        "-o",
-        dir.to_str().unwrap(),
-        "--no-csv",
-    ]);
+    let url = server.url("/");
+    let out = run_in(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "2", "-n", "50", "--no-csv",
+        ],
+        &dir,
+    );
     drop(server);
-    assert!(out.status.success());
+    assert_ok(&out);
     assert!(!dir.join("results.csv").exists());
     let csv = dir.join("seed.csv");
-    let out = barrage(&[
+    assert_ok(&barrage(&[
         "merge",
-        dir.to_str().unwrap(),
+        p(&dir),
         "-o",
-        csv.to_str().unwrap(),
+        p(&csv),
         "--precision",
         "3",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    ]));
     let body = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(body.lines().count(), 50);
     let first = body.lines().next().unwrap();
@@ -377,7 +267,7 @@ fn merge_rewrites_results_with_other_precision() {
 fn merge_rejects_foreign_and_corrupt_files() {
     let dir = scratch("corrupt");
     std::fs::write(dir.join("samples-000.bin"), b"definitely not a sample file").unwrap();
-    let out = barrage(&["merge", dir.to_str().unwrap()]);
+    let out = barrage(&["merge", p(&dir)]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -387,10 +277,10 @@ fn merge_rejects_foreign_and_corrupt_files() {
     let mut junk = vec![0u8; 8192];
     junk[..8].copy_from_slice(b"NOTMAGIC");
     std::fs::write(dir.join("samples-000.bin"), &junk).unwrap();
-    let err = text(&barrage(&["merge", dir.to_str().unwrap()]).stderr);
+    let err = text(&barrage(&["merge", p(&dir)]).stderr);
     assert!(err.contains("bad magic"), "{err}");
     let empty = scratch("empty");
-    let err = text(&barrage(&["merge", empty.to_str().unwrap()]).stderr);
+    let err = text(&barrage(&["merge", p(&empty)]).stderr);
     assert!(err.contains("no sample files"), "{err}");
 }
 
@@ -453,25 +343,15 @@ fn bad_input_gets_one_clear_line_and_no_load() {
 fn bind_spreads_connections_over_source_addresses() {
     let dir = scratch("bind");
     let server = Server::start(&["--peers"]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "-c",
-        "8",
-        "-n",
-        "400",
-        "--bind",
-        "127.0.0.2-127.0.0.5",
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let url = server.url("/");
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "2", "-c", "8", "-n", "400", "--bind", "127.0.0.2-127.0.0.5",
+        ],
+        &dir,
+    );
     let served = server.stop_output();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(read_csv(&dir.join("results.csv")).len(), 400);
+    assert_eq!(rows.len(), 400);
     for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"] {
         assert!(
             served.contains(&format!("peer {ip} sent 100 requests")),
@@ -496,26 +376,14 @@ fn bind_spreads_connections_over_source_addresses() {
 fn second_sigint_stops_hard_and_records_in_flight_as_cancelled() {
     let dir = scratch("hard-stop");
     let server = Server::start(&[]);
-    let child = Command::new(bin())
-        .args([
-            "run",
-            &server.url("/?delay=20s"),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "3",
-            "-d",
-            "30s",
-            "--timeout",
-            "30s",
-        ])
-        .args(["-o", dir.to_str().unwrap(), "--columns", "error"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let url = server.url("/?delay=20s");
+    let child = spawn_run(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "3", "-d", "30s", "--timeout", "30s", "--columns",
+            "error",
+        ],
+        &dir,
+    );
     wait_for("worker", Duration::from_secs(5), || {
         (children_of(child.id()).len() == 1).then_some(())
     });

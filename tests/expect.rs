@@ -6,10 +6,6 @@ mod common;
 
 use common::*;
 
-fn p(path: &std::path::Path) -> String {
-    path.display().to_string()
-}
-
 /// Runs a targets file (written from `lines`) with `extra` flags; returns the rows
 /// (extra columns: target,error) and stdout.
 fn run_targets(name: &str, lines: &[String], extra: &[&str]) -> (Vec<Row>, String) {
@@ -20,28 +16,14 @@ fn run_targets(name: &str, lines: &[String], extra: &[&str]) -> (Vec<Row>, Strin
         .iter()
         .map(|l| format!("{}\n", l.replace("BASE", &base)))
         .collect();
-    std::fs::write(dir.join("targets.txt"), body).unwrap();
-    let mut args = vec![
-        "run".to_string(),
-        "--targets".into(),
-        p(&dir.join("targets.txt")),
-        "-p".into(),
-        "1".into(),
-        "-t".into(),
-        "2".into(),
-        "-c".into(),
-        "4".into(),
-        "-o".into(),
-        p(&dir.join("run")),
-        "--columns".into(),
-        "target,error".into(),
+    let targets = dir.join("targets.txt");
+    std::fs::write(&targets, body).unwrap();
+    let targets = p(&targets);
+    let args: &[&str] = &[
+        "--targets", targets, "-p", "1", "-t", "2", "-c", "4", "--columns", "target,error",
     ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = barrage(&argv);
+    let (out, rows) = run_ok(&[args, extra].concat(), &dir.join("run"));
     let (served, _) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let rows = read_csv(&dir.join("run").join("results.csv"));
     assert_eq!(rows.len() as u64, served);
     (rows, text(&out.stdout))
 }

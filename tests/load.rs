@@ -7,34 +7,19 @@ use std::collections::BTreeMap;
 
 use common::*;
 
-fn p(path: &std::path::Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn open_loop_keeps_its_rate() {
     let _timing = timing_lock();
     let dir = scratch("rate");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "2",
-        "-t",
-        "2",
-        "-c",
-        "8",
-        "-R",
-        "2000",
-        "-d",
-        "3s",
-        "-o",
-        p(&dir),
-    ]);
+    let url = server.url("/");
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "2", "-t", "2", "-c", "8", "-R", "2000", "-d", "3s",
+        ],
+        &dir,
+    );
     let (served, _) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(rows.len() as u64, served);
     let want = 6000.0;
     assert!(
@@ -71,30 +56,35 @@ fn a_stall_shows_in_corrected_latency_only() {
         let dir = scratch(if corrected { "stall-c" } else { "stall-u" });
         let server = Server::start(&["--stall", "1s:1s"]);
         let url = server.url("/");
-        let mut args = vec![
-            "run",
-            &url[..],
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "10",
-            "-R",
-            "1000",
-            "-d",
-            "3s",
+        let mut args: Vec<&str> = vec![
+            &url, "-p", "1", "-t", "1", "-c", "10", "-R", "1000", "-d", "3s",
         ];
-        let d = dir.to_str().unwrap().to_string();
-        args.extend_from_slice(&["-o", &d]);
         if !corrected {
             args.push("--latency-uncorrected");
         }
-        let out = barrage(&args);
+        let (out, rows) = run_ok(&args, &dir);
         let (served, _) = server.stop();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let rows = read_csv(&dir.join("results.csv"));
         assert_eq!(rows.len() as u64, served);
+        if !corrected {
+            // Merged again without the flag, the run stays uncorrected: the sample
+            // files record how it was run.
+            let again = dir.join("again.csv");
+            assert_ok(&barrage(&["merge", p(&dir), "-o", p(&again)]));
+            let merged = read_csv(&again);
+            let differ = merged.iter().zip(&rows).filter(|(m, r)| m != r).count();
+            assert_eq!(
+                (merged.len(), differ),
+                (rows.len(), 0),
+                "merge keeps service time"
+            );
+            let report = dir.join("again-report");
+            assert_ok(&barrage(&["report", p(&dir), "-o", p(&report)]));
+            let summary = std::fs::read_to_string(report.join("summary.json")).unwrap();
+            assert!(
+                summary.contains(r#""latency_mode": "uncorrected""#),
+                "report keeps service time: {summary}"
+            );
+        }
         results.insert(corrected, (pct(&rows, 0.99), text(&out.stdout)));
     }
     let (c99, stdout) = &results[&true];
@@ -109,30 +99,17 @@ fn open_loop_with_a_request_count_stops_at_the_count() {
     let _timing = timing_lock();
     let dir = scratch("rate-n");
     let server = Server::start(&[]);
+    let url = server.url("/");
     let t0 = std::time::Instant::now();
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "-c",
-        "4",
-        "-R",
-        "1000",
-        "-n",
-        "500",
-        "-o",
-        p(&dir),
-    ]);
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "2", "-c", "4", "-R", "1000", "-n", "500",
+        ],
+        &dir,
+    );
     let took = t0.elapsed();
     let (served, _) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        (read_csv(&dir.join("results.csv")).len(), served),
-        (500, 500)
-    );
+    assert_eq!((rows.len(), served), (500, 500));
     assert!(
         took.as_secs_f64() > 0.45 && took.as_secs_f64() < 3.0,
         "500 requests at 1000/s: {took:?}"
@@ -144,28 +121,16 @@ fn rampup_starts_connections_evenly() {
     let _timing = timing_lock();
     let dir = scratch("rampup");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "-c",
-        "20",
-        "--rampup",
-        "2s",
-        "-d",
-        "2500ms",
-        "-o",
-        p(&dir),
-        "--columns",
-        "new_conn",
-    ]);
+    let url = server.url("/");
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "2", "-c", "20", "--rampup", "2s", "-d", "2500ms", "--columns",
+            "new_conn",
+        ],
+        &dir,
+    );
     let (_, conns) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(conns, 20);
-    let rows = read_csv(&dir.join("results.csv"));
     let mut starts: Vec<f64> = rows
         .iter()
         .filter(|r| r.extra[0] == "1")
@@ -187,24 +152,14 @@ fn interval_paces_each_connection() {
     let _timing = timing_lock();
     let dir = scratch("interval");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "10",
-        "--interval",
-        "100ms",
-        "-d",
-        "2s",
-        "-o",
-        p(&dir),
-    ]);
+    let url = server.url("/");
+    run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "10", "--interval", "100ms", "-d", "2s",
+        ],
+        &dir,
+    );
     let (served, _) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
     // 10 connections x 10/s x 2s.
     assert!(
         (195..=210).contains(&served),
@@ -217,26 +172,16 @@ fn conn_stages_change_the_connection_count() {
     let _timing = timing_lock();
     let dir = scratch("stages");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "-c",
-        "6",
-        "--conn-stages",
-        "0s:2,1s:2,0s:6,1s:6",
-        "-o",
-        p(&dir),
-        "--columns",
-        "new_conn",
-    ]);
+    let url = server.url("/");
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "2", "-c", "6", "--conn-stages", "0s:2,1s:2,0s:6,1s:6",
+            "--columns", "new_conn",
+        ],
+        &dir,
+    );
     let (_, conns) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(conns, 6);
-    let rows = read_csv(&dir.join("results.csv"));
     let starts: Vec<f64> = rows
         .iter()
         .filter(|r| r.extra[0] == "1")
@@ -261,32 +206,15 @@ fn post_with_body_and_headers_arrives_byte_exact() {
     let dir = scratch("post");
     let cap = dir.join("capture.bin");
     let server = Server::start(&["--capture", p(&cap)]);
-    let out = barrage(&[
-        "run",
-        &server.url("/submit?x=1"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "1",
-        "-n",
-        "3",
-        "-m",
-        "POST",
-        "-H",
-        "X-Test: yes",
-        "-H",
-        "Accept: */*",
-        "-T",
-        "application/json",
-        "-b",
-        "{\"hello\":\"world\"}",
-        "-o",
-        p(&dir.join("run")),
-    ]);
+    let url = server.url("/submit?x=1");
+    let (out, _) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "3", "-m", "POST", "-H", "X-Test: yes",
+            "-H", "Accept: */*", "-T", "application/json", "-b", "{\"hello\":\"world\"}",
+        ],
+        &dir.join("run"),
+    );
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let got = std::fs::read(&cap).unwrap();
     let host = server_host(&out);
     let one = format!(
@@ -314,45 +242,21 @@ fn body_file_and_head_requests() {
     std::fs::write(&body, vec![7u8; 3000]).unwrap();
     let cap = dir.join("capture.bin");
     let server = Server::start(&["--capture", p(&cap)]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "1",
-        "-n",
-        "2",
-        "-m",
-        "PUT",
-        "--body-file",
-        p(&body),
-        "-o",
-        p(&dir.join("a")),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = barrage(&[
-        "run",
-        &server.url("/?size=100"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "1",
-        "-n",
-        "5",
-        "-m",
-        "HEAD",
-        "-o",
-        p(&dir.join("b")),
-        "--columns",
-        "error",
-    ]);
+    let (url, body) = (server.url("/"), p(&body));
+    run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "2", "-m", "PUT", "--body-file", body,
+        ],
+        &dir.join("a"),
+    );
+    let url = server.url("/?size=100");
+    let (_, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "-m", "HEAD", "--columns", "error",
+        ],
+        &dir.join("b"),
+    );
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let got = std::fs::read(&cap).unwrap();
     assert_eq!(
         got.windows(3000)
@@ -361,7 +265,6 @@ fn body_file_and_head_requests() {
         2,
         "two PUT bodies"
     );
-    let rows = read_csv(&dir.join("b").join("results.csv"));
     assert_eq!(rows.len(), 5);
     assert!(
         rows.iter()
@@ -377,30 +280,21 @@ fn targets_round_robin_in_proportion() {
     let server = Server::start(&["--capture", p(&cap)]);
     let base = server.url("");
     std::fs::write(dir.join("b.json"), "{\"b\":2}").unwrap();
+    let targets = dir.join("targets.txt");
     std::fs::write(
-        dir.join("targets.txt"),
+        &targets,
         format!("GET {base}/a weight=1\nX-Which: a\n\nPOST {base}/b weight=2\nContent-Type: application/json\n@b.json\n\nGET {base}/c weight=3\n"),
     )
     .unwrap();
-    let out = barrage(&[
-        "run",
-        "--targets",
-        p(&dir.join("targets.txt")),
-        "-p",
-        "2",
-        "-t",
-        "1",
-        "-c",
-        "4",
-        "-n",
-        "600",
-        "-o",
-        p(&dir.join("run")),
-        "--columns",
-        "target",
-    ]);
+    let targets = p(&targets);
+    let (_, rows) = run_ok(
+        &[
+            "--targets", targets, "-p", "2", "-t", "1", "-c", "4", "-n", "600", "--columns",
+            "target",
+        ],
+        &dir.join("run"),
+    );
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let got = String::from_utf8_lossy(&std::fs::read(&cap).unwrap()).into_owned();
     let count = |line: &str| got.matches(line).count();
     assert_eq!(count("GET /a HTTP/1.1"), 100);
@@ -408,7 +302,6 @@ fn targets_round_robin_in_proportion() {
     assert_eq!(count("GET /c HTTP/1.1"), 300);
     assert_eq!(count("X-Which: a"), 100);
     assert_eq!(count("{\"b\":2}"), 200);
-    let rows = read_csv(&dir.join("run").join("results.csv"));
     let by_target = column_counts(&rows, 0);
     assert_eq!(by_target.get("0"), Some(&100));
     assert_eq!(by_target.get("1"), Some(&200));
@@ -420,33 +313,18 @@ fn random_targets_follow_weights() {
     let dir = scratch("targets-random");
     let server = Server::start(&[]);
     let base = server.url("");
-    std::fs::write(
-        dir.join("t.txt"),
-        format!("GET {base}/a\nGET {base}/b weight=3\n"),
-    )
-    .unwrap();
-    let out = barrage(&[
-        "run",
-        "--targets",
-        p(&dir.join("t.txt")),
-        "--targets-mode",
-        "random",
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "4",
-        "-n",
-        "4000",
-        "-o",
-        p(&dir.join("run")),
-        "--columns",
-        "target",
-    ]);
+    let targets = dir.join("t.txt");
+    std::fs::write(&targets, format!("GET {base}/a\nGET {base}/b weight=3\n")).unwrap();
+    let targets = p(&targets);
+    let (_, rows) = run_ok(
+        &[
+            "--targets", targets, "--targets-mode", "random", "-p", "1", "-t", "1", "-c", "4",
+            "-n", "4000", "--columns", "target",
+        ],
+        &dir.join("run"),
+    );
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let c = column_counts(&read_csv(&dir.join("run").join("results.csv")), 0);
+    let c = column_counts(&rows, 0);
     let b = c.get("1").copied().unwrap_or(0);
     assert!(
         (2800..3200).contains(&b),
@@ -485,11 +363,8 @@ fn bad_load_and_request_input() {
             vec!["--targets", "/nonexistent/targets"],
             "cannot read targets file",
         ),
-        (vec!["--targets", empty.to_str().unwrap()], "has no targets"),
-        (
-            vec!["--targets", badline.to_str().unwrap()],
-            "line 3: invalid URL",
-        ),
+        (vec!["--targets", p(&empty)], "has no targets"),
+        (vec!["--targets", p(&badline)], "line 3: invalid URL"),
         (
             vec![url, "-R", "10", "--interval", "1s"],
             "--interval shapes a closed loop",
@@ -507,7 +382,7 @@ fn bad_load_and_request_input() {
             "raise -c",
         ),
         (
-            vec![url, "--targets", empty.to_str().unwrap()],
+            vec![url, "--targets", p(&empty)],
             "either a URL or --targets",
         ),
         (vec![], "no target"),
@@ -520,74 +395,32 @@ fn bad_load_and_request_input() {
     }
     // A Content-Length that contradicts the body is sent as asked, with a warning.
     let server = Server::start(&["--delay", "0s"]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "1",
-        "-n",
-        "1",
-        "-m",
-        "POST",
-        "-b",
-        "abc",
-        "-H",
-        "Content-Length: 3",
-        "-o",
-        p(&dir.join("ok")),
-    ]);
-    assert!(out.status.success());
+    let url = server.url("/");
+    let post: &[&str] = &[
+        &url, "-p", "1", "-t", "1", "-c", "1", "-n", "1", "-m", "POST", "-b", "abc",
+    ];
+    let (out, _) = run_ok(
+        &[post, &["-H", "Content-Length: 3"]].concat(),
+        &dir.join("ok"),
+    );
     assert!(!text(&out.stderr).contains("warning"));
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "1",
-        "-n",
-        "1",
-        "-m",
-        "POST",
-        "-b",
-        "abc",
-        "-H",
-        "Content-Length: 2",
-        "-o",
-        p(&dir.join("warn")),
-        "--timeout",
-        "1s",
-    ]);
+    let out = run_in(
+        &[post, &["-H", "Content-Length: 2", "--timeout", "1s"]].concat(),
+        &dir.join("warn"),
+    );
     assert!(
         text(&out.stderr).contains("warning") && text(&out.stderr).contains("Content-Length: 2"),
         "{}",
         text(&out.stderr)
     );
     // A Host header naming another site than an https URL's: SNI would not match.
-    let out = barrage(&[
-        "run",
-        "https://127.0.0.1:1/",
-        "-n",
-        "1",
-        "-c",
-        "1",
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-H",
-        "Host: example.com",
-        "-o",
-        p(&dir.join("sni")),
-        "--timeout",
-        "1s",
-    ]);
+    let out = run_in(
+        &[
+            "https://127.0.0.1:1/", "-n", "1", "-c", "1", "-p", "1", "-t", "1", "-H",
+            "Host: example.com", "--timeout", "1s",
+        ],
+        &dir.join("sni"),
+    );
     assert!(
         text(&out.stderr).contains("add --sni example.com"),
         "{}",

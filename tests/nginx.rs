@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -181,26 +181,6 @@ impl Drop for Nginx {
     }
 }
 
-fn p(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// Runs barrage and returns (rows, stdout); asserts success.
-fn run(args: &[&str], out: &Path) -> (Vec<Row>, String) {
-    let mut all = vec!["run"];
-    all.extend_from_slice(args);
-    let o = p(out);
-    all.extend_from_slice(&["-o", &o]);
-    let res = barrage(&all);
-    assert!(
-        res.status.success(),
-        "{args:?}: {}{}",
-        text(&res.stdout),
-        text(&res.stderr)
-    );
-    (read_csv(&out.join("results.csv")), text(&res.stdout))
-}
-
 #[test]
 fn plain_keepalive_counts_match_nginx() {
     let Some(n) = Nginx::start("plain") else {
@@ -208,7 +188,7 @@ fn plain_keepalive_counts_match_nginx() {
     };
     let (a0, r0) = n.status();
     let url = format!("http://127.0.0.1:{}/", n.http);
-    let (rows, _) = run(
+    let (_, rows) = run_ok(
         &[&url, "-p", "2", "-t", "2", "-c", "16", "-d", "1s"],
         &n.dir.join("run"),
     );
@@ -231,25 +211,27 @@ fn https_keepalive_and_per_request_connections_match_nginx() {
     let url = format!("https://localhost:{}/", n.https);
     let ca = p(&n.pki.ca);
     let (a0, r0) = n.status();
-    let (rows, stdout) = run(
+    let (out, rows) = run_ok(
         &[
-            &url, "-p", "1", "-t", "2", "-c", "8", "-d", "1s", "--cacert", &ca,
+            &url, "-p", "1", "-t", "2", "-c", "8", "-d", "1s", "--cacert", ca,
         ],
         &n.dir.join("ka"),
     );
+    let stdout = text(&out.stdout);
     let (a1, r1) = n.status();
     assert_eq!(rows.len() as u64, r1 - r0 - 1);
     assert_eq!(a1 - a0 - 1, 8);
     assert!(stdout.contains("TLSv1.3"), "{stdout}");
     for (resume, resumed_expected) in [("off", false), ("on", true)] {
         let (a0, r0) = n.status();
-        let (rows, stdout) = run(
+        let (out, rows) = run_ok(
             &[
                 &url, "-p", "1", "-t", "1", "-c", "4", "-n", "200", "--no-keepalive",
-                "--tls-resume", resume, "--cacert", &ca, "--columns", "resumed",
+                "--tls-resume", resume, "--cacert", ca, "--columns", "resumed",
             ],
             &n.dir.join(format!("close-{resume}")),
         );
+        let stdout = text(&out.stdout);
         let (a1, r1) = n.status();
         assert_eq!(rows.len(), 200);
         assert_eq!(r1 - r0 - 1, 200, "nginx saw every request");
@@ -272,32 +254,19 @@ fn mutual_tls_against_nginx() {
         return;
     };
     let url = format!("https://localhost:{}/", n.mtls);
-    let ca = p(&n.pki.ca);
+    let (ca, cert, key) = (p(&n.pki.ca), p(&n.pki.client_cert), p(&n.pki.client_key));
     // Without a client certificate nginx answers 400 ("No required SSL certificate").
-    let (rows, _) = run(
+    let (_, rows) = run_ok(
         &[
-            &url, "-p", "1", "-t", "1", "-c", "2", "-n", "10", "--cacert", &ca,
+            &url, "-p", "1", "-t", "1", "-c", "2", "-n", "10", "--cacert", ca,
         ],
         &n.dir.join("nocert"),
     );
     assert!(rows.iter().all(|r| r.status == 400), "{rows:?}");
-    let (rows, _) = run(
+    let (_, rows) = run_ok(
         &[
-            &url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "2",
-            "-n",
-            "10",
-            "--cacert",
-            &ca,
-            "--cert",
-            &p(&n.pki.client_cert),
-            "--key",
-            &p(&n.pki.client_key),
+            &url, "-p", "1", "-t", "1", "-c", "2", "-n", "10", "--cacert", ca, "--cert", cert,
+            "--key", key,
         ],
         &n.dir.join("cert"),
     );
@@ -311,23 +280,11 @@ fn verification_against_nginx() {
         return;
     };
     let url = format!("https://127.0.0.1:{}/", n.https);
-    let (rows, _) = run(
+    let ca = p(&n.pki.ca);
+    let (_, rows) = run_ok(
         &[
-            &url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "1",
-            "-n",
-            "5",
-            "--sni",
-            "wrong.example",
-            "--cacert",
-            &p(&n.pki.ca),
-            "--columns",
-            "error",
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--sni", "wrong.example", "--cacert",
+            ca, "--columns", "error",
         ],
         &n.dir.join("a"),
     );
@@ -335,7 +292,7 @@ fn verification_against_nginx() {
         rows.iter().all(|r| r.extra[0] == "tls: name mismatch"),
         "{rows:?}"
     );
-    let (rows, _) = run(
+    let (_, rows) = run_ok(
         &[
             &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--columns", "error",
         ],
@@ -345,7 +302,7 @@ fn verification_against_nginx() {
         rows.iter().all(|r| r.extra[0] == "tls: unknown issuer"),
         "{rows:?}"
     );
-    let (rows, _) = run(
+    let (_, rows) = run_ok(
         &[
             &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "-k", "--columns", "error",
         ],
@@ -365,7 +322,7 @@ fn gzip_chunked_bodies_from_nginx_frame_correctly() {
     };
     let url = format!("http://127.0.0.1:{}/body.txt", n.http);
     let (r0, r0req) = n.status();
-    let (rows, _) = run(
+    let (_, rows) = run_ok(
         &[
             &url, "-p", "1", "-t", "1", "-c", "4", "-n", "400", "-H", "Accept-Encoding: gzip",
             "--columns", "bytes,error",
@@ -394,28 +351,18 @@ fn response_checks_against_nginx() {
         return;
     };
     let base = format!("http://127.0.0.1:{}", n.http);
+    let targets = n.dir.join("targets.txt");
     std::fs::write(
-        n.dir.join("targets.txt"),
+        &targets,
         format!("GET {base}/teapot\n\nGET {base}/ weight=2\n\nGET {base}/body.txt expect-body=lazy%20dog expect-size=8800\n"),
     )
     .unwrap();
+    let targets = p(&targets);
     let (r0, q0) = n.status();
-    let (rows, _) = run(
+    let (_, rows) = run_ok(
         &[
-            "--targets",
-            &p(&n.dir.join("targets.txt")),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "2",
-            "-n",
-            "400",
-            "--expect-status",
-            "200",
-            "--columns",
-            "target,error",
+            "--targets", targets, "-p", "1", "-t", "1", "-c", "2", "-n", "400", "--expect-status",
+            "200", "--columns", "target,error",
         ],
         &n.dir.join("run"),
     );
@@ -443,13 +390,14 @@ fn idle_keepalive_closes_by_nginx_are_not_errors() {
     };
     // Each connection waits 500 ms between requests; nginx closes it after 300 ms.
     let url = format!("http://127.0.0.1:{}/", n.idle);
-    let (rows, stdout) = run(
+    let (out, rows) = run_ok(
         &[
             &url, "-p", "1", "-t", "1", "-c", "4", "--interval", "500ms", "-d", "2s", "--columns",
             "error,new_conn",
         ],
         &n.dir.join("run"),
     );
+    let stdout = text(&out.stdout);
     assert!(rows.len() >= 12, "{}", rows.len());
     assert!(
         rows.iter()
@@ -478,13 +426,14 @@ fn tls_alert_from_nginx_is_its_own_kind() {
     // nginx 1.22 on OpenSSL 3.0 has no ML-KEM: offering only that group makes it
     // abort the handshake with an alert.
     let url = format!("https://localhost:{}/", n.https);
-    let (rows, stdout) = run(
+    let (out, rows) = run_ok(
         &[
             &url, "-p", "1", "-t", "1", "-c", "1", "-n", "3", "-k", "--kx-group", "X25519MLKEM768",
             "--columns", "error",
         ],
         &n.dir.join("run"),
     );
+    let stdout = text(&out.stdout);
     assert!(
         rows.iter()
             .all(|r| r.status == 0 && r.extra[0] == "tls: alert received"),

@@ -30,17 +30,6 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
-fn ok(out: &std::process::Output) -> String {
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "barrage failed ({:?}): {stdout}{}",
-        out.status.code(),
-        text(&out.stderr)
-    );
-    stdout
-}
-
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -59,7 +48,7 @@ fn near(got: f64, want: f64) -> bool {
 fn interval_series_of_a_hand_made_csv() {
     let dir = scratch("report-hand");
     let csv = write(&dir, "results.csv", HAND_MADE);
-    ok(&barrage(&["report", &csv]));
+    assert_ok(&barrage(&["report", &csv]));
 
     let text = std::fs::read_to_string(dir.join("intervals.csv")).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
@@ -123,15 +112,10 @@ fn a_header_line_and_extra_columns_give_the_same_series() {
         with_header.push_str(&format!("{l},100,{err}\n"));
     }
     let csv = write(&dir, "results.csv", &with_header);
-    ok(&barrage(&[
-        "report",
-        &csv,
-        "-o",
-        dir.join("h").to_str().unwrap(),
-    ]));
+    assert_ok(&barrage(&["report", &csv, "-o", p(&dir.join("h"))]));
     let plain = scratch("report-header-plain");
     let seed = write(&plain, "results.csv", HAND_MADE);
-    ok(&barrage(&["report", &seed]));
+    assert_ok(&barrage(&["report", &seed]));
     let a = std::fs::read_to_string(dir.join("h/intervals.csv")).unwrap();
     let b = std::fs::read_to_string(plain.join("intervals.csv")).unwrap();
     assert_eq!(a, b);
@@ -157,7 +141,7 @@ fn bad_input_is_a_clear_error_or_a_counted_skip() {
     ];
     for (name, body, want) in cases {
         let csv = write(&dir, name, body);
-        let out = barrage(&["report", &csv, "-o", dir.join("out").to_str().unwrap()]);
+        let out = barrage(&["report", &csv, "-o", p(&dir.join("out"))]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains(want), "{name}: expected {want:?} in {err:?}");
@@ -172,12 +156,7 @@ fn bad_input_is_a_clear_error_or_a_counted_skip() {
     } else {
         "/proc/self/mem".to_string()
     };
-    let out = barrage(&[
-        "report",
-        &unreadable,
-        "-o",
-        dir.join("out").to_str().unwrap(),
-    ]);
+    let out = barrage(&["report", &unreadable, "-o", p(&dir.join("out"))]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -186,7 +165,7 @@ fn bad_input_is_a_clear_error_or_a_counted_skip() {
     );
     // A directory that is not a run.
     std::fs::create_dir_all(dir.join("out")).unwrap();
-    let out = barrage(&["report", dir.join("out").to_str().unwrap()]);
+    let out = barrage(&["report", p(&dir.join("out"))]);
     assert!(
         text(&out.stderr).contains("no sample files"),
         "{}",
@@ -201,14 +180,8 @@ fn bad_input_is_a_clear_error_or_a_counted_skip() {
         "mixed.csv",
         "0.1,0.1,200\ngarbage\n0.2,0.1,200\n0.3,x,200\n0.4,0.1,200\n",
     );
-    let out = barrage(&[
-        "report",
-        &csv,
-        "--skip-bad-lines",
-        "-o",
-        dir.join("m").to_str().unwrap(),
-    ]);
-    ok(&out);
+    let out = barrage(&["report", &csv, "--skip-bad-lines", "-o", p(&dir.join("m"))]);
+    assert_ok(&out);
     assert!(
         text(&out.stderr).contains("skipped 2 bad lines"),
         "{}",
@@ -228,7 +201,8 @@ fn thresholds_pass_and_fail_with_exit_code_4() {
         "report", &csv, "--fail-if", "p99 > 1s", "--fail-if", "errors > 20%", "--fail-if",
         "rps < 1",
     ]);
-    assert!(ok(&out).contains("thresholds   3 of 3 passed"));
+    let stdout = assert_ok(&out);
+    assert!(stdout.contains("thresholds   3 of 3 passed"), "{stdout}");
 
     let out = barrage(&[
         "report", &csv, "--fail-if", "p99 > 50ms", "--fail-if", "errors > 0.1%", "--fail-if",
@@ -279,7 +253,7 @@ fn compare_prints_both_runs_and_the_change() {
         .collect();
     let b = write(&dir, "b.csv", &doubled);
     let out = barrage(&["report", "--compare", &a, &b]);
-    let stdout = ok(&out);
+    let stdout = assert_ok(&out);
     let line = |name: &str| {
         stdout
             .lines()
@@ -312,32 +286,21 @@ fn report_of_a_real_run() {
     let _t = timing_lock();
     let dir = scratch("report-run");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "2",
-        "-t",
-        "1",
-        "-c",
-        "4",
-        "-d",
-        "1500ms",
-        "-o",
-        dir.to_str().unwrap(),
-        "--fail-if",
-        "errors > 0",
-        "--fail-if",
-        "p99 > 5s",
-    ]);
+    let url = server.url("/");
+    let (out, rows) = run_ok(
+        &[
+            &url, "-p", "2", "-t", "1", "-c", "4", "-d", "1500ms", "--fail-if", "errors > 0",
+            "--fail-if", "p99 > 5s",
+        ],
+        &dir,
+    );
     let (served, _) = server.stop();
-    let stdout = ok(&out);
+    let stdout = text(&out.stdout);
     for want in [
         "requests     ", "p99.9", "thresholds   2 of 2 passed", "report.html",
     ] {
         assert!(stdout.contains(want), "{want:?} in {stdout}");
     }
-    let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(rows.len() as u64, served);
     for f in [
         "report.html", "summary.json", "intervals.csv", "latency.hlog", "latency.hgrm",
@@ -398,24 +361,24 @@ fn report_of_a_real_run() {
 
     // `barrage report` on the run directory, with another interval, and on its csv.
     let again = dir.join("again");
-    ok(&barrage(&[
+    assert_ok(&barrage(&[
         "report",
-        dir.to_str().unwrap(),
+        p(&dir),
         "--interval",
         "250ms",
         "-o",
-        again.to_str().unwrap(),
+        p(&again),
     ]));
     let s2 = json(&again.join("summary.json"));
     assert_eq!(s2["requests"], s["requests"]);
     assert_eq!(s2["latency_s"], s["latency_s"]);
     assert_eq!(f(&s2["interval_s"]), 0.25);
     let fromcsv = dir.join("fromcsv");
-    ok(&barrage(&[
+    assert_ok(&barrage(&[
         "report",
-        dir.join("results.csv").to_str().unwrap(),
+        p(&dir.join("results.csv")),
         "-o",
-        fromcsv.to_str().unwrap(),
+        p(&fromcsv),
     ]));
     let s3 = json(&fromcsv.join("summary.json"));
     validate(&schema(), &s3, "summary.json from results.csv");
@@ -431,24 +394,15 @@ fn open_loop_run_reports_its_schedule() {
     let _t = timing_lock();
     let dir = scratch("report-open-loop");
     let server = Server::start(&[]);
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "4",
-        "-R",
-        "400",
-        "-d",
-        "1s",
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
+    let url = server.url("/");
+    let (out, _) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "4", "-R", "400", "-d", "1s",
+        ],
+        &dir,
+    );
     server.stop();
-    let stdout = ok(&out);
+    let stdout = text(&out.stdout);
     assert!(stdout.contains("behind schedule"), "{stdout}");
     let s = json(&dir.join("summary.json"));
     validate(&schema(), &s, "summary.json of an open-loop run");
@@ -460,7 +414,7 @@ fn open_loop_run_reports_its_schedule() {
 fn summary_json_schema_rejects_what_it_should() {
     let dir = scratch("report-schema");
     let csv = write(&dir, "results.csv", HAND_MADE);
-    ok(&barrage(&["report", &csv]));
+    assert_ok(&barrage(&["report", &csv]));
     let schema = schema();
     let good = json(&dir.join("summary.json"));
     validate(&schema, &good, "summary.json");

@@ -7,7 +7,7 @@ use common::*;
 
 fn tls_server(dir: &std::path::Path) -> (Server, std::path::PathBuf) {
     let ca = dir.join("serve-ca.pem");
-    let s = Server::start(&["--tls", "--ca-out", ca.to_str().unwrap()]);
+    let s = Server::start(&["--tls", "--ca-out", p(&ca)]);
     (s, ca)
 }
 
@@ -15,28 +15,15 @@ fn tls_server(dir: &std::path::Path) -> (Server, std::path::PathBuf) {
 fn keepalive_https_counts_match_the_server() {
     let dir = scratch("tls-ka");
     let (server, ca) = tls_server(&dir);
-    let out_dir = dir.join("run");
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "2",
-        "-t",
-        "1",
-        "-c",
-        "6",
-        "-d",
-        "1s",
-        "--cacert",
-        ca.to_str().unwrap(),
-        "-o",
-        out_dir.to_str().unwrap(),
-        "--columns",
-        "tls,new_conn",
-    ]);
+    let (url, ca) = (server.url("/"), p(&ca));
+    let (out, rows) = run_ok(
+        &[
+            &url, "-p", "2", "-t", "1", "-c", "6", "-d", "1s", "--cacert", ca, "--columns",
+            "tls,new_conn",
+        ],
+        &dir.join("run"),
+    );
     let counts = server.stop_counts();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let rows = read_csv(&out_dir.join("results.csv"));
     assert!(rows.len() > 100);
     assert_eq!(
         rows.len() as u64,
@@ -66,31 +53,15 @@ fn no_keepalive_opens_a_connection_per_request_and_resumes() {
     let dir = scratch("tls-close");
     for (resume, want_resumed) in [("on", true), ("off", false)] {
         let (server, ca) = tls_server(&dir);
-        let out_dir = dir.join(format!("run-{resume}"));
-        let out = barrage(&[
-            "run",
-            &server.url_localhost("/"),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "4",
-            "-n",
-            "300",
-            "--no-keepalive",
-            "--tls-resume",
-            resume,
-            "--cacert",
-            ca.to_str().unwrap(),
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--columns",
-            "new_conn,resumed",
-        ]);
+        let (url, ca) = (server.url_localhost("/"), p(&ca));
+        let (out, rows) = run_ok(
+            &[
+                &url, "-p", "1", "-t", "1", "-c", "4", "-n", "300", "--no-keepalive",
+                "--tls-resume", resume, "--cacert", ca, "--columns", "new_conn,resumed",
+            ],
+            &dir.join(format!("run-{resume}")),
+        );
         let c = server.stop_counts();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let rows = read_csv(&out_dir.join("results.csv"));
         assert_eq!(rows.len(), 300);
         assert_eq!((c[0], c[1]), (300, 300), "server: a connection per request");
         assert!(rows.iter().all(|r| r.status == 200 && r.extra[0] == "1"));
@@ -119,14 +90,13 @@ fn no_keepalive_opens_a_connection_per_request_and_resumes() {
 fn verification_failures_are_errors_unless_insecure() {
     let dir = scratch("tls-verify");
     let (server, ca) = tls_server(&dir);
+    let url = server.url("/");
     let run = |name: &str, extra: &[&str]| {
         let out_dir = dir.join(name);
-        let url = server.url("/");
-        let mut args = vec!["run", &url[..], "-p", "1", "-t", "1", "-c", "2", "-n", "20"];
-        let od = out_dir.to_str().unwrap().to_string();
-        args.extend_from_slice(&["-o", &od, "--columns", "error"]);
-        args.extend_from_slice(extra);
-        let out = barrage(&args);
+        let args: &[&str] = &[
+            &url, "-p", "1", "-t", "1", "-c", "2", "-n", "20", "--columns", "error",
+        ];
+        let out = run_in(&[args, extra].concat(), &out_dir);
         assert!(
             out.status.success(),
             "{name}: failures are samples, not a failed run: {}",
@@ -142,12 +112,12 @@ fn verification_failures_are_errors_unless_insecure() {
     assert!(stdout.contains("tls: unknown issuer"), "{stdout}");
     let (c, _) = run(
         "wrong-name",
-        &["--cacert", ca.to_str().unwrap(), "--sni", "wrong.example"],
+        &["--cacert", p(&ca), "--sni", "wrong.example"],
     );
     assert_eq!(c.get("tls: name mismatch"), Some(&20), "{c:?}");
     let other = scratch("tls-verify-other");
     let pki = make_pki(&other);
-    let (c, _) = run("wrong-ca", &["--cacert", pki.ca.to_str().unwrap()]);
+    let (c, _) = run("wrong-ca", &["--cacert", p(&pki.ca)]);
     assert_eq!(c.get("tls: unknown issuer"), Some(&20), "{c:?}");
     let (c, stdout) = run("insecure", &["-k", "--sni", "wrong.example"]);
     assert_eq!(c.get(""), Some(&20), "-k succeeds: {c:?}");
@@ -155,7 +125,7 @@ fn verification_failures_are_errors_unless_insecure() {
         stdout.contains("not verified"),
         "summary says verification was off: {stdout}"
     );
-    let (c, _) = run("right", &["--cacert", ca.to_str().unwrap()]);
+    let (c, _) = run("right", &["--cacert", p(&ca)]);
     assert_eq!(c.get(""), Some(&20), "{c:?}");
 }
 
@@ -175,27 +145,14 @@ fn protocol_mixups_have_their_own_kinds() {
         ),
     ];
     for (i, (url, want)) in cases.iter().enumerate() {
-        let out_dir = dir.join(format!("mix-{i}"));
         // -k is accepted on http:// too (wrk users pass it by habit).
-        let out = barrage(&[
-            "run",
-            url,
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "1",
-            "-n",
-            "5",
-            "-k",
-            "-o",
-            out_dir.to_str().unwrap(),
-            "--columns",
-            "error",
-        ]);
-        assert!(out.status.success(), "{url}: {}", text(&out.stderr));
-        let c = column_counts(&read_csv(&out_dir.join("results.csv")), 0);
+        let (_, rows) = run_ok(
+            &[
+                url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "-k", "--columns", "error",
+            ],
+            &dir.join(format!("mix-{i}")),
+        );
+        let c = column_counts(&rows, 0);
         assert_eq!(c.get(*want), Some(&5), "{url}: {c:?}");
     }
 }
@@ -204,37 +161,18 @@ fn protocol_mixups_have_their_own_kinds() {
 fn pinned_version_cipher_and_group_are_negotiated() {
     let dir = scratch("tls-pin");
     let (server, ca) = tls_server(&dir);
-    let out_dir = dir.join("run");
-    let out = barrage(&[
-        "run",
-        &server.url("/"),
-        "-p",
-        "1",
-        "-t",
-        "1",
-        "-c",
-        "2",
-        "-n",
-        "50",
-        "--cacert",
-        ca.to_str().unwrap(),
-        "--tls-version",
-        "1.2",
-        "--cipher",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        "--kx-group",
-        "secp256r1",
-        "-o",
-        out_dir.to_str().unwrap(),
-    ]);
+    let (url, ca) = (server.url("/"), p(&ca));
+    let cipher = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256";
+    let (out, _) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "2", "-n", "50", "--cacert", ca, "--tls-version",
+            "1.2", "--cipher", cipher, "--kx-group", "secp256r1",
+        ],
+        &dir.join("run"),
+    );
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    for want in [
-        "TLSv1.2",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        "secp256r1",
-    ] {
+    for want in ["TLSv1.2", cipher, "secp256r1"] {
         assert!(stdout.contains(want), "{want} in {stdout}");
     }
 }
@@ -246,45 +184,33 @@ fn bad_tls_input_is_refused_before_load() {
     let garbage = dir.join("garbage.pem");
     std::fs::write(&garbage, "this is not PEM").unwrap();
     let url = "https://127.0.0.1:1/";
-    let p = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let (garbage, cert) = (p(&garbage), p(&pki.cert));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["--cacert".into(), "/nonexistent/ca.pem".into()],
+            vec!["--cacert", "/nonexistent/ca.pem"],
             "cannot read CA certificate",
         ),
         (
-            vec!["--cacert".into(), p(&garbage)],
+            vec!["--cacert", garbage],
             "holds no CA certificate in PEM form",
         ),
         (
-            vec![
-                "--cert".into(),
-                p(&pki.cert),
-                "--key".into(),
-                p(&pki.other_key),
-            ],
+            vec!["--cert", cert, "--key", p(&pki.other_key)],
             "does not belong to the certificate",
         ),
-        (vec!["--cert".into(), p(&pki.cert)], "--cert needs --key"),
+        (vec!["--cert", cert], "--cert needs --key"),
         (
-            vec!["--cert".into(), p(&pki.cert), "--key".into(), p(&garbage)],
+            vec!["--cert", cert, "--key", garbage],
             "holds no private key",
         ),
-        (
-            vec!["--cipher".into(), "TLS_RC4_IS_DEAD".into()],
-            "unknown --cipher",
-        ),
-        (
-            vec!["--kx-group".into(), "ffdhe9".into()],
-            "unknown --kx-group",
-        ),
-        (vec!["--tls-version".into(), "1.1".into()], "use 1.2 or 1.3"),
+        (vec!["--cipher", "TLS_RC4_IS_DEAD"], "unknown --cipher"),
+        (vec!["--kx-group", "ffdhe9"], "unknown --kx-group"),
+        (vec!["--tls-version", "1.1"], "use 1.2 or 1.3"),
     ];
     for (extra, want) in cases {
-        let mut args = vec!["run".to_string(), url.to_string(), "-n".into(), "1".into()];
-        args.extend(extra.clone());
-        let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        assert_refused(&argv, want);
+        let mut args = vec!["run", url, "-n", "1"];
+        args.extend(extra);
+        assert_refused(&args, want);
     }
     let out = barrage(&["run", "http://127.0.0.1:1/", "--cacert", "/x.pem"]);
     assert!(text(&out.stderr).contains("--cacert needs an https:// URL"));
@@ -357,29 +283,18 @@ fn later_handshakes_send_only_the_key_share_the_server_chose() {
     // the 32-byte X25519 share, with resumption off as well as on.
     let dir = scratch("tls-kx-hint");
     let pki = make_pki(&dir);
+    let ca = p(&pki.ca);
     for resume in ["off", "on"] {
         let (port, server) = classic_kx_server(&pki, 4);
-        let out = barrage(&[
-            "run",
-            &format!("https://127.0.0.1:{port}/"),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "1",
-            "-n",
-            "4",
-            "--no-keepalive",
-            "--tls-resume",
-            resume,
-            "--cacert",
-            pki.ca.to_str().unwrap(),
-            "--no-csv",
-            "-o",
-            dir.join(format!("run-{resume}")).to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        let url = format!("https://127.0.0.1:{port}/");
+        let out = run_in(
+            &[
+                &url, "-p", "1", "-t", "1", "-c", "1", "-n", "4", "--no-keepalive", "--tls-resume",
+                resume, "--cacert", ca, "--no-csv",
+            ],
+            &dir.join(format!("run-{resume}")),
+        );
+        assert_ok(&out);
         let hellos = server.join().unwrap();
         assert!(
             hellos[0] > 1200,

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: start `barrage serve` on a free loopback
-//! port, run `barrage`, read results.csv and sample files back.
+//! port, run `barrage` (and `barrage run` into a directory, checking it succeeded),
+//! read results.csv and sample files back.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -120,6 +121,48 @@ pub fn barrage(args: &[&str]) -> Output {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// A path as a command-line argument.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Asserts that `barrage` succeeded, showing its exit code and output if not;
+/// returns its stdout.
+pub fn assert_ok(out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "barrage failed ({:?}): {stdout}{}",
+        out.status.code(),
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs `barrage run ARGS... -o DIR` to completion.
+pub fn run_in(args: &[&str], dir: &Path) -> Output {
+    Command::new(bin())
+        .arg("run")
+        .args(args)
+        .args(["-o", p(dir)])
+        .output()
+        .expect("run barrage")
+}
+
+/// Runs `barrage run ARGS... -o DIR`, which must succeed; returns its output and the
+/// rows of DIR/results.csv.
+pub fn run_ok(args: &[&str], dir: &Path) -> (Output, Vec<Row>) {
+    let out = run_in(args, dir);
+    assert!(
+        out.status.success(),
+        "barrage run {args:?} failed ({:?}): {}{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    (out, read_csv(&dir.join("results.csv")))
 }
 
 /// One results.csv row.
