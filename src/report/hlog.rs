@@ -12,15 +12,12 @@
 //!
 //! Both hold the successful requests only, like every percentile of the report.
 
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::time::Duration;
-
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 
 use super::Report;
 
@@ -32,9 +29,8 @@ pub const TICKS_PER_HALF: u32 = 5;
 /// Writes the interval log of `report` to `path`.
 pub fn write_interval_log(path: &Path, report: &Report) -> io::Result<()> {
     let mut w = BufWriter::new(File::create(path)?);
-    // The header lines Java writes, in its order; the crate's builder cannot put the
-    // legend after StartTime, so they are written here and the builder adds only the
-    // max value divisor (a comment line to Java's reader).
+    // The header lines Java writes, in its order (the crate's builder cannot put the
+    // legend after StartTime).
     writeln!(
         w,
         "#[Logged with barrage {} from {}]",
@@ -59,33 +55,31 @@ pub fn write_interval_log(path: &Path, report: &Report) -> io::Result<()> {
         w,
         "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
     )?;
-    let mut serializer = V2DeflateSerializer::new();
-    let mut log = IntervalLogWriterBuilder::new()
-        .with_max_value_divisor(NS_PER_MS)
-        .begin_log_with(&mut w, &mut serializer)?;
-    let empty = super::overall_histogram();
-    let mut deser = Deserializer::new();
+    // The rest is what hdrhistogram's IntervalLogWriter writes (its line format, with
+    // the max value divisor), from the histograms the report encoded when it closed
+    // each interval.
+    writeln!(w, "#[MaxValueDivisor: {NS_PER_MS:.3}]")?;
+    let mut empty = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(&super::overall_histogram(), &mut empty)
+        .map_err(|e| io::Error::other(format!("{e:?}")))?;
+    let length = report.opts.interval_ns as f64 / 1e9;
     for iv in &report.intervals {
         // Empty intervals are logged too (as empty histograms), as Java's writers do:
         // a reader counting intervals sees the run's real timeline.
-        let decoded: Histogram<u64>;
-        let h = if iv.encoded.is_empty() {
+        let encoded = if iv.encoded.is_empty() {
             &empty
         } else {
-            decoded = deser
-                .deserialize(&mut &iv.encoded[..])
-                .map_err(|e| io::Error::other(format!("interval {}: {e:?}", iv.index)))?;
-            &decoded
+            &iv.encoded
         };
-        log.write_histogram(
-            h,
-            Duration::from_nanos(iv.start_ns),
-            Duration::from_nanos(report.opts.interval_ns),
-            None,
-        )
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        writeln!(
+            w,
+            "{:.3},{length:.3},{:.3},{}",
+            iv.start_ns as f64 / 1e9,
+            iv.encoded_max as f64 / NS_PER_MS,
+            super::svg::base64(encoded)
+        )?;
     }
-    drop(log);
     w.flush()
 }
 

@@ -257,8 +257,11 @@ pub struct IntervalStats {
     pub bytes: u64,
     /// Latency of the successful requests; `None` when there were none.
     pub latency: Option<IntervalLatency>,
-    /// The interval's histogram, V2 deflate encoded (empty when no request succeeded).
+    /// The interval's histogram, V2 deflate encoded (empty when no request succeeded),
+    /// and its `max()`: what an `.hlog` line holds, kept so the log is written without
+    /// decoding and encoding every histogram again.
     pub encoded: Vec<u8>,
+    pub encoded_max: u64,
 }
 
 /// Latency statistics of one interval, ns.
@@ -556,6 +559,7 @@ impl Accumulator {
         };
         let mut latency = None;
         let mut encoded = Vec::new();
+        let mut encoded_max = 0;
         if o.moments.count > 0 {
             let h = &o.hist;
             let m = &o.moments;
@@ -572,6 +576,7 @@ impl Accumulator {
             // Serializing a histogram we built cannot fail; if it somehow did, the
             // interval would only be missing from the .hlog.
             let _ = self.serializer.serialize(h, &mut encoded);
+            encoded_max = h.max();
             // Values are clamped to the overall histogram's range, so adding fits.
             let _ = self.overall.add(h);
         }
@@ -584,6 +589,7 @@ impl Accumulator {
             bytes: o.bytes,
             latency,
             encoded,
+            encoded_max,
         });
         self.next_index = o.index + 1;
         o.hist.reset();
