@@ -211,7 +211,8 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ReportOptions {
             corrected: !a.latency_uncorrected,
             ..Default::default()
-        },
+        }
+        .summary_only(),
     );
     let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
     println!(

@@ -117,6 +117,18 @@ pub struct ReportOptions {
     pub reorder_window_ns: u64,
 }
 
+impl ReportOptions {
+    /// For a summary alone (`barrage merge`, `report --compare`): no scatter points
+    /// are sampled, since nothing draws them.
+    pub fn summary_only(self) -> Self {
+        ReportOptions {
+            scatter_cap: 0,
+            error_points_cap: 0,
+            ..self
+        }
+    }
+}
+
 impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {

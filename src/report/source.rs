@@ -117,7 +117,7 @@ impl Input {
     ) -> Result<Summary, ReportError> {
         match self {
             Input::Json(p) => Summary::read(p),
-            _ => Ok(self.build(opts, skip_bad_lines)?.summary),
+            _ => Ok(self.build(opts.summary_only(), skip_bad_lines)?.summary),
         }
     }
 }
