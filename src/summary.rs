@@ -28,18 +28,10 @@ pub fn render(s: &Summary) -> String {
         r.errors,
         100.0 * r.error_ratio
     );
-    let mut kinds: Vec<(&String, &u64)> = s.errors_by_kind.iter().collect();
-    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    for (kind, n) in kinds {
+    for (kind, n) in s.errors_by_count() {
         let _ = writeln!(out, "    {kind:<22} {n}");
     }
-    let mut codes: Vec<(u16, u64)> = s
-        .status
-        .iter()
-        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, *v)))
-        .collect();
-    codes.sort();
-    let statuses: Vec<String> = codes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let statuses: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let _ = writeln!(
         out,
         "  status       {}",

@@ -214,16 +214,10 @@ fn summary_tables(h: &mut String, r: &Report) {
 
     h.push_str("<div class=\"grid2\"><div><h2>Status codes</h2><table><tr><th>status</th><th>requests</th><th>share</th></tr>");
     let total = s.requests.total.max(1) as f64;
-    let mut codes: Vec<(u16, u64)> = s
-        .status
-        .iter()
-        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, *v)))
-        .collect();
-    codes.sort();
-    if codes.is_empty() {
+    if s.status.is_empty() {
         h.push_str("<tr><td colspan=\"3\">no responses</td></tr>");
     }
-    for (code, n) in codes {
+    for (&code, &n) in &s.status {
         let _ = write!(
             h,
             "<tr><td>{code}</td><td>{}</td><td>{:.2}%</td></tr>",
@@ -232,8 +226,7 @@ fn summary_tables(h: &mut String, r: &Report) {
         );
     }
     h.push_str("</table></div><div><h2>Errors</h2><table><tr><th>kind</th><th>requests</th><th>share</th></tr>");
-    let mut kinds: Vec<(&String, &u64)> = s.errors_by_kind.iter().collect();
-    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let kinds = s.errors_by_count();
     if kinds.is_empty() {
         h.push_str("<tr><td colspan=\"3\">none</td></tr>");
     }
@@ -242,8 +235,8 @@ fn summary_tables(h: &mut String, r: &Report) {
             h,
             "<tr><td>{}</td><td>{}</td><td>{:.2}%</td></tr>",
             esc(k),
-            count(*n),
-            *n as f64 / total * 100.0
+            count(n),
+            n as f64 / total * 100.0
         );
     }
     h.push_str("</table></div></div>");

@@ -36,9 +36,9 @@ pub struct Summary {
     pub requests: Requests,
     /// Latency of the successful requests; `null` when none succeeded.
     pub latency_s: Option<Latency>,
-    /// Responses by HTTP status code (keys are the codes as strings). Requests that got
+    /// Responses by HTTP status code (in JSON the keys are strings). Requests that got
     /// no response are not here but in `errors_by_kind`.
-    pub status: BTreeMap<String, u64>,
+    pub status: BTreeMap<u16, u64>,
     /// Failed requests by kind (the names of results.csv's `error` column).
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Connection counters from the sample files; `null` for a results.csv.
@@ -180,6 +180,17 @@ fn secs(ns: u64) -> f64 {
 }
 
 impl Summary {
+    /// Error kinds, most frequent first (then by name), as the summaries list them.
+    pub fn errors_by_count(&self) -> Vec<(&str, u64)> {
+        let mut kinds: Vec<(&str, u64)> = self
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        kinds
+    }
+
     pub(super) fn build(
         t: &Totals,
         overall: &Histogram<u64>,
@@ -251,7 +262,7 @@ impl Summary {
                 .by_status
                 .iter()
                 .filter(|(code, _)| **code != 0)
-                .map(|(code, n)| (code.to_string(), *n))
+                .map(|(code, n)| (*code, *n))
                 .collect(),
             errors_by_kind: t
                 .by_error
