@@ -225,7 +225,10 @@ impl<'a> Merger<'a> {
             .map(|f| f.header.wall_start_ns - min_wall)
             .collect();
         let mut pending = Vec::new();
-        let mut probe = vec![0u8; BLOCK_RECORDS * RECORD_SIZE];
+        // Only each chunk's first valid record is needed here (its records are read
+        // for real when the chunk is activated): a small probe, widened by the loop in
+        // `first_valid` only past invalid slots.
+        let mut probe = vec![0u8; 16 * RECORD_SIZE];
         for (fi, f) in files.iter().enumerate() {
             let per = f.chunk_records();
             for c in 0..f.chunks() {
