@@ -128,7 +128,6 @@ pub fn read(
     let mut stats = CsvStats::default();
     let mut layout: Option<Layout> = None;
     let mut lineno = 0u64;
-    let mut any_bytes = false;
     loop {
         line.clear();
         let n = r
@@ -141,7 +140,6 @@ pub fn read(
         if n == 0 {
             break;
         }
-        any_bytes = true;
         lineno += 1;
         let text = trim_eol(&line);
         if text.iter().all(|b| b.is_ascii_whitespace()) {
@@ -182,7 +180,7 @@ pub fn read(
             }
         }
     }
-    if !any_bytes || (stats.rows == 0 && stats.skipped == 0 && !stats.header) {
+    if stats.rows == 0 && stats.skipped == 0 && !stats.header {
         return Err(CsvError::Empty {
             path: path.to_path_buf(),
         });

@@ -51,14 +51,15 @@ pub struct Charts {
 
 impl Charts {
     pub fn build(r: &Report) -> Charts {
+        let (throughput, latency) = (throughput(r), latency_over_time(r));
         Charts {
             scatter: scatter(r),
-            throughput: throughput(r, false),
-            latency: latency_over_time(r, false),
+            throughput: throughput.svg.clone(),
+            latency: latency.svg.clone(),
             histogram: histogram(r),
             spectrum: spectrum(r),
-            throughput_hover: throughput(r, true),
-            latency_hover: latency_over_time(r, true),
+            throughput_hover: throughput.with_targets(),
+            latency_hover: latency.with_targets(),
         }
     }
 
@@ -528,7 +529,32 @@ fn span(g: &[IntervalStats]) -> (f64, f64) {
     )
 }
 
-fn throughput(r: &Report, hover: bool) -> String {
+/// An interval chart, drawn once, and the hover targets report.html inserts into it
+/// (before the legend, which stays on top).
+struct IntervalChart {
+    svg: String,
+    targets_at: usize,
+    targets: String,
+}
+
+impl IntervalChart {
+    /// A chart with nothing to hover (no intervals).
+    fn plain(svg: String) -> IntervalChart {
+        IntervalChart {
+            targets_at: svg.len(),
+            svg,
+            targets: String::new(),
+        }
+    }
+
+    fn with_targets(&self) -> String {
+        let mut s = self.svg.clone();
+        s.insert_str(self.targets_at, &self.targets);
+        s
+    }
+}
+
+fn throughput(r: &Report) -> IntervalChart {
     let mut s = String::new();
     let iv = r.summary.interval_s;
     let subtitle = format!(
@@ -539,7 +565,7 @@ fn throughput(r: &Report, hover: bool) -> String {
     open(&mut s, "Throughput", &subtitle);
     if r.intervals.is_empty() {
         empty_note(&mut s, "no requests");
-        return s;
+        return IntervalChart::plain(s);
     }
     let gs = groups(&r.intervals);
     let rate = |g: &[IntervalStats], errors: bool| {
@@ -596,16 +622,20 @@ fn throughput(r: &Report, hover: bool) -> String {
             r##"<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8" stroke-linejoin="round"/>"##
         );
     }
-    if hover {
-        hover_targets(&mut s, r, &gs, &x);
-    }
+    let targets_at = s.len();
+    let mut targets = String::new();
+    hover_targets(&mut targets, r, &gs, &x);
     let mut items = vec![(C_OK, "all requests".to_string(), Mark::Line)];
     if any_errors {
         items.push((C_FAIL, "failed".to_string(), Mark::Line));
     }
     legend(&mut s, &items);
     close(&mut s);
-    s
+    IntervalChart {
+        svg: s,
+        targets_at,
+        targets,
+    }
 }
 
 /// Invisible full-height rectangles, one per group of intervals, whose `<title>` the
@@ -649,7 +679,7 @@ fn hover_targets(s: &mut String, r: &Report, gs: &[&[IntervalStats]], x: &Scale)
 
 type Pick = fn(&IntervalLatency) -> f64;
 
-fn latency_over_time(r: &Report, hover: bool) -> String {
+fn latency_over_time(r: &Report) -> IntervalChart {
     let mut s = String::new();
     let subtitle = format!(
         "successful requests, in intervals of {}",
@@ -659,7 +689,7 @@ fn latency_over_time(r: &Report, hover: bool) -> String {
     let lats: Vec<IntervalLatency> = r.intervals.iter().filter_map(|i| i.latency).collect();
     if lats.is_empty() {
         empty_note(&mut s, "no successful requests");
-        return s;
+        return IntervalChart::plain(s);
     }
     let gs = groups(&r.intervals);
     let series: [(&str, &str, Pick, bool); 5] = [
@@ -725,9 +755,9 @@ fn latency_over_time(r: &Report, hover: bool) -> String {
             r##"<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8" stroke-linejoin="round"{dash}/><g fill="{colour}">{dots}</g>"##
         );
     }
-    if hover {
-        hover_targets(&mut s, r, &gs, &x);
-    }
+    let targets_at = s.len();
+    let mut targets = String::new();
+    hover_targets(&mut targets, r, &gs, &x);
     let items: Vec<(&str, String, Mark)> = series
         .iter()
         .rev()
@@ -741,7 +771,11 @@ fn latency_over_time(r: &Report, hover: bool) -> String {
         .collect();
     legend(&mut s, &items);
     close(&mut s);
-    s
+    IntervalChart {
+        svg: s,
+        targets_at,
+        targets,
+    }
 }
 
 fn histogram(r: &Report) -> String {
