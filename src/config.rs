@@ -849,7 +849,7 @@ fn default_run_dir() -> PathBuf {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let base = PathBuf::from("barrage-runs").join(utc_stamp(now.as_secs()));
+    let base = PathBuf::from("barrage-runs").join(crate::time::utc_stamp(now.as_secs()));
     // Runs started within the same second get -2, -3 ...: a default never collides
     // with an earlier run (an explicit -o that holds samples is refused instead).
     (1..)
@@ -857,32 +857,11 @@ fn default_run_dir() -> PathBuf {
             if n == 1 {
                 base.clone()
             } else {
-                base.with_file_name(format!("{}-{n}", utc_stamp(now.as_secs())))
+                base.with_file_name(format!("{}-{n}", crate::time::utc_stamp(now.as_secs())))
             }
         })
         .find(|p| !p.exists())
         .expect("an unused name")
-}
-
-/// `YYYYMMDD-HHMMSS` for a Unix time (civil-from-days, Howard Hinnant's algorithm).
-pub fn utc_stamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -1008,12 +987,6 @@ mod tests {
                 .to_string()
                 .contains("milliseconds")
         );
-    }
-
-    #[test]
-    fn stamps() {
-        assert_eq!(utc_stamp(0), "19700101-000000");
-        assert_eq!(utc_stamp(1_795_855_830), "20261128-085030");
     }
 
     #[test]

@@ -716,7 +716,7 @@ fn config_hash(cfg: &RunConfig) -> u64 {
 fn run_id(cfg: &RunConfig, wall: u64) -> String {
     format!(
         "{}-{:08x}",
-        crate::config::utc_stamp(wall / 1_000_000_000),
+        crate::time::utc_stamp(wall / 1_000_000_000),
         config_hash(cfg) as u32
     )
 }

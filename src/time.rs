@@ -1,7 +1,8 @@
 //! The run's one time base. Taken with the monotonic clock in the launcher before it
 //! forks, inherited by every process and thread, so every sample's nanosecond offsets
 //! share one origin. `Instant` is CLOCK_MONOTONIC on Linux: the same clock in every
-//! process, never stepped by NTP.
+//! process, never stepped by NTP. Also the UTC calendar dates that run directories,
+//! ids and reports show (wall time is only ever displayed or stored, never timed).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -42,4 +43,45 @@ pub fn wall_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// The UTC calendar date and time of `secs` since the Unix epoch: (year, month, day,
+/// hour, minute, second). Howard Hinnant's days-from-civil inverse.
+fn civil_utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC), for run directory names and ids.
+pub fn utc_stamp(secs: u64) -> String {
+    let (y, m, d, hh, mm, ss) = civil_utc(secs);
+    format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}")
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`, for people.
+pub fn pretty_utc(secs: u64) -> String {
+    let (y, m, d, hh, mm, ss) = civil_utc(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(1_795_855_830), "20261128-085030");
+        assert_eq!(pretty_utc(1_795_855_830), "2026-11-28 08:50:30 UTC");
+    }
 }

@@ -47,7 +47,7 @@ pub fn write_interval_log(path: &Path, report: &Report) -> io::Result<()> {
         writeln!(
             w,
             "#[StartTime: {secs:.3} (seconds since epoch), {}]",
-            super::html::pretty_utc(wall / 1_000_000_000)
+            crate::time::pretty_utc(wall / 1_000_000_000)
         )?;
         writeln!(w, "#[BaseTime: {secs:.3} (seconds since epoch)]")?;
     }

@@ -88,7 +88,10 @@ fn header(h: &mut String, r: &Report, title: &str) {
     };
     let mut meta = vec![format!("{what} <code>{}</code>", esc(title))];
     if let Some(t) = r.source.wall_start_ns {
-        meta.push(format!("started {}", pretty_utc(t / 1_000_000_000)));
+        meta.push(format!(
+            "started {}",
+            crate::time::pretty_utc(t / 1_000_000_000)
+        ));
     }
     meta.push(format!("{:.2} s", s.duration_s));
     meta.push(format!("intervals of {}", fmt_secs(s.interval_s)));
@@ -348,22 +351,4 @@ fn files(h: &mut String) {
         );
     }
     h.push_str("</table></section>");
-}
-
-/// `2026-11-28 08:20:35 UTC` from Unix seconds.
-pub fn pretty_utc(secs: u64) -> String {
-    // utc_stamp gives YYYYMMDD-HHMMSS.
-    let t = crate::config::utc_stamp(secs);
-    if t.len() != 15 {
-        return t;
-    }
-    format!(
-        "{}-{}-{} {}:{}:{} UTC",
-        &t[0..4],
-        &t[4..6],
-        &t[6..8],
-        &t[9..11],
-        &t[11..13],
-        &t[13..15]
-    )
 }
