@@ -6,12 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::report::Summary;
-
-/// Columns of the latency table, in order (the original author's later tool showed
-/// count, min, avg, 80/90/95th, max and stdev; p50, p99 and p99.9 are ours).
-pub const LATENCY_COLUMNS: [&str; 11] = [
-    "min", "mean", "p50", "p80", "p90", "p95", "p99", "p99.9", "max", "stdev", "count",
-];
+use crate::report::json::Latency;
 
 /// The multi-line text printed at the end of a run.
 pub fn render(s: &Summary) -> String {
@@ -47,15 +42,14 @@ pub fn render(s: &Summary) -> String {
         }
         Some(l) => {
             let _ = write!(out, "  latency     ");
-            for c in LATENCY_COLUMNS {
-                let _ = write!(out, " {c:>9}");
+            for (name, _) in Latency::STATS {
+                let _ = write!(out, " {name:>9}");
             }
+            let _ = write!(out, " {:>9}", "count");
             let _ = writeln!(out);
             let _ = write!(out, "             ");
-            for v in [
-                l.min, l.mean, l.p50, l.p80, l.p90, l.p95, l.p99, l.p99_9, l.max, l.stdev,
-            ] {
-                let _ = write!(out, " {:>9}", fmt_secs(v));
+            for (_, stat) in Latency::STATS {
+                let _ = write!(out, " {:>9}", fmt_secs(stat(l)));
             }
             let _ = writeln!(out, " {:>9}", l.count);
         }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::json::Latency;
 use super::svg::{Charts, count, esc};
 use super::{Report, names};
 use crate::summary::{fmt_bytes, fmt_ns, fmt_secs};
@@ -190,10 +191,9 @@ fn cards(h: &mut String, r: &Report) {
 fn summary_tables(h: &mut String, r: &Report) {
     let s = &r.summary;
     h.push_str("<section><h2>Summary</h2><table class=\"sum\"><tr><th></th>");
-    let cols = [
-        "count", "errors", "min", "mean", "p50", "p80", "p90", "p95", "p99", "p99.9", "max",
-        "stdev",
-    ];
+    let cols = ["count", "errors"]
+        .into_iter()
+        .chain(Latency::STATS.map(|(name, _)| name));
     for c in cols {
         let _ = write!(h, "<th>{c}</th>");
     }
@@ -205,10 +205,8 @@ fn summary_tables(h: &mut String, r: &Report) {
     );
     match &s.latency_s {
         Some(l) => {
-            for v in [
-                l.min, l.mean, l.p50, l.p80, l.p90, l.p95, l.p99, l.p99_9, l.max, l.stdev,
-            ] {
-                let _ = write!(h, "<td>{}</td>", fmt_secs(v));
+            for (_, stat) in Latency::STATS {
+                let _ = write!(h, "<td>{}</td>", fmt_secs(stat(l)));
             }
         }
         None => h.push_str("<td colspan=\"10\" class=\"l\">no successful requests</td>"),

@@ -100,6 +100,28 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// A latency statistic: its name as the summaries and `--fail-if` spell it, and how to
+/// read it.
+pub type Stat = (&'static str, fn(&Latency) -> f64);
+
+impl Latency {
+    /// The statistics, in the order every summary table shows them (the original
+    /// author's later tool showed min, avg, 80/90/95th, max and stdev; p50, p99 and
+    /// p99.9 are ours).
+    pub const STATS: [Stat; 10] = [
+        ("min", |l| l.min),
+        ("mean", |l| l.mean),
+        ("p50", |l| l.p50),
+        ("p80", |l| l.p80),
+        ("p90", |l| l.p90),
+        ("p95", |l| l.p95),
+        ("p99", |l| l.p99),
+        ("p99.9", |l| l.p99_9),
+        ("max", |l| l.max),
+        ("stdev", |l| l.stdev),
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tls {
     /// "TLSv1.3", "TLSv1.2" ("-" if no handshake completed).

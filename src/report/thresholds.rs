@@ -11,6 +11,7 @@
 use std::fmt;
 
 use super::Summary;
+use super::json::Latency;
 use crate::summary::fmt_secs;
 
 /// What a threshold measures.
@@ -72,22 +73,16 @@ impl Metric {
 
     /// The metric's value in `s`: seconds for latency, a ratio for the error share.
     pub fn value(self, s: &Summary) -> Option<f64> {
-        let l = s.latency_s.as_ref();
         match self {
-            Metric::Min => l.map(|l| l.min),
-            Metric::Mean => l.map(|l| l.mean),
-            Metric::P50 => l.map(|l| l.p50),
-            Metric::P80 => l.map(|l| l.p80),
-            Metric::P90 => l.map(|l| l.p90),
-            Metric::P95 => l.map(|l| l.p95),
-            Metric::P99 => l.map(|l| l.p99),
-            Metric::P999 => l.map(|l| l.p99_9),
-            Metric::Max => l.map(|l| l.max),
-            Metric::Stdev => l.map(|l| l.stdev),
             Metric::Rps => Some(s.requests.rps),
             Metric::Requests => Some(s.requests.total as f64),
             Metric::Errors => Some(s.requests.errors as f64),
             Metric::ErrorShare => Some(s.requests.error_ratio),
+            // A latency metric is named like its statistic in the summary.
+            m => {
+                let (_, stat) = Latency::STATS.iter().find(|(n, _)| *n == m.name())?;
+                s.latency_s.as_ref().map(stat)
+            }
         }
     }
 
