@@ -223,18 +223,18 @@ impl Record {
         dur32::decode(self.service)
     }
 
-    pub fn lag_ns(&self) -> u64 {
-        dur32::decode(self.lag)
+    /// How late a scheduled (open-loop) request started; `None` for the others.
+    pub fn lag_ns(&self) -> Option<u64> {
+        (self.flags & FLAG_SCHEDULED != 0).then(|| dur32::decode(self.lag))
     }
 
     /// Response time as results.csv reports it: from the intended start when the
     /// request was scheduled and `corrected`, else from the actual start.
     pub fn latency_ns(&self, corrected: bool) -> u64 {
         let service = self.service_ns();
-        if corrected && self.flags & FLAG_SCHEDULED != 0 {
-            service.saturating_add(self.lag_ns())
-        } else {
-            service
+        match self.lag_ns() {
+            Some(lag) if corrected => service.saturating_add(lag),
+            _ => service,
         }
     }
 }

@@ -37,7 +37,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
 use crate::merge::MergeError;
-use crate::sample::{ErrorKind, FLAG_SCHEDULED, ProcessStats, Record};
+use crate::sample::{ErrorKind, ProcessStats, Record};
 
 pub use json::Summary;
 
@@ -167,7 +167,7 @@ impl Sample {
             status: r.status,
             error: r.error,
             bytes: r.bytes,
-            lag_ns: (r.flags & FLAG_SCHEDULED != 0).then(|| r.lag_ns()),
+            lag_ns: r.lag_ns(),
         }
     }
 }
