@@ -12,19 +12,19 @@
 
 const NONE: u32 = u32::MAX;
 
+/// A connection's place in the queue. Whether it is queued at all is derived: it is
+/// the head, or it has a predecessor (see [`Deadlines::queued`]).
 #[derive(Debug, Clone, Copy)]
 struct Node {
     deadline: u64,
     prev: u32,
     next: u32,
-    linked: bool,
 }
 
 const UNLINKED: Node = Node {
     deadline: 0,
     prev: NONE,
     next: NONE,
-    linked: false,
 };
 
 #[derive(Debug)]
@@ -66,7 +66,6 @@ impl Deadlines {
             deadline,
             prev: self.tail,
             next: NONE,
-            linked: true,
         };
         match self.tail {
             NONE => self.head = i as u32,
@@ -78,15 +77,10 @@ impl Deadlines {
 
     /// Connection `i`'s request ended (or expired); a no-op if none is queued.
     pub fn remove(&mut self, i: usize) {
-        let Some(&Node {
-            prev,
-            next,
-            linked: true,
-            ..
-        }) = self.nodes.get(i)
-        else {
+        if !self.queued(i) {
             return;
-        };
+        }
+        let Node { prev, next, .. } = self.nodes[i];
         match prev {
             NONE => self.head = next,
             p => self.nodes[p as usize].next = next,
@@ -97,6 +91,13 @@ impl Deadlines {
         }
         self.nodes[i] = UNLINKED;
         self.len -= 1;
+    }
+
+    /// Connection `i` has a request in the queue.
+    fn queued(&self, i: usize) -> bool {
+        self.nodes
+            .get(i)
+            .is_some_and(|n| n.prev != NONE || self.head == i as u32)
     }
 
     /// The earliest deadline and its connection.
@@ -170,5 +171,6 @@ mod tests {
         let left = drain(&mut d);
         assert!(left.windows(2).all(|w| w[0].0 < w[1].0), "deadline order");
         assert_eq!(d.nodes.len(), conns as usize);
+        assert_eq!(std::mem::size_of::<Node>(), 16, "16 bytes per connection");
     }
 }
