@@ -5,7 +5,7 @@
 #   RUNS=1 DURATION=3 MODES=http scripts/bench.sh     # quick look
 #
 # One command on a fresh Debian 12 machine (as root): installs what is missing
-# (nginx wrk nghttp2-client linux-perf strace time), builds barrage with
+# (nginx wrk linux-perf strace time; nghttp2-client with TOOLS=h2load), builds barrage with
 # `cargo build --release`, starts its own nginx from scripts/bench-nginx.conf
 # (state in /tmp/barrage-bench, 127.0.0.1 only, pinned with taskset to
 # SERVER_CPU, self-signed ECDSA P-256 cert made here, TLS session cache and
@@ -60,8 +60,10 @@ die() { say "error: $*"; exit 1; }
 
 # --- 1. tools --------------------------------------------------------------
 need=()
-for pair in nginx:nginx wrk:wrk h2load:nghttp2-client openssl:openssl \
-            taskset:util-linux timeout:coreutils python3:python3; do
+tools=(nginx:nginx wrk:wrk openssl:openssl taskset:util-linux timeout:coreutils python3:python3)
+# h2load only when asked for (TOOLS=...,h2load).
+[[ ",${TOOLS:-wrk}," == *,h2load,* ]] && tools+=(h2load:nghttp2-client)
+for pair in "${tools[@]}"; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 [[ -x /usr/bin/time ]] || need+=(time)

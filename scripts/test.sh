@@ -4,7 +4,8 @@
 # Installs what the tests need on a fresh Debian machine (nginx for the tests that talk
 # to a real third-party server; pdsh and iproute2 for the distributed-run test), then
 # runs every test. Tests that need nginx fail rather than skip here
-# (BARRAGE_REQUIRE_NGINX=1).
+# (BARRAGE_REQUIRE_NGINX=1), and so does the distributed test, which needs root to
+# create its network namespaces: run this as root, as CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
