@@ -9,11 +9,12 @@
 //!
 //! Framing follows RFC 9112 section 6.3: no body for HEAD, 1xx, 204 and 304; otherwise
 //! `Transfer-Encoding: chunked` (trailers skipped), or `Content-Length`; otherwise the
-//! body runs until the server closes the connection. It is as strict as the parsers in
-//! front of real applications: a response carrying both `Transfer-Encoding` and
-//! `Content-Length`, differing lengths, or a chunk-size line outside RFC 9112 section
-//! 7.1's grammar is malformed. Bare-LF line ends and repeated identical lengths (also as
-//! a comma list) are accepted, as RFC 9112 section 2.2 and RFC 9110 section 8.6 allow.
+//! body runs until the server closes the connection. It is strict, so that a server a
+//! stricter client would refuse does not pass a load test: a response carrying both
+//! `Transfer-Encoding` and `Content-Length`, differing lengths, or a chunk-size line
+//! outside RFC 9112 section 7.1's grammar is malformed. Bare-LF line ends and repeated
+//! identical lengths (also as a comma list) are accepted, as RFC 9112 section 2.2 and
+//! RFC 9110 section 8.6 allow.
 
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -81,11 +82,11 @@ enum Body {
 
 /// Where we are inside a chunked body (RFC 9112 section 7.1).
 ///
-/// The chunk-size line is checked byte by byte against the grammar, as strictly as
-/// the parsers in front of real applications: `chunk-size *( BWS ";" BWS ext-name
-/// [ BWS "=" BWS ext-val ] ) CRLF`, ext-val a token or a quoted-string. Whitespace is
-/// allowed only around `;` and `=` (so `25  ` and `2 junk` are malformed) and an
-/// extension needs a name (so `2;` is). Every line end may be a bare LF.
+/// The chunk-size line is checked byte by byte against the grammar: `chunk-size
+/// *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ) CRLF`, ext-val a token or a
+/// quoted-string. Whitespace is allowed only around `;` and `=` (so `25  ` and
+/// `2 junk` are malformed) and an extension needs a name (so `2;` is). Every line end
+/// may be a bare LF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading the hex chunk size; `digits` counts them to catch overflow and emptiness.
@@ -598,7 +599,8 @@ fn parse_head_bytes(buf: &[u8], head_request: bool) -> Result<HeadResult, ParseE
         }
     }
     // Both framings at once is how responses are split and requests smuggled: RFC 9112
-    // section 6.3 says to treat it as an error, and the parsers applications run do.
+    // section 6.3 says such a message ought to be handled as an error, whatever its
+    // status (a server that sends both is broken even where neither applies).
     if transfer_encoding && length.is_some() {
         return Err(ParseError::Malformed);
     }
