@@ -76,7 +76,7 @@ pub struct RunArgs {
     pub precision: u32,
 
     /// Extra results.csv columns, comma-separated, or "all": start, intended, connect,
-    /// tls, ttfb, bytes, error, target, new_conn, resumed, process, host.
+    /// tls, ttfb, bytes, error, target, new_conn, resumed, process, host, partial_status.
     #[arg(long)]
     pub columns: Option<String>,
 

@@ -8,8 +8,13 @@
 //! few dozen bytes between requests.
 //!
 //! Framing follows RFC 9112 section 6.3: no body for HEAD, 1xx, 204 and 304; otherwise
-//! `Transfer-Encoding: chunked` (trailers skipped) wins over `Content-Length`; otherwise
-//! the body runs until the server closes the connection.
+//! `Transfer-Encoding: chunked` (trailers skipped), or `Content-Length`; otherwise the
+//! body runs until the server closes the connection. It is strict, so that a server a
+//! stricter client would refuse does not pass a load test: a response carrying both
+//! `Transfer-Encoding` and `Content-Length`, differing lengths, or a chunk-size line
+//! outside RFC 9112 section 7.1's grammar is malformed. Bare-LF line ends and repeated
+//! identical lengths (also as a comma list) are accepted, as RFC 9112 section 2.2 and
+//! RFC 9110 section 8.6 allow.
 
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -76,6 +81,12 @@ enum Body {
 }
 
 /// Where we are inside a chunked body (RFC 9112 section 7.1).
+///
+/// The chunk-size line is checked byte by byte against the grammar: `chunk-size
+/// *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ) CRLF`, ext-val a token or a
+/// quoted-string. Whitespace is allowed only around `;` and `=` (so `25  ` and
+/// `2 junk` are malformed) and an extension needs a name (so `2;` is). Every line end
+/// may be a bare LF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading the hex chunk size; `digits` counts them to catch overflow and emptiness.
@@ -83,8 +94,41 @@ enum Chunk {
         size: u64,
         digits: u8,
     },
-    /// Skipping a chunk extension up to the end of the line.
-    Ext {
+    /// Whitespace after the size or an extension value: only more of it or `;` may
+    /// follow.
+    Bws {
+        size: u64,
+    },
+    /// After `;` (and any whitespace): an extension name must start.
+    ExtNameStart {
+        size: u64,
+    },
+    /// Inside an extension name.
+    ExtName {
+        size: u64,
+    },
+    /// Whitespace after an extension name: `=`, `;` or more whitespace.
+    ExtNameBws {
+        size: u64,
+    },
+    /// After `=` (and any whitespace): a value must start.
+    ExtValueStart {
+        size: u64,
+    },
+    /// Inside a token value.
+    ExtToken {
+        size: u64,
+    },
+    /// Inside a quoted-string value.
+    ExtQuoted {
+        size: u64,
+    },
+    /// After a backslash inside a quoted-string.
+    ExtQuotedPair {
+        size: u64,
+    },
+    /// Right after the closing quote: the line may end here.
+    ExtQuoteEnd {
         size: u64,
     },
     /// Saw CR after the size line; LF must follow.
@@ -347,16 +391,60 @@ impl ResponseParser {
                     Some(_) => return Err(ParseError::Malformed),
                     None if digits == 0 => return Err(ParseError::Malformed),
                     None => match b {
-                        b';' | b' ' | b'\t' => Chunk::Ext { size },
+                        b';' => Chunk::ExtNameStart { size },
+                        b' ' | b'\t' => Chunk::Bws { size },
                         b'\r' => Chunk::SizeLf { size },
                         b'\n' => size_line_done(size),
                         _ => return Err(ParseError::Malformed),
                     },
                 },
-                Chunk::Ext { size } => match b {
-                    b'\r' => Chunk::SizeLf { size },
-                    b'\n' => size_line_done(size),
-                    _ => Chunk::Ext { size },
+                Chunk::Bws { size } => match b {
+                    b' ' | b'\t' => st,
+                    b';' => Chunk::ExtNameStart { size },
+                    _ => return Err(ParseError::Malformed),
+                },
+                Chunk::ExtNameStart { size } => match b {
+                    b' ' | b'\t' => st,
+                    _ if is_tchar(b) => Chunk::ExtName { size },
+                    _ => return Err(ParseError::Malformed),
+                },
+                Chunk::ExtName { size } => match b {
+                    _ if is_tchar(b) => st,
+                    b'=' => Chunk::ExtValueStart { size },
+                    b' ' | b'\t' => Chunk::ExtNameBws { size },
+                    _ => size_line_next(b, size)?,
+                },
+                Chunk::ExtNameBws { size } => match b {
+                    b' ' | b'\t' => st,
+                    b'=' => Chunk::ExtValueStart { size },
+                    b';' => Chunk::ExtNameStart { size },
+                    _ => return Err(ParseError::Malformed),
+                },
+                Chunk::ExtValueStart { size } => match b {
+                    b' ' | b'\t' => st,
+                    b'"' => Chunk::ExtQuoted { size },
+                    _ if is_tchar(b) => Chunk::ExtToken { size },
+                    _ => return Err(ParseError::Malformed),
+                },
+                Chunk::ExtToken { size } => match b {
+                    _ if is_tchar(b) => st,
+                    b' ' | b'\t' => Chunk::Bws { size },
+                    _ => size_line_next(b, size)?,
+                },
+                Chunk::ExtQuoted { size } => match b {
+                    b'"' => Chunk::ExtQuoteEnd { size },
+                    b'\\' => Chunk::ExtQuotedPair { size },
+                    // qdtext: HTAB, SP, visible ASCII but '"' and '\\', obs-text.
+                    b'\t' | b' '..=b'~' | 0x80.. => st,
+                    _ => return Err(ParseError::Malformed),
+                },
+                Chunk::ExtQuotedPair { size } => match b {
+                    b'\t' | b' '..=b'~' | 0x80.. => Chunk::ExtQuoted { size },
+                    _ => return Err(ParseError::Malformed),
+                },
+                Chunk::ExtQuoteEnd { size } => match b {
+                    b' ' | b'\t' => Chunk::Bws { size },
+                    _ => size_line_next(b, size)?,
                 },
                 Chunk::SizeLf { size } => match b {
                     b'\n' => size_line_done(size),
@@ -412,6 +500,25 @@ fn size_line_done(size: u64) -> Chunk {
     } else {
         Chunk::Data { remaining: size }
     }
+}
+
+/// After a complete extension name or value: another extension or the line's end.
+#[inline]
+fn size_line_next(b: u8, size: u64) -> Result<Chunk, ParseError> {
+    match b {
+        b';' => Ok(Chunk::ExtNameStart { size }),
+        b'\r' => Ok(Chunk::SizeLf { size }),
+        b'\n' => Ok(size_line_done(size)),
+        _ => Err(ParseError::Malformed),
+    }
+}
+
+/// A token character (RFC 9110 section 5.6.2).
+#[inline]
+fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
 }
 
 fn hex(b: u8) -> Option<u64> {
@@ -491,6 +598,12 @@ fn parse_head_bytes(buf: &[u8], head_request: bool) -> Result<HeadResult, ParseE
             }
         }
     }
+    // Both framings at once is how responses are split and requests smuggled: RFC 9112
+    // section 6.3 says such a message ought to be handled as an error, whatever its
+    // status (a server that sends both is broken even where neither applies).
+    if transfer_encoding && length.is_some() {
+        return Err(ParseError::Malformed);
+    }
     let framing = if head_request || status == 204 || status == 304 || status == 101 {
         Framing::None
     } else if transfer_encoding {
@@ -519,8 +632,21 @@ fn parse_head_bytes(buf: &[u8], head_request: bool) -> Result<HeadResult, ParseE
     })
 }
 
+/// A Content-Length value: one decimal number, or a comma list of identical ones (RFC
+/// 9110 section 8.6 lets a recipient take such a list as the single value).
 fn parse_content_length(v: &[u8]) -> Option<u64> {
-    let v = trim(v);
+    let mut value = None;
+    for item in v.split(|&b| b == b',') {
+        let n = parse_decimal(trim(item))?;
+        if value.is_some_and(|prev| prev != n) {
+            return None;
+        }
+        value = Some(n);
+    }
+    value
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
@@ -600,6 +726,11 @@ mod tests {
 
     const CL: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
     const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: yes\r\n\r\n";
+    /// Chunk extensions with whitespace around `;` and `=` (RFC 9112 section 7.1.1 BWS).
+    const CHUNK_EXT_BWS: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 ; a = b ;c\t;d=e\r\nab\r\n3 \t; x\r\ncde\r\n0 ; last=1\r\n\r\n";
+    /// A quoted-string extension value holding `;`, `=`, spaces, an escaped quote and
+    /// obs-text.
+    const CHUNK_EXT_QUOTED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;name=\"q; v=\\\"x\\\" \xe9\";n2=\"\"\r\nab\r\n0\r\n\r\n";
     const CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody until the end";
 
     /// Table of whole streams and what they must frame into.
@@ -622,6 +753,15 @@ mod tests {
         )
     }
 
+    /// A chunked response whose body (from the first chunk-size line) is `body`.
+    fn chunked_line(body: &[u8]) -> Vec<u8> {
+        [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            body,
+        ]
+        .concat()
+    }
+
     fn bad(name: &'static str, input: &[u8], err: ParseError) -> Case {
         (name, input.to_vec(), false, vec![], Err(err))
     }
@@ -642,8 +782,14 @@ mod tests {
             one("connection close", b"HTTP/1.1 503 Busy\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n", false, 503, false),
             one("http/1.0 closes", b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", false, 200, false),
             one("http/1.0 keep-alive", b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok", false, 200, true),
-            one("te beats cl", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", false, 200, true),
+            one("te gzip, chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", false, 200, true),
             one("lf-only chunk lines", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n", false, 200, true),
+            one("repeated identical lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", false, 200, true),
+            one("length list of identical values", b"HTTP/1.1 200 OK\r\nContent-Length: 2 ,2, 2\r\n\r\nok", false, 200, true),
+            one("chunk ext with bws", CHUNK_EXT_BWS, false, 200, true),
+            one("chunk ext quoted", CHUNK_EXT_QUOTED, false, 200, true),
+            one("chunk ext lf-only", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b;c\nab\n0;z\n\n", false, 200, true),
+            one("chunk ext tab before semicolon", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\t;x\r\nab\r\n0\r\n\r\n", false, 200, true),
             one("te not chunked reads to close", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzzzz", false, 200, false),
             bad("eof mid body", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", ParseError::EofMidResponse),
             bad("eof mid head", b"HTTP/1.1 200 OK\r\nContent-Le", ParseError::EofMidResponse),
@@ -652,6 +798,26 @@ mod tests {
             bad("status below 100", b"HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n", ParseError::Malformed),
             bad("bad length", b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", ParseError::Malformed),
             bad("conflicting lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", ParseError::Malformed),
+            bad("cl and te chunked", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", ParseError::Malformed),
+            bad("te and cl", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n1\r\na\r\n0\r\n\r\n", ParseError::Malformed),
+            bad("cl and te not chunked", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nTransfer-Encoding: gzip\r\n\r\nzzzz", ParseError::Malformed),
+            bad("cl and te on a 204", b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n", ParseError::Malformed),
+            bad("length list of different values", b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok", ParseError::Malformed),
+            bad("length list with an empty item", b"HTTP/1.1 200 OK\r\nContent-Length: 2,\r\n\r\nok", ParseError::Malformed),
+            bad("chunk size then spaces", &chunked_line(b"25  \r\n"), ParseError::Malformed),
+            bad("chunk size then junk", &chunked_line(b"2 junk\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext without a name", &chunked_line(b"2;\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext without a name, lf", &chunked_line(b"2;\nab\n0\n\n"), ParseError::Malformed),
+            bad("chunk ext name then spaces", &chunked_line(b"2;a \r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext name then junk", &chunked_line(b"2;a b\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext without a value", &chunked_line(b"2;a=\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext quoted name", &chunked_line(b"2;\"a\"\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext unterminated quote", &chunked_line(b"2;a=\"x\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext junk after quote", &chunked_line(b"2;a=\"x\"y\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext control char", &chunked_line(b"2;a=b\x01\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk size tab then cr", &chunked_line(b"2\t\r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("chunk ext value then spaces", &chunked_line(b"2;a=b \r\nab\r\n0\r\n\r\n"), ParseError::Malformed),
+            bad("last chunk then spaces", &chunked_line(b"2\r\nab\r\n0 \r\n\r\n"), ParseError::Malformed),
             bad("bad chunk size", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ParseError::Malformed),
             bad("chunk size overflow", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n11111111111111111\r\n", ParseError::Malformed),
             bad("missing crlf after data", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n", ParseError::Malformed),
@@ -686,9 +852,11 @@ mod tests {
     /// the stream is split.
     #[test]
     fn body_pieces_are_the_decoded_body() {
-        let cases: [(&[u8], &[u8]); 3] = [
+        let cases: [(&[u8], &[u8]); 5] = [
             (CL, b"hello"),
             (CHUNKED, b"helloabcdefghijklmnopqrstuvwxyz"),
+            (CHUNK_EXT_BWS, b"abcde"),
+            (CHUNK_EXT_QUOTED, b"ab"),
             (CLOSE, b"body until the end"),
         ];
         for (input, want) in cases {

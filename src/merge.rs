@@ -488,10 +488,13 @@ pub enum Column {
     Resumed,
     Process,
     Host,
+    /// The status line a request saw before it failed without a complete response
+    /// (its `status` is 0); empty for every other request.
+    PartialStatus,
 }
 
 impl Column {
-    pub const ALL: [(&'static str, Column); 12] = [
+    pub const ALL: [(&'static str, Column); 13] = [
         ("start", Column::Start),
         ("intended", Column::Intended),
         ("connect", Column::Connect),
@@ -504,6 +507,8 @@ impl Column {
         ("resumed", Column::Resumed),
         ("process", Column::Process),
         ("host", Column::Host),
+        // Last, so the columns `all` had before keep their places.
+        ("partial_status", Column::PartialStatus),
     ];
 
     pub fn parse_list(s: &str) -> Result<Vec<Column>, String> {
@@ -586,7 +591,7 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, opts: &Cs
     push_seconds(line, rec.latency_ns(!opts.uncorrected), p);
     line.push(b',');
     let mut ib = itoa::Buffer::new();
-    line.extend_from_slice(ib.format(rec.status).as_bytes());
+    line.extend_from_slice(ib.format(rec.reported_status()).as_bytes());
     for col in &opts.columns {
         line.push(b',');
         match col {
@@ -629,6 +634,11 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, opts: &Cs
                 line.extend_from_slice(ib.format(file.header.process_index).as_bytes())
             }
             Column::Host => line.extend_from_slice(file.header.host_id.as_bytes()),
+            Column::PartialStatus => {
+                if let Some(s) = rec.partial_status() {
+                    line.extend_from_slice(ib.format(s).as_bytes());
+                }
+            }
         }
     }
     line.push(b'\n');
@@ -876,6 +886,49 @@ mod tests {
             rows += 1;
         }
         assert_eq!(rows, n);
+    }
+
+    /// Issue 12 item 2: a record that kept the status line of a response cut short
+    /// (how every sample file holds it) is written with status 0, and the status it
+    /// saw goes to `partial_status`; a failed check keeps its status there.
+    #[test]
+    fn failed_requests_are_written_with_status_0() {
+        use crate::sample::ErrorKind;
+        let run = RunDir::new("partial-status");
+        let header = Header {
+            chunk_records: 8,
+            ..Default::default()
+        };
+        let failed = |end_ns, status, error: ErrorKind| Record {
+            status,
+            error: error as u8,
+            ..valid(end_ns)
+        };
+        run.write(
+            0,
+            header,
+            &[
+                valid(1_000_000_000),
+                failed(2_000_000_000, 200, ErrorKind::EofMidResponse),
+                failed(3_000_000_000, 0, ErrorKind::ConnectRefused),
+                failed(4_000_000_000, 404, ErrorKind::UnexpectedStatus),
+            ],
+        );
+        let files = open_run(std::slice::from_ref(&run.0)).unwrap();
+        let out = run.0.join("results.csv");
+        let opts = CsvOptions {
+            precision: 0,
+            columns: Column::parse_list("error,partial_status").unwrap(),
+            ..Default::default()
+        };
+        write_csv(&files, &out, &opts, |_, _| {}).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "1,0,200,,\n\
+             2,0,0,closed mid-response,200\n\
+             3,0,0,connect refused,\n\
+             4,0,404,unexpected status,\n"
+        );
     }
 
     #[test]

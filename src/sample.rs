@@ -52,6 +52,10 @@ pub const FLAG_TLS_RESUMED: u8 = 0x02;
 pub const FLAG_SCHEDULED: u8 = 0x04;
 
 /// Why a request failed. Stored as one byte; 0 means it did not.
+///
+/// Codes 1 to 31 (below [`FIRST_CHECK_ERROR`]) are requests that got no complete,
+/// well-framed response; codes from 32 are complete responses that failed a check.
+/// [`reported_status`] depends on that split: a new kind goes in the range it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ErrorKind {
@@ -79,6 +83,33 @@ pub enum ErrorKind {
     BodyMismatch = 33,
     SizeMismatch = 34,
     BodyTooLarge = 35,
+}
+
+/// The first error code of a complete response that failed an `--expect-*` check;
+/// every code from 1 below it is a request that got no complete response.
+pub const FIRST_CHECK_ERROR: u8 = 32;
+
+/// The HTTP status every output reports for a request (results.csv, the summary's
+/// status table, summary.json, report.html, intervals, `--compare`, `--fail-if`): the
+/// status of a complete, well-framed response, and 0 for a request that got none
+/// (connect, TLS, timeout, closed mid-response, malformed, head too large, reset,
+/// cancelled...), whatever status line it saw before failing. A complete response that
+/// failed a check keeps its real status. `error` is the record's error byte; a code
+/// this version does not know at or above [`FIRST_CHECK_ERROR`] (such as a results.csv
+/// error name it cannot read) keeps the status, since it cannot be told to be a
+/// transport failure.
+///
+/// Why a function and not a field: the record keeps the status line it saw (32 bytes
+/// leave no room for a second status), so sample files written before this rule
+/// existed report by it too, and `--columns partial_status` can still show what a
+/// failed request saw.
+#[inline]
+pub fn reported_status(status: u16, error: u8) -> u16 {
+    if error != 0 && error < FIRST_CHECK_ERROR {
+        0
+    } else {
+        status
+    }
 }
 
 impl ErrorKind {
@@ -160,7 +191,9 @@ pub struct Record {
     pub connect: u16,
     /// TLS handshake time when this request opened the connection ([`dur16`]).
     pub tls: u16,
-    /// HTTP status; 0 when no response head arrived.
+    /// The status line seen; 0 when no response head arrived. A request that failed
+    /// after its head keeps it here: what every output reports is
+    /// [`Record::reported_status`].
     pub status: u16,
     /// Response bytes on the wire (saturating).
     pub bytes: u32,
@@ -217,6 +250,18 @@ impl Record {
 
     pub fn is_error(&self) -> bool {
         self.error != 0
+    }
+
+    /// The status outputs report: see [`reported_status`].
+    #[inline]
+    pub fn reported_status(&self) -> u16 {
+        reported_status(self.status, self.error)
+    }
+
+    /// The status line a request saw before it failed without a complete response
+    /// (results.csv's `partial_status`); `None` when it saw none or did not fail so.
+    pub fn partial_status(&self) -> Option<u16> {
+        (self.status != 0 && self.reported_status() == 0).then_some(self.status)
     }
 
     pub fn service_ns(&self) -> u64 {
@@ -816,6 +861,52 @@ mod tests {
         let b = r.encode();
         assert_eq!(&b[0..8], &[8, 7, 6, 5, 4, 3, 2, 1], "little-endian end_ns");
         assert_eq!(Record::decode(&b), r);
+    }
+
+    /// Issue 12 item 2: a request with no complete response reports status 0, a
+    /// complete one that failed a check keeps its status; every kind is on its side.
+    #[test]
+    fn reported_status_follows_the_error_kind() {
+        let no_response = [
+            ErrorKind::ConnectRefused,
+            ErrorKind::ConnectTimeout,
+            ErrorKind::ConnectError,
+            ErrorKind::Reset,
+            ErrorKind::EofMidResponse,
+            ErrorKind::ClosedBeforeResponse,
+            ErrorKind::Malformed,
+            ErrorKind::HeadTooLarge,
+            ErrorKind::Timeout,
+            ErrorKind::Io,
+            ErrorKind::Cancelled,
+            ErrorKind::TlsOnPlain,
+            ErrorKind::TlsUnknownIssuer,
+            ErrorKind::TlsNameMismatch,
+            ErrorKind::TlsExpired,
+            ErrorKind::TlsBadCertificate,
+            ErrorKind::TlsAlert,
+            ErrorKind::TlsNotTls,
+            ErrorKind::TlsHandshake,
+        ];
+        for k in ErrorKind::ALL {
+            let r = Record {
+                status: 200,
+                error: k as u8,
+                ..Default::default()
+            };
+            if no_response.contains(&k) {
+                assert_eq!(r.reported_status(), 0, "{k:?}");
+                assert_eq!(r.partial_status(), Some(200), "{k:?}");
+            } else {
+                assert_eq!(r.reported_status(), 200, "{k:?}");
+                assert_eq!(r.partial_status(), None, "{k:?}");
+            }
+            let headless = Record { status: 0, ..r };
+            assert_eq!(headless.reported_status(), 0);
+            assert_eq!(headless.partial_status(), None);
+        }
+        // An error code this version does not know, above the split, keeps the status.
+        assert_eq!(reported_status(503, 255), 503);
     }
 
     #[test]

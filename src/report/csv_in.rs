@@ -11,6 +11,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::{ERROR_UNKNOWN, Sample, error_code};
+use crate::sample::reported_status;
 
 /// Why results.csv could not be read. Each says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +232,10 @@ fn parse_row(fields: &[&[u8]], lay: &Layout) -> Result<Sample, String> {
         .map(|f| error_code(&String::from_utf8_lossy(f)));
     // The seed tool's only failure mark is status 0.
     let error = named.unwrap_or(if status == 0 { ERROR_UNKNOWN } else { 0 });
+    // A results.csv written before the status rule kept the status line of a response
+    // that then failed (`200` with `closed mid-response`): report it by the same rule
+    // as sample files.
+    let status = reported_status(status, error);
     let bytes = match lay.bytes {
         Some(i) => {
             let f = fields[i].trim_ascii();
@@ -342,6 +347,26 @@ mod tests {
         assert!(st.header);
         assert_eq!(v[0].bytes, 100);
         assert_eq!(v[1].error, crate::sample::ErrorKind::ConnectRefused as u8);
+    }
+
+    /// Issue 12 item 2: a results.csv written by an older barrage kept the status
+    /// line of a response that failed mid-way; its `error` column says so, and the
+    /// row reports status 0. A failed check and an unknown error name keep theirs.
+    #[test]
+    fn old_rows_with_transport_errors_report_status_0() {
+        let p = write(
+            "old.csv",
+            "elapsed,response_time,status,error\n\
+             1.0,0.5,200,\n\
+             2.0,0.5,200,closed mid-response\n\
+             3.0,0.5,200,malformed response\n\
+             4.0,0.5,503,unexpected status\n\
+             5.0,0.5,200,some future error\n",
+        );
+        let (v, _) = rows(&p, false).unwrap();
+        let statuses: Vec<u16> = v.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [200, 0, 0, 503, 200]);
+        assert_eq!(v[1].error, crate::sample::ErrorKind::EofMidResponse as u8);
     }
 
     #[test]

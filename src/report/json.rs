@@ -36,8 +36,8 @@ pub struct Summary {
     pub requests: Requests,
     /// Latency of the successful requests; `null` when none succeeded.
     pub latency_s: Option<Latency>,
-    /// Responses by HTTP status code (in JSON the keys are strings). Requests that got
-    /// no response are not here but in `errors_by_kind`.
+    /// Complete responses by HTTP status code (in JSON the keys are strings). Requests
+    /// that got no complete response are not here but in `errors_by_kind`.
     pub status: BTreeMap<u16, u64>,
     /// Failed requests by kind (the names of results.csv's `error` column).
     pub errors_by_kind: BTreeMap<String, u64>,

@@ -148,7 +148,8 @@ pub struct Sample {
     pub end_ns: u64,
     /// Response time, ns.
     pub latency_ns: u64,
-    /// HTTP status; 0 when no response came.
+    /// HTTP status of a complete response; 0 when none came (the rule of
+    /// [`crate::sample::reported_status`]).
     pub status: u16,
     /// Error code: 0 for success, an [`ErrorKind`] byte, or [`ERROR_UNKNOWN`].
     pub error: u8,
@@ -164,7 +165,7 @@ impl Sample {
         Sample {
             end_ns: r.end_ns,
             latency_ns: r.latency_ns(corrected),
-            status: r.status,
+            status: r.reported_status(),
             error: r.error,
             bytes: r.bytes,
             lag_ns: r.lag_ns(),
@@ -1121,5 +1122,33 @@ mod tests {
         assert_eq!(r.error_points.len(), 1);
         assert_eq!(r.summary.errors_by_kind["connect refused"], 1);
         assert_eq!(r.intervals[0].errors, 1);
+    }
+
+    /// Issue 12 item 2: records that kept the status line of a response that then
+    /// failed (as every sample file written before the rule holds them) are counted
+    /// under no status; a response that failed a check keeps its status.
+    #[test]
+    fn status_table_counts_only_complete_responses() {
+        let rec = |status, error: ErrorKind| Record {
+            end_ns: 1_000_000,
+            status,
+            error: error as u8,
+            flags: crate::sample::FLAG_VALID,
+            ..Default::default()
+        };
+        let mut acc = Accumulator::new(ReportOptions::default());
+        acc.add_record(&rec(200, ErrorKind::None));
+        acc.add_record(&rec(200, ErrorKind::EofMidResponse));
+        acc.add_record(&rec(200, ErrorKind::Malformed));
+        acc.add_record(&rec(200, ErrorKind::Timeout));
+        acc.add_record(&rec(503, ErrorKind::UnexpectedStatus));
+        let r = finish(acc);
+        assert_eq!(
+            r.summary.status,
+            BTreeMap::from([(200, 1), (503, 1)]),
+            "complete responses only"
+        );
+        assert_eq!(r.summary.requests.errors, 4);
+        assert!(r.error_points.iter().all(|p| p.status != 200));
     }
 }
