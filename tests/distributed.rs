@@ -97,8 +97,7 @@ impl Drop for Net {
 
 /// Whether this machine can run the test; `Err` says why not.
 fn prerequisites() -> Result<(), String> {
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 {
+    if !nix::unistd::getuid().is_root() {
         return Err("needs root to create network namespaces".into());
     }
     for tool in ["ip", "pdsh"] {
