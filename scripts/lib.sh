@@ -5,8 +5,9 @@
 #
 # Sets REPO (the repository root) and gives:
 #   say MSG / die MSG        a line on stderr prefixed with the script's name (die exits 1)
-#   need CMD[:PKG]...        every CMD on PATH (or an absolute path), or install the missing PKGs (apt-get; as root,
-#                            unless NO_INSTALL=1), or die naming the install command
+#   need CMD[:PKG]...        every CMD on PATH (or an absolute path that exists), or install
+#                            the missing PKGs (apt-get, as root, unless NO_INSTALL=1), or
+#                            die naming the install command
 #   want CMD[:PKG]...        the same for optional tools: failure to install is only said
 #   build_barrage            THE build policy: `cargo build --release` (cargo rebuilds only
 #                            when a source changed) and BARRAGE=$REPO/target/release/barrage,
@@ -28,7 +29,7 @@
 #   nginx_wait PORT          wait until nginx answers on 127.0.0.1:PORT, or die with its log
 #   nginx_stop               graceful stop (QUIT), KILL after 10 s
 #
-# Everything here is bash and coreutils; nothing contacts more than 127.0.0.1.
+# Bash and coreutils only. Servers are started and probed on 127.0.0.1 only.
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRIPT_NAME="$(basename "$0")"
