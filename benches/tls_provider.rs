@@ -54,14 +54,10 @@ fn now() -> Stamp {
     if *WALL.get_or_init(|| std::env::var_os("BARRAGE_BENCH_WALL").is_some_and(|v| v == "1")) {
         return Stamp::Wall(Instant::now());
     }
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Stamp::Cpu(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    use nix::time::{ClockId, clock_gettime};
+    let ts = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .expect("clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Stamp::Cpu(Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32))
 }
 
 impl Stamp {

@@ -14,19 +14,18 @@
 # closed-loop connections measure how far nginx's queue grows).
 #
 # Knobs: CONNS, DURATION and RAMPUP (whole seconds, default 35 and 5), PROCESSES,
-# INTERVAL, BIND, BARRAGE (binary), NO_BUILD=1 (skip cargo build).
+# INTERVAL, BIND. barrage is built first (scripts/lib.sh's one build policy).
 #
 # Prints: connections opened, requests, errors and timeouts (from summary.json), and
 # the resident memory of barrage's processes read from ps halfway between the end of
 # the ramp-up and the end (launcher + workers), per connection. Loopback only
 # (127.0.0.1 and BIND). Installs nginx, iproute2 and procps if missing (as root).
-# Port 19400 must be free; state in /tmp/barrage-conns; one run at a time.
+# nginx listens on a free port; state in /tmp/barrage-conns; one run at a time.
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(dirname "$HERE")"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STATE=/tmp/barrage-conns
-PORT=19400
 CONNS="${CONNS:-50000}"
 DURATION="${DURATION:-35}"
 DURATION="${DURATION%s}"   # 35 and 35s alike
@@ -35,28 +34,10 @@ INTERVAL="${INTERVAL:-2s}"
 RAMPUP="${RAMPUP:-5}"
 RAMPUP="${RAMPUP%s}"       # whole seconds
 BIND="${BIND:-127.0.0.2-127.0.0.9}"
-BARRAGE="${BARRAGE:-$REPO/target/release/barrage}"
-export PATH="$PATH:/usr/sbin:/sbin:${HOME:-/root}/.cargo/bin"
-
-say() { printf 'bench-connections.sh: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
 (( DURATION > RAMPUP )) || die "DURATION ($DURATION s) must be longer than RAMPUP ($RAMPUP s)"
 
-need=()
-for pair in nginx:nginx ss:iproute2 pgrep:procps ps:procps python3:python3; do
-    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
-done
-if (( ${#need[@]} )); then
-    [[ $(id -u) == 0 ]] || die "missing: ${need[*]}: run as root or apt-get install -y ${need[*]}"
-    say "installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-if [[ "${NO_BUILD:-0}" != 1 ]]; then
-    say "cargo build --release"
-    (cd "$REPO" && cargo build --release -q) || die "cargo build --release failed"
-fi
-[[ -x "$BARRAGE" ]] || die "$BARRAGE is not executable"
+need nginx:nginx ss:iproute2 pgrep:procps ps:procps python3:python3
+build_barrage
 
 ulimit -n "$(ulimit -Hn)"
 hard=$(ulimit -Hn)
@@ -66,8 +47,9 @@ per_worker=$(( hard - 1000 ))
 mkdir -p "$STATE"
 exec 9>"$STATE.lock"
 flock -n 9 || die "another bench-connections.sh is running (lock $STATE.lock)"
-[[ -z "$(ss -Htln "sport = :$PORT")" ]] || die "port $PORT is in use (a leftover nginx? see $STATE/nginx.pid)"
+nginx_stop_leftover "$STATE" "$STATE/nginx.conf"
 rm -rf "$STATE" && mkdir -p "$STATE/tmp"
+PORT=$(free_port)
 cat >"$STATE/nginx.conf" <<EOF
 worker_processes 4;
 daemon off;
@@ -90,18 +72,11 @@ http {
     }
 }
 EOF
-nginx -e "$STATE/error.log" -p "$STATE/" -c "$STATE/nginx.conf" </dev/null &
-NGINX_PID=$!
+nginx_start "$STATE" "$STATE/nginx.conf"
+nginx_wait "$PORT"
 CLIENT=
 # timeout(1) runs the client in its own process group, so Ctrl-C must stop it here.
-trap 'kill -TERM $CLIENT 2>/dev/null || true; kill -QUIT $NGINX_PID 2>/dev/null || true
-      wait 2>/dev/null || true' EXIT
-up=0
-for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && { up=1; break; }
-    sleep 0.1
-done
-(( up )) && kill -0 "$NGINX_PID" 2>/dev/null || die "nginx did not start: $(tail -n 3 "$STATE/error.log" 2>/dev/null)"
+at_exit '[[ -z "$CLIENT" ]] || kill -TERM "$CLIENT" 2>/dev/null'
 
 say "$CONNS connections over $BIND, $PROCESSES processes, ${DURATION}s"
 RUN="$STATE/run"

@@ -5,32 +5,28 @@
 #
 #   scripts/bench-processes.sh            # RUNS=3 DURATION=5 P=2 CONNS=64
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${RUNS:-3} DURATION=${DURATION:-5} P=${P:-2} CONNS=${CONNS:-64}
 DURATION=${DURATION%s}   # 5 and 5s alike
 CLIENT_CPU=${CLIENT_CPU:-0} SERVER_CPU=${SERVER_CPU:-1}
-cargo build --release --quiet
-bin=target/release/barrage
+need taskset:util-linux /usr/bin/time:time
+build_barrage
 work=$(mktemp -d)
-log="$work/serve.log"
-taskset -c "$SERVER_CPU" "$bin" serve --listen 127.0.0.1:0 >"$log" &
-server=$!
-trap 'kill -TERM $server 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.05; done
-addr=$(sed -n 's|.*listening on http://\([^/]*\)/.*|\1|p' "$log")
-[ -n "$addr" ] || { echo "bench-processes.sh: barrage serve did not start: $(cat "$log")" >&2; exit 1; }
-url="http://$addr/"
+at_exit 'rm -rf "$work"'
+SERVE_CPU="$SERVER_CPU" serve_start "$work/serve.log"
+url="http://$SERVE_ADDR/"
 echo "| round | -p | requests | user s | sys s | us/req |"
 echo "|---|---|---|---|---|---|"
 for r in $(seq "$RUNS"); do
     for p in 1 "$P"; do
         out="$work/run-$p-$r"
         # time(1) writes to its own file, so barrage's errors still reach the terminal.
-        /usr/bin/time -f "%U %S" -o "$work/cpu" taskset -c "$CLIENT_CPU" "$bin" run "$url" \
+        /usr/bin/time -f "%U %S" -o "$work/cpu" taskset -c "$CLIENT_CPU" "$BARRAGE" run "$url" \
             -p "$p" -t 1 -c "$CONNS" -d "${DURATION}s" -o "$out" -q --no-csv >/dev/null
         cpu=$(cat "$work/cpu")
         # Every request is a sample (the tests check this against the server's count).
-        n=$("$bin" merge "$out" -o /dev/null | sed -n 's/^barrage merge: \([0-9]*\) rows.*/\1/p')
+        n=$("$BARRAGE" merge "$out" -o /dev/null | sed -n 's/^barrage merge: \([0-9]*\) rows.*/\1/p')
         echo "$r $p $n $cpu" | awk '{printf "| %s | %s | %s | %s | %s | %.2f |\n", $1, $2, $3, $4, $5, ($4+$5)*1e6/$3}'
     done
 done

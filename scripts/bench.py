@@ -686,8 +686,6 @@ def report(rows, cells, notes, started, finished, syscall_note):
              + (" **The figures are from a busy machine: compare them only within this report, and "
                 "trust µs/req and syscalls/req (work per request) over req/s.**"
                 if (med(others) or 0) > 25 else "") + "\n")
-    if os.environ.get("BUILD_NOTE"):
-        notes = [os.environ["BUILD_NOTE"]] + notes
     for n in notes:
         L.append(f"- {n}")
     if notes:

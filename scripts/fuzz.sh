@@ -11,16 +11,18 @@
 # New corpus entries go to fuzz/corpus/<target>/ (gitignored), seeded from
 # fuzz/seeds/<target>/; crashes land in fuzz/artifacts/<target>/.
 set -euo pipefail
-
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 FUZZ_SANITIZER="${FUZZ_SANITIZER:-address}"
 FUZZ_JOBS="${FUZZ_JOBS:-1}"
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz.sh: installing cargo-fuzz" >&2
-    cargo install --locked cargo-fuzz
+    command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs)"
+    say "installing cargo-fuzz"
+    cargo install --locked cargo-fuzz || die "cargo install cargo-fuzz failed"
 fi
 
 if [ "$#" -gt 0 ]; then
@@ -28,8 +30,7 @@ if [ "$#" -gt 0 ]; then
 else
     mapfile -t targets < <(cd fuzz && cargo fuzz list)
     if [ "${#targets[@]}" -eq 0 ]; then
-        echo "fuzz.sh: no fuzz targets (cargo fuzz list failed or found none)" >&2
-        exit 1
+        die "no fuzz targets (cargo fuzz list failed or found none)"
     fi
 fi
 
@@ -49,12 +50,12 @@ for t in "${targets[@]}"; do
     [ -d "fuzz/seeds/$t" ] && seeds=("seeds/$t")
     jobs=()
     [ "$FUZZ_JOBS" -gt 1 ] && jobs=("-jobs=$FUZZ_JOBS" "-workers=$FUZZ_JOBS")
-    echo "== fuzzing $t for ${FUZZ_SECONDS}s (sanitizer: $FUZZ_SANITIZER, jobs: $FUZZ_JOBS)" >&2
+    say "fuzzing $t for ${FUZZ_SECONDS}s (sanitizer: $FUZZ_SANITIZER, jobs: $FUZZ_JOBS)"
     # shellcheck disable=SC2046
     if ! (cd fuzz && cargo fuzz run -s "$FUZZ_SANITIZER" "$t" "corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$FUZZ_SECONDS" -timeout=10 -print_final_stats=1 \
         "${jobs[@]}" $(target_args "$t")); then
-        echo "fuzz.sh: $t FAILED: see fuzz/artifacts/$t/" >&2
+        say "$t FAILED: see fuzz/artifacts/$t/"
         status=1
     fi
 done

@@ -6,21 +6,26 @@
 #   scripts/report-screenshot.sh RUN_DIR [OUT.png] [WIDTHxHEIGHT]
 #
 # RUN_DIR holds report.html (from `barrage run` or `barrage report`). OUT.png defaults
-# to RUN_DIR/report.png, the window to 1400x2400. Needs chromium (Debian:
-# apt-get install chromium).
+# to RUN_DIR/report.png, the window to 1400x2400. Needs chromium, Chrome or
+# chromium-browser; installs Debian's chromium when none is there (as root).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 dir=${1:?usage: $0 RUN_DIR [OUT.png] [WIDTHxHEIGHT]}
 out=${2:-$dir/report.png}
 size=${3:-1400x2400}
-html=$(realpath "$dir/report.html")
-[ -f "$html" ] || { echo "no report.html in $dir: run barrage report $dir first" >&2; exit 1; }
+html=$(realpath -m "$dir/report.html")   # -m: a missing file gets the message below
+[ -f "$html" ] || die "no report.html in $dir: run barrage report $dir first"
 
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
-[ -n "$browser" ] || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
+if [ -z "$browser" ]; then
+    need chromium:chromium
+    browser=$(command -v chromium)
+fi
 
 profile=$(mktemp -d)
-trap 'rm -rf "$profile"' EXIT
+at_exit 'rm -rf "$profile"'
 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --hide-scrollbars \
     --user-data-dir="$profile" --window-size="${size/x/,}" \

@@ -19,9 +19,12 @@
 # starting at the same wall-clock instant. The hosts' clocks must be synchronised
 # (chrony/NTP): see docs/distributed.md. Afterwards the per-host directories are
 # merged (`barrage merge`, which checks every shard is there exactly once) and the
-# report is written.
+# report is written. Locally (the -R exec shards, the merge, the report) this
+# checkout's barrage runs, built first with cargo; missing pdsh and iproute2 are
+# installed when run as root.
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 hosts="" rcmd=ssh out="" start_in=5
 while getopts "w:R:o:s:h" opt; do
@@ -30,7 +33,7 @@ while getopts "w:R:o:s:h" opt; do
         R) rcmd="$OPTARG" ;;
         o) out="$OPTARG" ;;
         s) start_in="$OPTARG" ;;
-        *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -40,12 +43,16 @@ if [ -z "$hosts" ] || [ $# -eq 0 ]; then
     exit 2
 fi
 case "$rcmd" in exec|ssh) ;; *) echo "-R must be exec or ssh, not $rcmd" >&2; exit 2 ;; esac
-command -v pdsh >/dev/null || { echo "pdsh is not installed: apt-get install pdsh" >&2; exit 1; }
-
-local_bin="$here/target/release/barrage"
-if [ ! -x "$local_bin" ]; then
-    (cd "$here" && cargo build --release --quiet)
+remote_bin="${BARRAGE:-barrage}"   # -R ssh: the binary on the hosts (build_barrage sets BARRAGE)
+if [ "$rcmd" = exec ]; then
+    need pdsh:pdsh python3:python3 ip:iproute2
+else
+    need pdsh:pdsh python3:python3 scp:openssh-client
 fi
+
+# The merge, the report and (with -R exec) every shard run this build.
+build_barrage
+local_bin="$BARRAGE"
 
 # Expand the host list the way pdsh does, to count the shards.
 mapfile -t names < <(pdsh -R exec -w "$hosts" echo %h 2>/dev/null | sed 's/^[^:]*: //' | sort -u)
@@ -66,7 +73,6 @@ if [ "$rcmd" = exec ]; then
     # pdsh's exec module runs the command directly (no shell), %h and %n substituted.
     pdsh -S -R exec -f "$n" -w "$hosts" ip netns exec %h "$local_bin" run "$@" "${shard_args[@]}" -o "$out/%h" || status=$?
 else
-    remote_bin="${BARRAGE:-barrage}"
     remote_dir="/tmp/barrage-dist/$run_id"
     # ssh runs a shell on the far side: quote every argument.
     cmd=$(printf '%q ' "$remote_bin" run "$@" "${shard_args[@]}" -o "$remote_dir/%h")

@@ -2,26 +2,30 @@
 # The project's test command (CI runs exactly this, from .ci/run).
 #
 # Installs what the tests need on a fresh Debian machine (nginx for the tests that talk
-# to a real third-party server; pdsh and iproute2 for the distributed-run test), then
-# runs every test. Tests that need nginx fail rather than skip here
-# (BARRAGE_REQUIRE_NGINX=1), and so does the distributed test, which needs root to
-# create its network namespaces: run this as root, as CI does.
+# to a real third-party server; pdsh and iproute2 for the distributed-run test), checks
+# the formatting (`cargo fmt --check`) and the lints (`cargo clippy --all-targets -- -D
+# warnings`; Cargo.toml's [lints] deny unsafe code outside the allowed items and unsafe
+# blocks without a `// SAFETY:` comment), builds the release binary, then runs every
+# test. Tests that need nginx fail rather than skip here (BARRAGE_REQUIRE_NGINX=1), and
+# so does the distributed test, which needs root to create its network namespaces: run
+# this as root, as CI does. Arguments go to `cargo test`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO"
 
-need=()
-command -v nginx >/dev/null || need+=(nginx)
-command -v pdsh >/dev/null || need+=(pdsh)
-command -v ip >/dev/null || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-    else
-        echo "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2
-        exit 1
-    fi
+need nginx:nginx pdsh:pdsh ip:iproute2
+command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs)"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null || die "cargo fmt and cargo clippy are needed: install rustfmt and clippy"
+    say "installing rustfmt and clippy"
+    rustup component add rustfmt clippy
 fi
+
+say "cargo fmt --check"
+cargo fmt --check || die "formatting differs: run cargo fmt"
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings || die "clippy found problems (above)"
+build_barrage
 export BARRAGE_REQUIRE_NGINX=1
-cargo build --release --quiet
 cargo test --release "$@"

@@ -8,8 +8,9 @@
 //! copy stays pending) and obey only the parent's SIGTERM, so one Ctrl-C is exactly
 //! one stop request wherever it was delivered.
 //!
-//! `unsafe` here: `fork` (sound because the parent has no other thread when it
-//! forks) and `adjtimex` (a plain syscall).
+//! `unsafe` here (allowed statement by statement; the crate denies it): `fork`
+//! (sound because the parent has no other thread when it forks), the child's `_exit`,
+//! and `adjtimex` (a plain syscall nix does not wrap).
 
 use std::fs;
 use std::io::{self, Write};
@@ -154,7 +155,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         // SAFETY: the parent is single-threaded here (no thread is started before the
         // fork in `barrage run`), so the child inherits a consistent address space;
         // the child only runs `child_main` and leaves with `_exit`.
-        match unsafe { fork() } {
+        #[allow(unsafe_code)]
+        let forked = unsafe { fork() };
+        match forked {
             Ok(ForkResult::Child) => {
                 drop(sigfd);
                 let code = child_main(
@@ -168,8 +171,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
                 );
                 let _ = io::stderr().flush();
                 // SAFETY: `_exit` skips atexit handlers and stdio buffers inherited from
-                // the parent (which would otherwise be flushed twice).
-                unsafe { libc::_exit(code) };
+                // the parent (which would otherwise be flushed twice); nothing runs after.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::_exit(code)
+                };
             }
             Ok(ForkResult::Parent { child }) => pids.push(child),
             Err(source) => {
@@ -681,9 +687,11 @@ fn run_threads(
 }
 
 /// The kernel's view of clock synchronisation, for the sample header.
+#[allow(unsafe_code)]
 pub fn clock_state() -> ClockState {
-    // SAFETY: adjtimex with modes = 0 only reads; the struct is plain data we own.
+    // SAFETY: `timex` is plain integers, for which all-zero bytes are a valid value.
     let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    // SAFETY: adjtimex with modes = 0 only reads, into the struct we own.
     let state = unsafe { libc::adjtimex(&mut tx) };
     ClockState {
         state,

@@ -6,6 +6,14 @@
 //! bytes, response framing) -> `sample` (the mmapped record log) -> `merge`
 //! (results.csv) -> `summary`. `serve` is the built-in target server.
 //! `docs/architecture.md` walks through it.
+//!
+//! `unsafe` is denied crate-wide and allowed item by item only where there is no safe
+//! way: the shared mappings of `sample` (the record log) and `progress` (the live
+//! board), and `launcher`'s `fork`, `_exit` and `adjtimex`. Every block says why it
+//! is sound in a `// SAFETY:` line (clippy's `undocumented_unsafe_blocks`, set in
+//! Cargo.toml, checks it).
+
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod config;

@@ -1,6 +1,8 @@
 //! `barrage`: parse the command line, run the subcommand, print its error in one
 //! line, exit with a code that says what happened.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

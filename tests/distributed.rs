@@ -12,7 +12,6 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 
@@ -97,8 +96,7 @@ impl Drop for Net {
 
 /// Whether this machine can run the test; `Err` says why not.
 fn prerequisites() -> Result<(), String> {
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 {
+    if !nix::unistd::getuid().is_root() {
         return Err("needs root to create network namespaces".into());
     }
     for tool in ["ip", "pdsh"] {
@@ -313,22 +311,38 @@ fn start_at_delays_the_load() {
         .as_secs_f64();
     let at = format!("{:.3}", now + 1.5);
     let url = server.url("/");
-    let t0 = std::time::Instant::now();
     let (_, rows) = run_ok(
         &[
-            &url, "-p", "2", "-t", "1", "-c", "2", "-d", "300ms", "--start-at", &at,
+            &url, "-p", "2", "-t", "1", "-c", "2", "-d", "300ms", "--start-at", &at, "--columns",
+            "start",
         ],
         &dir,
     );
-    let took = t0.elapsed();
     drop(server);
+    // Each process recorded (sample header, docs/sample-format.md) the --start-at
+    // instant, 1.5 s after the command, as its time base, and a clean finish on its own
+    // wall clock no earlier than the 300 ms of load after it: it waited for the start.
+    let at_ns = (at.parse::<f64>().unwrap() * 1e9).round() as u64;
+    for i in 0..2 {
+        let head = std::fs::read(dir.join(format!("samples-00{i}.bin"))).unwrap();
+        let u64_at = |o: usize| u64::from_le_bytes(head[o..o + 8].try_into().unwrap());
+        let (base, finished) = (u64_at(32), u64_at(256));
+        assert_eq!(base, at_ns, "process {i}: time base");
+        assert!(
+            finished >= at_ns + 300_000_000,
+            "process {i} finished {} ms after --start-at",
+            (finished as i64 - at_ns as i64) / 1_000_000
+        );
+    }
+    // A request that ended before the time base would be recorded at 0 (the clock
+    // reads 0 until the base); the first one starts at once.
     assert!(
-        took >= Duration::from_millis(1700),
-        "waited for the start: {took:?}"
+        rows.iter().all(|r| r.elapsed > 0.0),
+        "a request ended before --start-at"
     );
     let first_start = rows
         .iter()
-        .map(|r| r.elapsed - r.response_time)
+        .map(|r| r.extra[0].parse::<f64>().unwrap())
         .fold(f64::MAX, f64::min);
     assert!(
         (0.0..0.05).contains(&first_start),

@@ -7,6 +7,34 @@ use std::collections::BTreeMap;
 
 use common::*;
 
+/// The recorded intended starts (`--columns intended,...`, extra column 0), sorted.
+fn intended_starts(rows: &[Row]) -> Vec<f64> {
+    let mut v: Vec<f64> = rows.iter().map(|r| r.extra[0].parse().unwrap()).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v
+}
+
+/// Asserts that `starts` (sorted) are the open-loop schedule `k * period` for k = 0,
+/// 1, 2, ... up to `until` seconds: none missing, none doubled, none early. A request
+/// sent before its intended start would show its actual start here instead (its lag
+/// is recorded as 0), so this also shows that no request left ahead of the schedule.
+fn assert_on_schedule(starts: &[f64], period: f64, until: f64) {
+    let expected = (until / period).round() as usize;
+    let on_grid: Vec<&f64> = starts
+        .iter()
+        .take_while(|&&s| s < until - period / 2.0)
+        .collect();
+    assert_eq!(on_grid.len(), expected, "intended starts before {until} s");
+    for (k, s) in on_grid.iter().enumerate() {
+        let want = k as f64 * period;
+        assert!(
+            (**s - want).abs() < 1e-6,
+            "intended start {k} is {s}, want {want}: {:?}",
+            &starts[k.saturating_sub(2)..(k + 3).min(starts.len())]
+        );
+    }
+}
+
 #[test]
 fn open_loop_keeps_its_rate() {
     let _timing = timing_lock();
@@ -15,7 +43,8 @@ fn open_loop_keeps_its_rate() {
     let url = server.url("/");
     let (_, rows) = run_ok(
         &[
-            &url, "-p", "2", "-t", "2", "-c", "8", "-R", "2000", "-d", "3s",
+            &url, "-p", "2", "-t", "2", "-c", "8", "-R", "2000", "-d", "3s", "--columns",
+            "intended",
         ],
         &dir,
     );
@@ -27,18 +56,10 @@ fn open_loop_keeps_its_rate() {
         "{} requests, want 6000 +- 2%",
         rows.len()
     );
-    // Evenly spread: every 500 ms window holds about 1000 requests.
-    let mut windows = [0u32; 6];
-    for r in &rows {
-        let start = r.elapsed - r.response_time;
-        if let Some(w) = windows.get_mut((start / 0.5) as usize) {
-            *w += 1;
-        }
-    }
-    assert!(
-        windows.iter().all(|&w| (950..=1050).contains(&w)),
-        "{windows:?}"
-    );
+    // Evenly spread over the four loops of two processes: the recorded intended starts
+    // are one every 0.5 ms. (A loop that wakes after the end drops its last one or
+    // two, so the last 100 ms are left out.)
+    assert_on_schedule(&intended_starts(&rows), 0.0005, 2.9);
 }
 
 /// p-th percentile of response times.
@@ -100,20 +121,23 @@ fn open_loop_with_a_request_count_stops_at_the_count() {
     let dir = scratch("rate-n");
     let server = Server::start(&[]);
     let url = server.url("/");
-    let t0 = std::time::Instant::now();
     let (_, rows) = run_ok(
         &[
-            &url, "-p", "1", "-t", "2", "-c", "4", "-R", "1000", "-n", "500",
+            &url, "-p", "1", "-t", "2", "-c", "4", "-R", "1000", "-n", "500", "--columns",
+            "intended,start",
         ],
         &dir,
     );
-    let took = t0.elapsed();
     let (served, _) = server.stop();
     assert_eq!((rows.len(), served), (500, 500));
-    assert!(
-        took.as_secs_f64() > 0.45 && took.as_secs_f64() < 3.0,
-        "500 requests at 1000/s: {took:?}"
-    );
+    // Paced at 1000/s, not sent at once: the 500 requests were intended at 0, 1, ...,
+    // 499 ms, and the last one actually started no earlier than 0.499 s into the run.
+    assert_on_schedule(&intended_starts(&rows), 0.001, 0.5);
+    let last_start = rows
+        .iter()
+        .map(|r| r.extra[1].parse::<f64>().unwrap())
+        .fold(0.0, f64::max);
+    assert!(last_start >= 0.499, "last actual start {last_start}");
 }
 
 #[test]

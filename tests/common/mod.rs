@@ -104,11 +104,13 @@ impl Drop for Server {
     }
 }
 
+/// Sends signal `sig` (a `libc::SIG*` number) to process `pid`, ignoring failure (the
+/// process may have exited already).
 pub fn nix_kill(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a child we spawned.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let sig = Signal::try_from(sig).expect("a valid signal number");
+    let _ = kill(Pid::from_raw(pid as i32), sig);
 }
 
 /// Runs `barrage` with `args` to completion.
