@@ -25,6 +25,7 @@ use rustls::{
 };
 
 use crate::sample::ErrorKind;
+use crate::tls_verify::{Reasons, Verifier};
 
 /// TLS options of a run, as given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -136,6 +137,8 @@ pub struct ClientTls {
     pub server_name: ServerName<'static>,
     pub insecure: bool,
     resume: bool,
+    /// Why handshakes failed, noted by this process's connections and verifier.
+    pub reasons: Arc<Reasons>,
 }
 
 impl ClientTls {
@@ -188,18 +191,29 @@ impl ClientTls {
         let provider = Arc::new(provider);
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         if let Some(path) = &opts.cacert {
             for cert in read_certs(path, "CA certificate")? {
-                roots.add(cert).map_err(|e| TlsError::BadPem {
+                roots.add(cert.clone()).map_err(|e| TlsError::BadPem {
                     what: "CA certificate",
                     path: path.clone(),
                     why: e.to_string(),
                 })?;
+                pinned.push(cert);
             }
         }
+        let reasons = Arc::new(Reasons::default());
+        let verifier = Verifier::new(
+            roots,
+            pinned,
+            Arc::clone(&provider),
+            Arc::clone(&reasons),
+            opts.sni.is_some(),
+        )?;
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&versions)?
-            .with_root_certificates(roots);
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier));
         let mut config = match (&opts.cert, &opts.key) {
             (Some(cert), Some(key)) => {
                 let chain = read_certs(cert, "certificate")?;
@@ -240,6 +254,7 @@ impl ClientTls {
             server_name,
             insecure: opts.insecure,
             resume: opts.resume,
+            reasons,
         })
     }
 
