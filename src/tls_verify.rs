@@ -238,8 +238,10 @@ fn plain_name(presented: &str) -> String {
             .and_then(|r| r.strip_suffix(')'))
             .map(|r| r.trim_matches('"').to_string())
     };
+    // webpki writes IPv6 addresses its own way (`0::1`); std's form is the usual one.
+    let ip = |a: String| a.parse::<std::net::IpAddr>().map_or(a, |ip| ip.to_string());
     inner("DnsName(")
-        .or_else(|| inner("IpAddress("))
+        .or_else(|| inner("IpAddress(").map(ip))
         .unwrap_or_else(|| presented.to_string())
 }
 
@@ -719,6 +721,7 @@ mod tests {
         assert!(handshake_reason(&alert, b"").contains("alert HandshakeFailure: no TLS version"));
         assert_eq!(plain_name("DnsName(\"a.example\")"), "a.example");
         assert_eq!(plain_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(plain_name("IpAddress(0::1)"), "::1");
         let many: Vec<String> = (0..9).map(|i| format!("h{i}")).collect();
         assert_eq!(list(&many), "h0, h1, h2, h3, h4, h5 and 3 more");
     }
