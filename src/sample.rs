@@ -2,11 +2,12 @@
 //! worker thread of a process into that process's own memory-mapped file.
 //!
 //! Format (specified in `docs/sample-format.md`): a 4096-byte header (magic, version,
-//! record size, process index, host and run ids, the run's wall-clock start, counters),
-//! then records of [`RECORD_SIZE`] bytes, little-endian, grouped in chunks of
-//! [`CHUNK_RECORDS`]. A thread claims a whole chunk with one atomic add on the header's
-//! chunk counter and then fills it alone, so appending takes no lock and touches no
-//! shared cache line. Within a chunk records are in completion order.
+//! record size, process index, host and run ids, the run's wall-clock start, counters,
+//! the reasons of failures in words), then records of [`RECORD_SIZE`] bytes,
+//! little-endian, grouped in chunks of [`CHUNK_RECORDS`]. A thread claims a whole chunk
+//! with one atomic add on the header's chunk counter and then fills it alone, so
+//! appending takes no lock and touches no shared cache line. Within a chunk records
+//! are in completion order.
 //!
 //! Crash safety: the file is extended with `fallocate` before a chunk is handed out
 //! (so a full disk is an error, never a SIGBUS), and a record's last byte (its flags,

@@ -1,7 +1,9 @@
 //! TLS with rustls: the client configuration a run uses (roots, verification,
 //! client certificate, versions, suites, groups, resumption), the error kinds a failed
 //! handshake becomes, and the server configuration of `barrage serve --tls` (a CA and
-//! a leaf certificate generated with rcgen, or a given pair).
+//! a leaf certificate generated with rcgen, or a given pair). The certificate
+//! verifier itself (with `--cacert` pinning) and the reasons of failures are in
+//! `tls_verify.rs`.
 //!
 //! The crypto provider is aws-lc-rs: on x86-64 it gives the fastest handshakes and
 //! bulk encryption of the providers rustls supports (figures in docs/tls.md).
