@@ -258,7 +258,7 @@ fn certificate_reason(
     let fields = CertFields::read(cert);
     let f = fields.as_ref();
     let subject = f
-        .and_then(|f| f.subject_cn.clone())
+        .and_then(CertFields::subject_cn)
         .map_or_else(String::new, |cn| format!(" (CN={cn})"));
     let rustls::Error::InvalidCertificate(c) = e else {
         return format!("the server's certificate{subject} was refused: {e}");
@@ -278,7 +278,7 @@ fn certificate_reason(
             ),
             _ => format!(
                 "the server's certificate{subject} is issued by {} and does not chain to a trusted root (the server sent {intermediates} intermediate certificate{}): give the issuing CA with --cacert FILE, {SKIP}",
-                f.and_then(|f| f.issuer_cn.clone())
+                f.and_then(CertFields::issuer_cn)
                     .map_or_else(|| "a CA".to_string(), |cn| format!("CN={cn}")),
                 if intermediates == 1 { "" } else { "s" },
             ),
@@ -379,11 +379,13 @@ fn alert_reason(a: AlertDescription) -> String {
     format!("the server ended the handshake with alert {a:?}: {why}")
 }
 
-/// The fields of a certificate that barrage reads itself.
+/// The fields of a certificate that barrage reads itself. Reading allocates nothing
+/// (the pinned check runs at every full handshake); names are decoded on demand.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertFields {
-    pub subject_cn: Option<String>,
-    pub issuer_cn: Option<String>,
+pub struct CertFields<'a> {
+    /// The issuer and subject Names, DER contents.
+    issuer: &'a [u8],
+    subject: &'a [u8],
     /// Issuer and subject names are equal (a self-signed certificate).
     pub self_issued: bool,
     /// Validity, Unix seconds.
@@ -391,9 +393,9 @@ pub struct CertFields {
     pub not_after: i64,
 }
 
-impl CertFields {
+impl<'a> CertFields<'a> {
     /// Reads a DER certificate (RFC 5280 section 4.1); `None` if it is not one.
-    pub fn read(der: &[u8]) -> Option<CertFields> {
+    pub fn read(der: &'a [u8]) -> Option<CertFields<'a>> {
         let (0x30, cert) = Der(der).next()? else {
             return None;
         };
@@ -414,12 +416,20 @@ impl CertFields {
         let mut validity = Der(r.expect(0x30)?);
         let subject = r.expect(0x30)?;
         Some(CertFields {
-            subject_cn: common_name(subject),
-            issuer_cn: common_name(issuer),
+            issuer,
+            subject,
             self_issued: issuer == subject,
             not_before: time(validity.next()?)?,
             not_after: time(validity.next()?)?,
         })
+    }
+
+    pub fn subject_cn(&self) -> Option<String> {
+        common_name(self.subject)
+    }
+
+    pub fn issuer_cn(&self) -> Option<String> {
+        common_name(self.issuer)
     }
 }
 
@@ -569,7 +579,8 @@ mod tests {
     fn reads_fields_of_a_certificate() {
         let der = cert(true, &["localhost"], (2020, 1, 1), (2020, 2, 1));
         let f = CertFields::read(&der).unwrap();
-        assert_eq!(f.subject_cn.as_deref(), Some("localhost"));
+        assert_eq!(f.subject_cn().as_deref(), Some("localhost"));
+        assert_eq!(f.issuer_cn().as_deref(), Some("localhost"));
         assert!(f.self_issued);
         assert_eq!(pretty_utc(f.not_before as u64), "2020-01-01 00:00:00 UTC");
         assert_eq!(pretty_utc(f.not_after as u64), "2020-02-01 00:00:00 UTC");
