@@ -660,6 +660,44 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_certificate_issued_by_a_trusted_ca_is_a_bad_certificate_unless_pinned() {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "root");
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        leaf_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "leaf");
+        let leaf = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &ca)
+            .unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let now = UnixTime::now();
+        let (v, reasons) = verifier(&[ca.der()]);
+        let e = v
+            .verify_server_cert(leaf.der(), &[], &name, &[], now)
+            .unwrap_err();
+        assert_eq!(crate::tls::error_kind(&e), ErrorKind::TlsBadCertificate);
+        assert!(
+            reasons.all()[0]
+                .1
+                .starts_with("the server's certificate (CN=leaf) is a CA certificate (CA:TRUE)"),
+            "{:?}",
+            reasons.all()
+        );
+        let (v, _) = verifier(&[ca.der(), leaf.der()]);
+        assert!(
+            v.verify_server_cert(leaf.der(), &[], &name, &[], now)
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn webpki_still_says_ca_used_as_end_entity() {
         // The detection of `untrusted_self_signed` depends on webpki's error type
         // (the same crate version as rustls's): this fails if that ever changes.

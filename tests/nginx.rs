@@ -460,6 +460,12 @@ fn tls_alert_from_nginx_is_its_own_kind() {
             .all(|r| r.status == 0 && r.extra[0] == "tls: alert received"),
         "{rows:?}\n{stdout}"
     );
+    // The summary names the alert and what it usually means (issue 12, item 4).
+    let stdout = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        stdout.contains("the server ended the handshake with alert HandshakeFailure: no TLS version, cipher suite or key-exchange group in common"),
+        "{stdout}"
+    );
 }
 
 /// Issue 12, item 3: the self-signed certificate `openssl req -x509` makes is a CA

@@ -138,15 +138,18 @@ fn protocol_mixups_have_their_own_kinds() {
         (
             format!("http://{}/", tls.addr),
             "server speaks TLS: use https://",
+            "",
         ),
         (
             format!("https://{}/", plain.addr),
             "tls: peer does not speak TLS",
+            // Why, with the bytes that came back (issue 12, item 4).
+            "the server's answer is not TLS (it began \"HTTP/1.1 400 Bad Request\"): is the port plain HTTP? then use http://",
         ),
     ];
-    for (i, (url, want)) in cases.iter().enumerate() {
+    for (i, (url, want, why)) in cases.iter().enumerate() {
         // -k is accepted on http:// too (wrk users pass it by habit).
-        let (_, rows) = run_ok(
+        let (out, rows) = run_ok(
             &[
                 url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "-k", "--columns", "error",
             ],
@@ -154,6 +157,11 @@ fn protocol_mixups_have_their_own_kinds() {
         );
         let c = column_counts(&rows, 0);
         assert_eq!(c.get(*want), Some(&5), "{url}: {c:?}");
+        let stdout = text(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(stdout.contains(why), "{url}: {stdout}");
     }
 }
 
