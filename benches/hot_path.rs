@@ -175,8 +175,14 @@ fn csv(c: &mut Criterion) {
     let mut w = log.writer();
     w.push(&typical_record(1)).expect("push");
     drop(w);
-    log.finish(&ProcessStats::default(), &[0; 3], &ClockState::default(), 1)
-        .expect("finish");
+    log.finish(
+        &ProcessStats::default(),
+        &[0; 3],
+        &[],
+        &ClockState::default(),
+        1,
+    )
+    .expect("finish");
     let file = SampleFile::open(&path).expect("open");
     let rec = Record {
         flags: FLAG_VALID | FLAG_NEW_CONN,

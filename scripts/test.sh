@@ -2,7 +2,8 @@
 # The project's test command (CI runs exactly this, from .ci/run).
 #
 # Installs what the tests need on a fresh Debian machine (nginx for the tests that talk
-# to a real third-party server; pdsh and iproute2 for the distributed-run test), checks
+# to a real third-party server; openssl to make a self-signed certificate the way people
+# do; pdsh and iproute2 for the distributed-run test), checks
 # the formatting (`cargo fmt --check`) and the lints (`cargo clippy --all-targets -- -D
 # warnings`; Cargo.toml's [lints] deny unsafe code outside the allowed items and unsafe
 # blocks without a `// SAFETY:` comment), builds the release binary, then runs every
@@ -14,7 +15,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO"
 
-need nginx:nginx pdsh:pdsh ip:iproute2
+need nginx:nginx openssl:openssl pdsh:pdsh ip:iproute2
 command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs)"
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     command -v rustup >/dev/null || die "cargo fmt and cargo clippy are needed: install rustfmt and clippy"

@@ -204,7 +204,8 @@ pub struct RunArgs {
     #[arg(long, help_heading = "TLS")]
     pub sni: Option<String>,
 
-    /// Also trust this CA certificate (PEM).
+    /// Also trust this CA certificate (PEM; may hold several). A server certificate
+    /// identical to one in it is pinned: trusted, with its dates and name checked.
     #[arg(long, help_heading = "TLS")]
     pub cacert: Option<PathBuf>,
 

@@ -31,6 +31,7 @@ use crate::expect::{Check, Expect};
 use crate::http::{Feed, ParseError, ResponseParser};
 use crate::sample::{ErrorKind, ProcessStats};
 use crate::time::Clock;
+use crate::tls_verify::Reasons;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +119,8 @@ pub struct Template {
 pub struct TlsCtx {
     pub config: Arc<ClientConfig>,
     pub server_name: ServerName<'static>,
+    /// Where a failed handshake notes why (first failure of each kind only).
+    pub reasons: Arc<Reasons>,
 }
 
 /// What was negotiated by a handshake: version, suite and group as wire numbers.
@@ -348,12 +351,19 @@ impl Conn {
             }
             match self.read_raw(io) {
                 Got::Data(n) => {
-                    if let Err(kind) = self.feed_tls(&io.rbuf[..n]) {
+                    if let Err(kind) = self.feed_tls(io.tls, &io.rbuf[..n]) {
                         return self.fail(io, kind);
                     }
                 }
                 // The peer hung up mid-handshake: it does not want our TLS.
-                Got::Eof => return self.fail(io, ErrorKind::TlsHandshake),
+                Got::Eof => {
+                    if let Some(t) = io.tls {
+                        t.reasons.note(ErrorKind::TlsHandshake, || {
+                            crate::tls_verify::CLOSED_MID_HANDSHAKE.to_string()
+                        });
+                    }
+                    return self.fail(io, ErrorKind::TlsHandshake);
+                }
                 Got::WouldBlock => {
                     if !self.tls.as_ref().is_some_and(|t| t.wants_write()) {
                         return Step::Wait;
@@ -380,15 +390,21 @@ impl Conn {
         Ok(true)
     }
 
-    /// Hands raw bytes to rustls and processes them.
-    fn feed_tls(&mut self, mut data: &[u8]) -> Result<(), ErrorKind> {
+    /// Hands raw bytes to rustls and processes them. A failure's reason is noted in
+    /// `ctx` (certificate failures were noted by the verifier already).
+    fn feed_tls(&mut self, ctx: Option<&TlsCtx>, bytes: &[u8]) -> Result<(), ErrorKind> {
         let tls = self.tls.as_mut().expect("tls");
+        let mut data = bytes;
         while !data.is_empty() {
             tls.read_tls(&mut data)
                 .map_err(|_| ErrorKind::TlsHandshake)?;
             if let Err(e) = tls.process_new_packets() {
-                // Tell the peer why (best effort), as TLS expects.
                 let kind = crate::tls::error_kind(&e);
+                if let Some(ctx) = ctx {
+                    ctx.reasons
+                        .note(kind, || crate::tls_verify::handshake_reason(&e, bytes));
+                }
+                // Tell the peer why (best effort), as TLS expects.
                 if let Some(s) = self.stream.as_mut() {
                     let _ = tls.write_tls(s);
                 }
@@ -479,7 +495,7 @@ impl Conn {
 
     /// Decrypts `rbuf[..n]` and frames the plaintext.
     fn take_tls_plaintext(&mut self, io: &mut Io<'_>, n: usize, t: u64) -> Option<Step> {
-        if let Err(kind) = self.feed_tls(&io.rbuf[..n]) {
+        if let Err(kind) = self.feed_tls(io.tls, &io.rbuf[..n]) {
             return Some(self.fail_mid_response(io, kind));
         }
         loop {
@@ -624,7 +640,8 @@ impl Conn {
                 // connections; anything that decrypts to application data, or fails
                 // to, ends the connection like EOF does.
                 Got::Data(n) if self.tls.is_some() => {
-                    let quiet = self.feed_tls(&io.rbuf[..n]).is_ok()
+                    // No reason noted: an idle connection's end fails no request.
+                    let quiet = self.feed_tls(None, &io.rbuf[..n]).is_ok()
                         && {
                             let tls = self.tls.as_mut().expect("tls");
                             matches!(tls.reader().read(io.pbuf), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)

@@ -517,7 +517,9 @@ fn child_main(
     };
     match run_threads(cfg, index, clock, &log, board) {
         Ok(ProcessEnd { stats, tls, error }) => {
-            let finish = log.finish(&stats, &tls, &clock_state(), wall_ns());
+            // Noted by this process's connections and verifier (one copy per process).
+            let reasons = cfg.tls.as_ref().map_or_else(Vec::new, |t| t.reasons.all());
+            let finish = log.finish(&stats, &tls, &reasons, &clock_state(), wall_ns());
             if let Err(e) = finish {
                 eprintln!(
                     "barrage: worker {index}: cannot finish {}: {e}",
@@ -615,6 +617,7 @@ fn run_threads(
             tls: cfg.tls.as_ref().map(|t| TlsCtx {
                 config: t.thread_config(),
                 server_name: t.server_name.clone(),
+                reasons: Arc::clone(&t.reasons),
             }),
             keepalive: cfg.keepalive,
             bind: Arc::clone(&cfg.bind),

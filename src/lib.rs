@@ -32,4 +32,5 @@ pub mod serve;
 pub mod summary;
 pub mod time;
 pub mod tls;
+pub mod tls_verify;
 pub mod worker;

@@ -2,11 +2,12 @@
 //! worker thread of a process into that process's own memory-mapped file.
 //!
 //! Format (specified in `docs/sample-format.md`): a 4096-byte header (magic, version,
-//! record size, process index, host and run ids, the run's wall-clock start, counters),
-//! then records of [`RECORD_SIZE`] bytes, little-endian, grouped in chunks of
-//! [`CHUNK_RECORDS`]. A thread claims a whole chunk with one atomic add on the header's
-//! chunk counter and then fills it alone, so appending takes no lock and touches no
-//! shared cache line. Within a chunk records are in completion order.
+//! record size, process index, host and run ids, the run's wall-clock start, counters,
+//! the reasons of failures in words), then records of [`RECORD_SIZE`] bytes,
+//! little-endian, grouped in chunks of [`CHUNK_RECORDS`]. A thread claims a whole chunk
+//! with one atomic add on the header's chunk counter and then fills it alone, so
+//! appending takes no lock and touches no shared cache line. Within a chunk records
+//! are in completion order.
 //!
 //! Crash safety: the file is extended with `fallocate` before a chunk is handed out
 //! (so a full disk is an error, never a SIGBUS), and a record's last byte (its flags,
@@ -423,6 +424,10 @@ pub struct Header {
     /// What the process's first TLS handshake negotiated (wire numbers; 0 = none):
     /// protocol version, cipher suite, key-exchange group.
     pub tls: [u16; 3],
+    /// Why requests failed, in words: the first failure of each error kind (by its
+    /// byte) that the process noted, e.g. a TLS certificate's names or dates. Written
+    /// when the process finishes; see [`encode_reasons`].
+    pub reasons: Vec<(u8, String)>,
 }
 
 mod off {
@@ -447,6 +452,8 @@ mod off {
     pub const FINISHED: usize = 256;
     pub const STATS: usize = 264;
     pub const TLS: usize = 384;
+    pub const REASONS: usize = 2048;
+    pub const REASONS_LEN: usize = 2048;
 }
 
 impl Header {
@@ -494,6 +501,8 @@ impl Header {
         b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS]
             .copy_from_slice(&encode_stats(&self.stats));
         b[off::TLS..off::TLS + 6].copy_from_slice(&encode_tls(&self.tls));
+        b[off::REASONS..off::REASONS + off::REASONS_LEN]
+            .copy_from_slice(&encode_reasons(&self.reasons));
         b
     }
 
@@ -544,6 +553,7 @@ impl Header {
             finished_wall_ns: get_u64(b, off::FINISHED),
             stats: decode_stats(&b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS]),
             tls: [0, 2, 4].map(|i| u16::from_le_bytes([b[off::TLS + i], b[off::TLS + i + 1]])),
+            reasons: decode_reasons(&b[off::REASONS..off::REASONS + off::REASONS_LEN]),
         })
     }
 }
@@ -595,6 +605,46 @@ fn decode_clock(b: &[u8]) -> ClockState {
 
 fn encode_tls(t: &[u16; 3]) -> Vec<u8> {
     t.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Longest reason kept, bytes: a few lines of text.
+const MAX_REASON: usize = 600;
+
+/// The reasons area: entries of kind (u8), length (u16) and that many bytes of UTF-8,
+/// ended by a kind of 0 (or the area's end). A reason longer than [`MAX_REASON`] is
+/// cut at a character boundary; entries that no longer fit are left out.
+fn encode_reasons(reasons: &[(u8, String)]) -> Vec<u8> {
+    let mut b = vec![0u8; off::REASONS_LEN];
+    let mut at = 0;
+    for (kind, text) in reasons.iter().filter(|(k, _)| *k != 0) {
+        let mut end = text.len().min(MAX_REASON);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Room for this entry and the terminating 0.
+        if at + 3 + end >= off::REASONS_LEN {
+            break;
+        }
+        b[at] = *kind;
+        b[at + 1..at + 3].copy_from_slice(&(end as u16).to_le_bytes());
+        b[at + 3..at + 3 + end].copy_from_slice(&text.as_bytes()[..end]);
+        at += 3 + end;
+    }
+    b
+}
+
+fn decode_reasons(b: &[u8]) -> Vec<(u8, String)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 3 <= b.len() && b[at] != 0 {
+        let len = u16::from_le_bytes([b[at + 1], b[at + 2]]) as usize;
+        let Some(text) = b.get(at + 3..at + 3 + len) else {
+            break;
+        };
+        out.push((b[at], String::from_utf8_lossy(text).into_owned()));
+        at += 3 + len;
+    }
+    out
 }
 
 fn encode_stats(s: &ProcessStats) -> Vec<u8> {
@@ -711,16 +761,19 @@ impl SampleLog {
         }
     }
 
-    /// Records how the process ended: final counters and clock state, then trims the
-    /// file to the chunks actually claimed.
+    /// Records how the process ended: final counters, negotiated TLS, reasons of
+    /// failures and clock state, then trims the file to the chunks actually claimed.
     pub fn finish(
         &self,
         stats: &ProcessStats,
         tls: &[u16; 3],
+        reasons: &[(u8, String)],
         clock_end: &ClockState,
         finished_wall_ns: u64,
     ) -> io::Result<()> {
         self.file.write_all_at(&encode_tls(tls), off::TLS as u64)?;
+        self.file
+            .write_all_at(&encode_reasons(reasons), off::REASONS as u64)?;
         self.file
             .write_all_at(&encode_clock(clock_end), off::CLOCK_END as u64)?;
         self.file
@@ -965,6 +1018,25 @@ mod tests {
     }
 
     #[test]
+    fn reasons_are_cut_to_fit_never_overflow() {
+        let long = "é".repeat(400); // 800 bytes: cut to MAX_REASON at a char boundary
+        let many: Vec<(u8, String)> = (16..23).map(|k| (k, long.clone())).collect();
+        let back = decode_reasons(&encode_reasons(&many));
+        assert_eq!(back.len(), 3, "three 603-byte entries fit in 2048 bytes");
+        assert!(
+            back.iter()
+                .all(|(_, t)| t.len() == MAX_REASON && t.starts_with('é'))
+        );
+        assert_eq!(back[2].0, 18);
+        assert_eq!(decode_reasons(&encode_reasons(&[])), vec![]);
+        // A corrupt length ends the list instead of reading past the area.
+        let mut b = encode_reasons(&[(16, "x".into())]);
+        b[1] = 0xff;
+        b[2] = 0xff;
+        assert_eq!(decode_reasons(&b), vec![]);
+    }
+
+    #[test]
     fn header_roundtrip_and_checks() {
         let h = Header {
             chunk_records: CHUNK_RECORDS as u32,
@@ -987,6 +1059,10 @@ mod tests {
             clock_end: ClockState::default(),
             finished_wall_ns: 9,
             tls: [0x0304, 0x1301, 0x001d],
+            reasons: vec![
+                (ErrorKind::TlsExpired as u8, "expired: 2020-01-01".into()),
+                (ErrorKind::TlsAlert as u8, "alert é".into()),
+            ],
             stats: ProcessStats {
                 connects: 1,
                 idle_closes: 2,
@@ -1039,8 +1115,14 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        log.finish(&ProcessStats::default(), &[0; 3], &ClockState::default(), 1)
-            .unwrap();
+        log.finish(
+            &ProcessStats::default(),
+            &[0; 3],
+            &[],
+            &ClockState::default(),
+            1,
+        )
+        .unwrap();
         let f = SampleFile::open(&path).unwrap();
         assert_eq!(f.chunks(), 6, "each thread claimed two chunks");
         let mut buf = vec![0u8; f.slots() as usize * RECORD_SIZE];

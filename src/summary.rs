@@ -25,6 +25,9 @@ pub fn render(s: &Summary) -> String {
     );
     for (kind, n) in s.errors_by_count() {
         let _ = writeln!(out, "    {kind:<22} {n}");
+        if let Some(why) = s.error_reasons.get(kind) {
+            wrap(&mut out, why, "      ", 80);
+        }
     }
     let statuses: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let _ = writeln!(
@@ -112,6 +115,25 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
+/// Appends `text` as lines of at most `width` columns (a longer word gets a line of
+/// its own), each starting with `indent`.
+fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.chars().count() > width {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
 /// `512ns`, `12.3us`, `1.23ms`, `2.50s`.
 pub fn fmt_ns(ns: u64) -> String {
     let v = ns as f64;
@@ -154,5 +176,22 @@ mod tests {
         assert_eq!(fmt_ns(1_234_567), "1.23ms");
         assert_eq!(fmt_secs(2.5), "2.50s");
         assert_eq!(fmt_bytes(2048.0), "2.0 KiB");
+    }
+
+    #[test]
+    fn reasons_wrap_at_80_columns() {
+        let mut out = String::new();
+        let text = "the certificate (CN=localhost) is for localhost, 127.0.0.1, not other.example (--sni): use a host it names in the URL or with --sni NAME, or -k to skip verification";
+        wrap(&mut out, text, "      ", 80);
+        assert!(
+            out.lines()
+                .all(|l| l.len() <= 80 && l.starts_with("      ") && !l.starts_with("       ")),
+            "{out}"
+        );
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>(),
+            text.split_whitespace().collect::<Vec<_>>()
+        );
+        assert_eq!(out.lines().count(), 3, "{out}");
     }
 }

@@ -1,7 +1,9 @@
 //! TLS with rustls: the client configuration a run uses (roots, verification,
 //! client certificate, versions, suites, groups, resumption), the error kinds a failed
 //! handshake becomes, and the server configuration of `barrage serve --tls` (a CA and
-//! a leaf certificate generated with rcgen, or a given pair).
+//! a leaf certificate generated with rcgen, or a given pair). The certificate
+//! verifier itself (with `--cacert` pinning) and the reasons of failures are in
+//! `tls_verify.rs`.
 //!
 //! The crypto provider is aws-lc-rs: on x86-64 it gives the fastest handshakes and
 //! bulk encryption of the providers rustls supports (figures in docs/tls.md).
@@ -25,6 +27,7 @@ use rustls::{
 };
 
 use crate::sample::ErrorKind;
+use crate::tls_verify::{Reasons, Verifier};
 
 /// TLS options of a run, as given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -136,6 +139,8 @@ pub struct ClientTls {
     pub server_name: ServerName<'static>,
     pub insecure: bool,
     resume: bool,
+    /// Why handshakes failed, noted by this process's connections and verifier.
+    pub reasons: Arc<Reasons>,
 }
 
 impl ClientTls {
@@ -188,18 +193,29 @@ impl ClientTls {
         let provider = Arc::new(provider);
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         if let Some(path) = &opts.cacert {
             for cert in read_certs(path, "CA certificate")? {
-                roots.add(cert).map_err(|e| TlsError::BadPem {
+                roots.add(cert.clone()).map_err(|e| TlsError::BadPem {
                     what: "CA certificate",
                     path: path.clone(),
                     why: e.to_string(),
                 })?;
+                pinned.push(cert);
             }
         }
+        let reasons = Arc::new(Reasons::default());
+        let verifier = Verifier::new(
+            roots,
+            pinned,
+            Arc::clone(&provider),
+            Arc::clone(&reasons),
+            opts.sni.is_some(),
+        )?;
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&versions)?
-            .with_root_certificates(roots);
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier));
         let mut config = match (&opts.cert, &opts.key) {
             (Some(cert), Some(key)) => {
                 let chain = read_certs(cert, "certificate")?;
@@ -240,6 +256,7 @@ impl ClientTls {
             server_name,
             insecure: opts.insecure,
             resume: opts.resume,
+            reasons,
         })
     }
 

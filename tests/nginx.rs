@@ -23,6 +23,8 @@ struct Nginx {
     pub mtls: u16,
     pub pki: Pki,
     pub dir: PathBuf,
+    /// Ports of the extra HTTPS servers of `start_with`, in the order given.
+    pub extra: Vec<u16>,
 }
 
 fn free_port() -> u16 {
@@ -43,6 +45,11 @@ fn nginx_bin() -> Option<PathBuf> {
 impl Nginx {
     /// Starts nginx, or returns None (after saying why) when it is not installed.
     fn start(name: &str) -> Option<Nginx> {
+        Self::start_with(name, &[])
+    }
+
+    /// [`Nginx::start`], plus one HTTPS server for each (certificate, key) pair.
+    fn start_with(name: &str, certs: &[(PathBuf, PathBuf)]) -> Option<Nginx> {
         let Some(bin) = nginx_bin() else {
             if std::env::var_os("BARRAGE_REQUIRE_NGINX").is_some() {
                 panic!("nginx is not installed: run scripts/test.sh, which installs it");
@@ -60,6 +67,18 @@ impl Nginx {
         )
         .unwrap();
         let d = dir.display();
+        let extra: Vec<u16> = certs.iter().map(|_| free_port()).collect();
+        let extra_servers: String = certs
+            .iter()
+            .zip(&extra)
+            .map(|((cert, key), port)| {
+                format!(
+                    "server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {}; ssl_certificate_key {}; location / {{ return 200 \"ok\\n\"; }} }}\n",
+                    cert.display(),
+                    key.display()
+                )
+            })
+            .collect();
         let conf = format!(
             r#"
 worker_processes 1;
@@ -109,6 +128,7 @@ http {{
         ssl_verify_client on;
         location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
     }}
+    {extra_servers}
 }}
 "#,
             cert = pki.cert.display(),
@@ -138,6 +158,7 @@ http {{
             mtls,
             pki,
             dir,
+            extra,
         };
         wait_for("nginx to listen", Duration::from_secs(10), || {
             TcpStream::connect(("127.0.0.1", n.http)).ok().map(|_| ())
@@ -439,4 +460,87 @@ fn tls_alert_from_nginx_is_its_own_kind() {
             .all(|r| r.status == 0 && r.extra[0] == "tls: alert received"),
         "{rows:?}\n{stdout}"
     );
+    // The summary names the alert and what it usually means (issue 12, item 4).
+    let stdout = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        stdout.contains("the server ended the handshake with alert HandshakeFailure: no TLS version, cipher suite or key-exchange group in common"),
+        "{stdout}"
+    );
+}
+
+/// Issue 12, item 3: the self-signed certificate `openssl req -x509` makes is a CA
+/// certificate (CA:TRUE), which webpki refused as the server's own, so
+/// `--cacert cert.pem` failed every request where curl accepts it. Given with
+/// --cacert it is now pinned: accepted for the names it holds while it is valid,
+/// refused for another name or once expired; another self-signed certificate is
+/// still an unknown issuer.
+#[test]
+fn issue12_openssl_self_signed_certificate_is_trusted_with_cacert() {
+    let certs = scratch("nginx-pinned-certs");
+    let mine = openssl_self_signed(&certs, "mine");
+    let (other, _) = openssl_self_signed(&certs, "other");
+    let expired = expired_self_signed(&certs, "expired");
+    let Some(n) = Nginx::start_with("pinned", &[mine.clone(), expired.clone()]) else {
+        return;
+    };
+    let (port, expired_port) = (n.extra[0], n.extra[1]);
+    let cacert = p(&mine.0);
+    for host in ["localhost", "127.0.0.1"] {
+        let url = format!("https://{host}:{port}/");
+        let (_, r0) = n.status();
+        let (_, rows) = run_ok(
+            &[
+                &url, "-p", "1", "-t", "1", "-c", "2", "-n", "20", "--cacert", cacert, "--columns",
+                "error",
+            ],
+            &n.dir.join(format!("ok-{host}")),
+        );
+        let (_, r1) = n.status();
+        assert_eq!(rows.len(), 20);
+        assert_eq!(r1 - r0 - 1, 20, "nginx served every request");
+        assert!(
+            rows.iter()
+                .all(|r| r.status == 200 && r.extra[0].is_empty()),
+            "{host}: {rows:?}"
+        );
+    }
+    let url = format!("https://localhost:{port}/");
+    let (other, expired_ca) = (p(&other), p(&expired.0));
+    let expired_url = format!("https://localhost:{expired_port}/");
+    let cases: [(&str, &str, Vec<&str>, &str); 4] = [
+        (
+            "sni",
+            &url,
+            vec!["--cacert", cacert, "--sni", "other.example"],
+            "tls: name mismatch",
+        ),
+        (
+            "other",
+            &url,
+            vec!["--cacert", other],
+            "tls: unknown issuer",
+        ),
+        ("none", &url, vec![], "tls: unknown issuer"),
+        (
+            "expired",
+            &expired_url,
+            vec!["--cacert", expired_ca],
+            "tls: expired",
+        ),
+    ];
+    for (name, url, extra, want) in cases {
+        let args = [
+            &[
+                url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--columns", "error",
+            ][..],
+            &extra,
+        ]
+        .concat();
+        let (stdout, rows) = run_failing(&args, &n.dir.join(name));
+        assert_eq!(rows.len(), 5, "{name}");
+        assert!(
+            rows.iter().all(|r| r.status == 0 && r.extra[0] == want),
+            "{name}: want {want}: {rows:?}\n{stdout}"
+        );
+    }
 }

@@ -138,15 +138,18 @@ fn protocol_mixups_have_their_own_kinds() {
         (
             format!("http://{}/", tls.addr),
             "server speaks TLS: use https://",
+            "",
         ),
         (
             format!("https://{}/", plain.addr),
             "tls: peer does not speak TLS",
+            // Why, with the bytes that came back (issue 12, item 4).
+            "the server's answer is not TLS (it began \"HTTP/1.1 400 Bad Request\"): is the port plain HTTP? then use http://",
         ),
     ];
-    for (i, (url, want)) in cases.iter().enumerate() {
+    for (i, (url, want, why)) in cases.iter().enumerate() {
         // -k is accepted on http:// too (wrk users pass it by habit).
-        let (_, rows) = run_ok(
+        let (out, rows) = run_ok(
             &[
                 url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "-k", "--columns", "error",
             ],
@@ -154,6 +157,11 @@ fn protocol_mixups_have_their_own_kinds() {
         );
         let c = column_counts(&rows, 0);
         assert_eq!(c.get(*want), Some(&5), "{url}: {c:?}");
+        let stdout = text(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(stdout.contains(why), "{url}: {stdout}");
     }
 }
 
@@ -306,5 +314,90 @@ fn later_handshakes_send_only_the_key_share_the_server_chose() {
         );
         let stdout = text(&out.stdout);
         assert!(stdout.contains("X25519"), "group shown: {stdout}");
+    }
+}
+
+/// Issue 12, item 4: a failed handshake's summary says why, once, with the
+/// certificate's names or dates and what to do, in the terminal summary, in
+/// summary.json and in `barrage report DIR` later (which reads it from the sample
+/// files' headers). Against `barrage serve --tls`: its generated CA not given
+/// (unknown issuer), a name it does not hold (name mismatch), an expired certificate.
+#[test]
+fn issue12_tls_failures_say_why_and_what_to_do() {
+    let dir = scratch("tls-why");
+    let (server, ca) = tls_server(&dir);
+    let (expired_cert, expired_key) = expired_self_signed(&dir, "expired");
+    let expired = Server::start(&[
+        "--tls",
+        "--cert",
+        p(&expired_cert),
+        "--key",
+        p(&expired_key),
+    ]);
+    let ca = p(&ca);
+    let cases: [(&str, String, Vec<&str>, &str, &str); 3] = [
+        (
+            "unknown",
+            server.url("/"),
+            vec![],
+            "tls: unknown issuer",
+            "the server's certificate (CN=barrage serve) is issued by CN=barrage serve test CA and does not chain to a trusted root (the server sent 0 intermediate certificates): give the issuing CA with --cacert FILE, or -k to skip verification",
+        ),
+        (
+            "name",
+            server.url("/"),
+            vec!["--cacert", ca, "--sni", "wrong.example"],
+            "tls: name mismatch",
+            "the certificate (CN=barrage serve) is for localhost, 127.0.0.1, ::1, not wrong.example (--sni): use a host it names in the URL or with --sni NAME, or -k to skip verification",
+        ),
+        (
+            "expired",
+            expired.url_localhost("/"),
+            vec!["--cacert", p(&expired_cert)],
+            "tls: expired",
+            "the certificate (CN=localhost) expired: valid from 2020-01-01 00:00:00 UTC to 2020-02-01 00:00:00 UTC; now ",
+        ),
+    ];
+    for (name, url, extra, kind, why) in cases {
+        let run_dir = dir.join(name);
+        let args = [
+            &[url.as_str(), "-p", "2", "-t", "1", "-c", "2", "-n", "10"][..],
+            &extra,
+        ]
+        .concat();
+        let (stdout, rows) = run_failing(&args, &run_dir);
+        assert_eq!(rows.len(), 10, "{name}");
+        // The terminal: the kind, then its reason once, wrapped to 80 columns.
+        let joined = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let lines: Vec<&str> = stdout.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(kind))
+            .unwrap_or_else(|| panic!("{name}: no {kind:?} line in\n{stdout}"));
+        let reason: Vec<&str> = lines[at + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("      "))
+            .copied()
+            .collect();
+        assert!(
+            joined(&reason.join(" ")).starts_with(why),
+            "{name}: want {why:?} under {kind:?} in\n{stdout}"
+        );
+        assert!(reason.iter().all(|l| l.len() <= 80), "{name}: {reason:?}");
+        assert_eq!(joined(&stdout).matches(why).count(), 1, "once: {stdout}");
+        // summary.json, and the report made later from the run directory.
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+                .unwrap();
+        let in_json = json["error_reasons"][kind].as_str().unwrap_or_default();
+        assert!(in_json.starts_with(why), "{name}: {json:#}");
+        let later = barrage(&[
+            "report",
+            p(&run_dir),
+            "-o",
+            p(&dir.join(format!("{name}-report"))),
+        ]);
+        let later = assert_ok(&later);
+        assert!(joined(&later).contains(why), "{name}: report DIR:\n{later}");
     }
 }

@@ -117,6 +117,7 @@ pub fn run_dir(name: &str, n: u64, processes: u32, threads: usize) -> PathBuf {
                 ..Default::default()
             },
             &[0; 3],
+            &[],
             &ClockState::default(),
             header.wall_start_ns + 1,
         )

@@ -239,6 +239,13 @@ fn summary_tables(h: &mut String, r: &Report) {
             count(n),
             n as f64 / total * 100.0
         );
+        if let Some(why) = s.error_reasons.get(k) {
+            let _ = write!(
+                h,
+                "<tr><td colspan=\"3\" class=\"meta\">{}</td></tr>",
+                esc(why)
+            );
+        }
     }
     h.push_str("</table></div></div>");
     if let Some(sch) = &s.schedule {

@@ -41,6 +41,11 @@ pub struct Summary {
     pub status: BTreeMap<u16, u64>,
     /// Failed requests by kind (the names of results.csv's `error` column).
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Why requests of a kind failed, in words, with what to do: the first failure of
+    /// that kind the run noted (a certificate's names or dates, a TLS alert). Only
+    /// kinds that occurred and have a reason; empty for a results.csv.
+    #[serde(default)]
+    pub error_reasons: BTreeMap<String, String>,
     /// Connection counters from the sample files; `null` for a results.csv.
     pub connections: Option<Connections>,
     /// Open loop (`--rate`) only: how far requests started behind their intended
@@ -290,6 +295,12 @@ impl Summary {
                 .by_error
                 .iter()
                 .map(|(code, n)| (error_name(*code).to_string(), *n))
+                .collect(),
+            error_reasons: src
+                .reasons
+                .iter()
+                .filter(|(code, _)| t.by_error.iter().any(|(c, n)| c == *code && *n > 0))
+                .map(|(code, why)| (error_name(*code).to_string(), why.clone()))
                 .collect(),
             connections: src.stats.map(|s| Connections {
                 opened: s.connects,

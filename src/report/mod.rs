@@ -307,6 +307,9 @@ pub struct SourceInfo {
     pub tls: Option<[u16; 3]>,
     /// Whether server certificates were verified (known only to `barrage run`).
     pub tls_verified: Option<bool>,
+    /// Why requests failed, in words, by error kind: the first reason of each kind in
+    /// the sample files' headers (sample files only).
+    pub reasons: BTreeMap<u8, String>,
 }
 
 /// The streaming pass: feed it every record once, in (about) completion order.

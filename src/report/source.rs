@@ -132,8 +132,12 @@ pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, Sourc
     };
     let mut stats = ProcessStats::default();
     let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut reasons = std::collections::BTreeMap::new();
     for f in files {
         stats.add(&f.header.stats);
+        for (kind, why) in &f.header.reasons {
+            reasons.entry(*kind).or_insert_with(|| why.clone());
+        }
         let d = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
         if !dirs.contains(&d) {
             dirs.push(d);
@@ -152,6 +156,7 @@ pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, Sourc
             .find(|t| t[0] != 0)
             .or((stats.tls_full + stats.tls_resumed > 0).then_some([0; 3])),
         tls_verified: None,
+        reasons,
     };
     (Accumulator::new(opts), source)
 }

@@ -317,3 +317,75 @@ pub fn assert_refused(args: &[&str], want: &str) -> String {
     }
     err
 }
+
+/// A self-signed certificate made the way most people make one, with exactly
+/// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30
+/// -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1`: it has
+/// `CA:TRUE` (OpenSSL's default for -x509). Returns (certificate, key) paths.
+pub fn openssl_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}-key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .output()
+        .expect("run openssl (scripts/test.sh installs it)");
+    assert!(out.status.success(), "openssl: {}", text(&out.stderr));
+    (cert, key)
+}
+
+/// Like [`openssl_self_signed`] (self-signed, CA:TRUE, localhost and 127.0.0.1), but
+/// valid only from 2020-01-01 to 2020-02-01: expired. Made with rcgen, since the
+/// OpenSSL here (3.0) cannot backdate a certificate.
+pub fn expired_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, date_time_ymd};
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.not_before = date_time_ymd(2020, 1, 1);
+    params.not_after = date_time_ymd(2020, 2, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let paths = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}-key.pem")),
+    );
+    std::fs::write(&paths.0, cert.pem()).unwrap();
+    std::fs::write(&paths.1, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// Runs `barrage run ARGS... -o DIR` where requests may fail (the exit code is not
+/// checked, only that the run wrote its files and did not crash); returns its stdout
+/// and the rows of DIR/results.csv.
+pub fn run_failing(args: &[&str], dir: &Path) -> (String, Vec<Row>) {
+    let out = run_in(args, dir);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.code().is_some() && !stderr.contains("panicked"),
+        "barrage run {args:?} crashed: {stdout}{stderr}"
+    );
+    let csv = dir.join("results.csv");
+    assert!(csv.exists(), "no results.csv: {stdout}{stderr}");
+    (stdout, read_csv(&csv))
+}
