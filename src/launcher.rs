@@ -36,6 +36,7 @@ use crate::sample::{self, ClockState, Header, ProcessStats, SampleLog};
 use crate::schedule::Schedule;
 use crate::time::{Clock, wall_ns};
 use crate::worker::{self, LoopPlan, Model, Worker};
+use crate::{errln, out, outln};
 
 const SIGNALS: Token = Token(0);
 /// The live counters' file, removed after the run.
@@ -143,7 +144,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             if cfg.strict_clock {
                 return Err(RunError::Clock(why));
             }
-            eprintln!(
+            errln!(
                 "barrage: warning: {why}; hosts' time axes may not line up (run chrony or ntpd)"
             );
         }
@@ -283,19 +284,17 @@ impl<'a> Progress<'a> {
             snap.requests
         );
         if self.tty {
-            print!("\r\x1b[2K{line}");
+            out!("\r\x1b[2K{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
-        let _ = io::stdout().flush();
         self.last = snap;
         self.last_at = now;
     }
 
     fn finish(&mut self) {
         if self.tty && !self.quiet {
-            print!("\r\x1b[2K");
-            let _ = io::stdout().flush();
+            out!("\r\x1b[2K");
         }
     }
 }
@@ -502,7 +501,7 @@ fn child_main(
     let log = match SampleLog::create(&path, &header) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
+            errln!(
                 "barrage: worker {index}: cannot create {}: {e}",
                 path.display()
             );
@@ -513,7 +512,7 @@ fn child_main(
         Ok(ProcessEnd { stats, tls, error }) => {
             let finish = log.finish(&stats, &tls, &clock_state(), wall_ns());
             if let Err(e) = finish {
-                eprintln!(
+                errln!(
                     "barrage: worker {index}: cannot finish {}: {e}",
                     path.display()
                 );
@@ -521,14 +520,14 @@ fn child_main(
             }
             match error {
                 Some(e) => {
-                    eprintln!("barrage: worker {index}: {e}");
+                    errln!("barrage: worker {index}: {e}");
                     3
                 }
                 None => 0,
             }
         }
         Err(e) => {
-            eprintln!("barrage: worker {index}: {e}");
+            errln!("barrage: worker {index}: {e}");
             2
         }
     }

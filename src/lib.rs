@@ -5,10 +5,14 @@
 //! thread's mio loop) -> `conn` (one connection's state machine) -> `http` (request
 //! bytes, response framing) -> `sample` (the mmapped record log) -> `merge`
 //! (results.csv) -> `summary`. `serve` is the built-in target server.
-//! `docs/architecture.md` walks through it.
+//! `docs/architecture.md` walks through it. Everything printed for people goes through
+//! `console`, which never lets a closed stdout or stderr stop a run.
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod conn;
 pub mod deadlines;
 pub mod expect;

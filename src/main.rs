@@ -1,6 +1,8 @@
 //! `barrage`: parse the command line, run the subcommand, print its error in one
 //! line, exit with a code that says what happened.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,7 +13,7 @@ use barrage::merge::{self, Column, CsvOptions};
 use barrage::report::source::{Input, for_run};
 use barrage::report::thresholds::{self, Threshold};
 use barrage::report::{self, ReportOptions, Summary, compare};
-use barrage::{launcher, serve, summary};
+use barrage::{console, errln, launcher, out, outln, serve, summary};
 
 /// Exit codes: 0 success, 1 error before or after the load, 2 bad command line
 /// (clap), 3 a worker process failed or was killed (its samples are still merged),
@@ -19,11 +21,12 @@ use barrage::{launcher, serve, summary};
 const THRESHOLD_FAILED: u8 = 4;
 
 fn main() -> ExitCode {
+    console::ignore_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("barrage: error: {e}");
+            errln!("barrage: error: {e}");
             ExitCode::from(1)
         }
     }
@@ -44,7 +47,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
 fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let cfg = RunConfig::from_args(a)?;
     for w in &cfg.warnings {
-        eprintln!("barrage: warning: {w}");
+        errln!("barrage: warning: {w}");
     }
     if !cfg.quiet {
         let bound = match (cfg.duration, cfg.requests) {
@@ -53,7 +56,7 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             (None, Some(n)) => format!("{n} requests"),
             (None, None) => unreachable!("config sets a bound"),
         };
-        println!(
+        outln!(
             "barrage {} -> {} ({}): {} processes x {} threads, {} connections, {bound}",
             env!("CARGO_PKG_VERSION"),
             cfg.url,
@@ -62,13 +65,13 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             cfg.threads,
             cfg.connections,
         );
-        println!("  run dir      {}", cfg.out.display());
+        outln!("  run dir      {}", cfg.out.display());
     }
     let out = launcher::run(&cfg)?;
     let mut code = ExitCode::SUCCESS;
     for c in &out.children {
         if let Some(p) = &c.problem {
-            eprintln!(
+            errln!(
                 "barrage: worker process {} (pid {}) {p}; its samples up to that point are kept",
                 c.index, c.pid
             );
@@ -76,25 +79,25 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     }
     if out.interrupted > 0 {
-        eprintln!("barrage: stopped early by signal; every request sent so far is recorded");
+        errln!("barrage: stopped early by signal; every request sent so far is recorded");
     }
     if cfg.quiet {
-        println!("{}", out.dir.display());
+        outln!("{}", out.dir.display());
     } else {
         if let Some(r) = &out.report {
-            print!("{}", summary::render(&r.summary));
+            out!("{}", summary::render(&r.summary));
         }
         if let Some(csv) = &out.csv {
-            println!("  results.csv  {}", csv.display());
+            outln!("  results.csv  {}", csv.display());
         }
         if let Ok(files) = &out.report_files
             && let Some(html) = files.first()
         {
-            println!("  report       {}", html.display());
+            outln!("  report       {}", html.display());
         }
     }
     if let Err(e) = &out.report_files {
-        eprintln!(
+        errln!(
             "barrage: error: {e}; the samples are kept: `barrage report {}` tries again",
             out.dir.display()
         );
@@ -119,10 +122,10 @@ fn check_thresholds(ts: &[Threshold], s: &Summary, quiet: bool) -> bool {
     let verdicts = thresholds::check(ts, s);
     let failed = verdicts.iter().filter(|v| v.failed).count();
     for v in verdicts.iter().filter(|v| v.failed) {
-        eprintln!("barrage: {}", v.line());
+        errln!("barrage: {}", v.line());
     }
     if !quiet {
-        println!(
+        outln!(
             "  thresholds   {} of {} passed",
             verdicts.len() - failed,
             verdicts.len()
@@ -143,7 +146,7 @@ fn run_report(a: &ReportArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let input = Input::resolve(std::slice::from_ref(p))?;
             sums.push(input.summary(opts.clone(), a.skip_bad_lines)?);
         }
-        print!(
+        out!(
             "{}",
             compare::render(
                 &pair[0].display().to_string(),
@@ -161,23 +164,23 @@ fn run_report(a: &ReportArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let files = report::write_files(&rep, &dir)?;
     let s = &rep.summary;
     if s.source.skipped_lines > 0 {
-        eprintln!(
+        errln!(
             "barrage: skipped {} bad lines (--skip-bad-lines)",
             s.source.skipped_lines
         );
     }
     if s.late_rows > 0 {
-        eprintln!(
+        errln!(
             "barrage: {} rows were more than {} s out of time order: counted in the totals but in no interval (sort the file by its first column to place them)",
             s.late_rows,
             report::source::CSV_REORDER_WINDOW_NS / 1_000_000_000
         );
     }
-    print!("{}", summary::render(s));
+    out!("{}", summary::render(s));
     if let Some(html) = files.first() {
-        println!("  report       {}", html.display());
+        outln!("  report       {}", html.display());
     }
-    println!(
+    outln!(
         "  files        {} {} {} {} {}/ in {}",
         report::names::INTERVALS,
         report::names::SUMMARY,
@@ -215,11 +218,11 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .summary_only(),
     );
     let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
-    println!(
+    outln!(
         "barrage merge: {rows} rows from {} sample files -> {}",
         files.len(),
         out.display()
     );
-    print!("{}", summary::render(&acc.finish(source)?.summary));
+    out!("{}", summary::render(&acc.finish(source)?.summary));
     Ok(ExitCode::SUCCESS)
 }

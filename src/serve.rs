@@ -32,6 +32,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use crate::cli::{ServeArgs, parse_duration};
 use crate::request::percent_decode;
 use crate::tls::ServerTls;
+use crate::outln;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
@@ -145,15 +146,14 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let (tls, ca) = server_tls(args)?;
     match (&tls, ca) {
         (Some(_), Some(ca)) => {
-            println!(
+            outln!(
                 "barrage serve: listening on https://{local}/ (CA certificate: {})",
                 ca.display()
             )
         }
-        (Some(_), None) => println!("barrage serve: listening on https://{local}/"),
-        (None, _) => println!("barrage serve: listening on http://{local}/"),
+        (Some(_), None) => outln!("barrage serve: listening on https://{local}/"),
+        (None, _) => outln!("barrage serve: listening on http://{local}/"),
     }
-    let _ = io::stdout().flush();
 
     let started = Instant::now();
     let capture = match &args.capture {
@@ -232,13 +232,12 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
             shared.tls_resumed.load(Ordering::Acquire)
         ));
     }
-    println!("{line}");
+    outln!("{line}");
     if let Some(peers) = &shared.peers {
         for (ip, n) in peers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            println!("barrage serve: peer {ip} sent {n} requests");
+            outln!("barrage serve: peer {ip} sent {n} requests");
         }
     }
-    let _ = io::stdout().flush();
     Ok(())
 }
 
