@@ -91,6 +91,8 @@ pub struct RunOutcome {
     pub children: Vec<ChildEnd>,
     /// Stop requests (SIGINT/SIGTERM) received.
     pub interrupted: u32,
+    /// The first of them (its number), for the exit code.
+    pub stop_signal: Option<i32>,
 }
 
 /// Runs the load and the merge.
@@ -184,7 +186,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
 
     let mut progress = Progress::new(&board, base, cfg.duration, cfg.quiet);
-    let (children, interrupted) = wait_children(&pids, &mut sigfd, || progress.tick());
+    let (children, interrupted, stop_signal) =
+        wait_children(&pids, &mut sigfd, || progress.tick());
     progress.finish();
     drop(board);
     let _ = fs::remove_file(cfg.out.join(PROGRESS_FILE));
@@ -234,6 +237,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         report_files,
         children,
         interrupted,
+        stop_signal,
     })
 }
 
@@ -376,16 +380,17 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Waits for every child, forwarding stop requests. Returns how each ended and how
-/// many stop requests arrived.
+/// Waits for every child, forwarding stop requests. Returns how each ended, how
+/// many stop requests arrived and the first one's signal number.
 fn wait_children(
     pids: &[Pid],
     sigfd: &mut SignalFd,
     mut tick: impl FnMut(),
-) -> (Vec<ChildEnd>, u32) {
+) -> (Vec<ChildEnd>, u32, Option<i32>) {
     let mut ends: Vec<Option<ChildEnd>> = vec![None; pids.len()];
     let mut live = pids.len();
     let mut interrupted = 0;
+    let mut first = None;
     // SIGCHLD is in the signalfd's mask, so a child's exit wakes this poll too.
     let mut poll = Poll::new().ok();
     let mut events = Events::with_capacity(8);
@@ -411,6 +416,7 @@ fn wait_children(
             let sig = info.ssi_signo as i32;
             if sig == Signal::SIGINT as i32 || sig == Signal::SIGTERM as i32 {
                 interrupted += 1;
+                first = first.or(Some(sig));
                 for (i, pid) in pids.iter().enumerate() {
                     if ends[i].is_none() {
                         let _ = kill(*pid, Signal::SIGTERM);
@@ -451,6 +457,7 @@ fn wait_children(
             .map(|e| e.expect("every child reaped"))
             .collect(),
         interrupted,
+        first,
     )
 }
 

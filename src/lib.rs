@@ -15,6 +15,7 @@ pub mod config;
 pub mod console;
 pub mod conn;
 pub mod deadlines;
+pub mod exit;
 pub mod expect;
 pub mod http;
 pub mod launcher;

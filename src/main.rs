@@ -13,12 +13,8 @@ use barrage::merge::{self, Column, CsvOptions};
 use barrage::report::source::{Input, for_run};
 use barrage::report::thresholds::{self, Threshold};
 use barrage::report::{self, ReportOptions, Summary, compare};
+use barrage::exit::{self, Ending, THRESHOLD_FAILED};
 use barrage::{console, errln, launcher, out, outln, serve, summary};
-
-/// Exit codes: 0 success, 1 error before or after the load, 2 bad command line
-/// (clap), 3 a worker process failed or was killed (its samples are still merged),
-/// 4 a `--fail-if` threshold held (when nothing worse happened).
-const THRESHOLD_FAILED: u8 = 4;
 
 fn main() -> ExitCode {
     console::ignore_sigpipe();
@@ -68,14 +64,17 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         outln!("  run dir      {}", cfg.out.display());
     }
     let out = launcher::run(&cfg)?;
-    let mut code = ExitCode::SUCCESS;
+    let mut end = Ending {
+        signal: out.stop_signal,
+        ..Ending::default()
+    };
     for c in &out.children {
         if let Some(p) = &c.problem {
             errln!(
                 "barrage: worker process {} (pid {}) {p}; its samples up to that point are kept",
                 c.index, c.pid
             );
-            code = ExitCode::from(3);
+            end.worker_failed = true;
         }
     }
     if out.interrupted > 0 {
@@ -101,17 +100,16 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             "barrage: error: {e}; the samples are kept: `barrage report {}` tries again",
             out.dir.display()
         );
-        if code == ExitCode::SUCCESS {
-            code = ExitCode::from(1);
+        end.error = true;
+    }
+    if let Some(r) = &out.report {
+        if let Some(why) = exit::no_success_reason(&r.summary, cfg.target.addrs[0], cfg.timeout) {
+            errln!("barrage: no request succeeded: {why}");
+            end.no_success = true;
         }
+        end.threshold_failed = !check_thresholds(&a.fail_if, &r.summary, cfg.quiet);
     }
-    if let Some(r) = &out.report
-        && !check_thresholds(&a.fail_if, &r.summary, cfg.quiet)
-        && code == ExitCode::SUCCESS
-    {
-        code = ExitCode::from(THRESHOLD_FAILED);
-    }
-    Ok(code)
+    Ok(ExitCode::from(end.code()))
 }
 
 /// Checks `--fail-if` thresholds: one stderr line per failed one. True if all passed.
