@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::report::{Summary, error_code};
 use crate::sample::ErrorKind;
+use crate::summary::plural;
 
 /// The run ended and at least one request succeeded (and every `--fail-if` passed).
 pub const OK: u8 = 0;
@@ -110,15 +111,13 @@ pub fn no_success_reason(s: &Summary, addr: SocketAddr, timeout: Duration) -> Op
             format!("{addr} closed every connection before responding"),
             " (is it an HTTP server?)",
         ),
-        Some(ErrorKind::EofMidResponse) => (
-            format!("{addr} closed every connection mid-response"),
-            "",
-        ),
+        Some(ErrorKind::EofMidResponse) => {
+            (format!("{addr} closed every connection mid-response"), "")
+        }
         Some(ErrorKind::Malformed) => (format!("every response from {addr} was malformed"), ""),
-        Some(ErrorKind::HeadTooLarge) => (
-            format!("every response head from {addr} was too large"),
-            "",
-        ),
+        Some(ErrorKind::HeadTooLarge) => {
+            (format!("every response head from {addr} was too large"), "")
+        }
         Some(ErrorKind::TlsOnPlain) => (
             format!("{addr} answered every plain request with TLS"),
             " (use https://)",
@@ -158,15 +157,6 @@ pub fn no_success_reason(s: &Summary, addr: SocketAddr, timeout: Duration) -> Op
     })
 }
 
-/// `1 request`, `2 requests`.
-pub fn plural(n: u64, what: &str) -> String {
-    if n == 1 {
-        format!("{n} {what}")
-    } else {
-        format!("{n} {what}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +176,10 @@ mod tests {
             ..all
         };
         assert_eq!(term.code(), TERMINATED);
-        let e = Ending { signal: None, ..all };
+        let e = Ending {
+            signal: None,
+            ..all
+        };
         assert_eq!(e.code(), WORKER_FAILED);
         let e = Ending {
             worker_failed: false,

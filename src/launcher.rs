@@ -186,8 +186,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
 
     let mut progress = Progress::new(&board, base, cfg.duration, cfg.quiet);
-    let (children, interrupted, stop_signal) =
-        wait_children(&pids, &mut sigfd, || progress.tick());
+    let (children, interrupted, stop_signal) = wait_children(&pids, &mut sigfd, || progress.tick());
     progress.finish();
     drop(board);
     let _ = fs::remove_file(cfg.out.join(PROGRESS_FILE));
@@ -241,8 +240,8 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     })
 }
 
-/// Prints live progress once a second: one rewritten line on a terminal, a line per
-/// interval otherwise.
+/// Prints live progress at every whole second of the run, and at the end of `-d`:
+/// one rewritten line on a terminal, a line per tick otherwise.
 struct Progress<'a> {
     board: &'a Board,
     base: Instant,
@@ -251,6 +250,8 @@ struct Progress<'a> {
     tty: bool,
     last: Snapshot,
     last_at: Instant,
+    /// The next tick, as an offset from `base`.
+    next: Duration,
 }
 
 impl<'a> Progress<'a> {
@@ -264,28 +265,29 @@ impl<'a> Progress<'a> {
             tty: io::stdout().is_terminal(),
             last: board.snapshot(),
             last_at: base,
+            next: crate::progress::next_tick(Duration::ZERO, total),
         }
     }
 
-    fn tick(&mut self) {
+    /// Prints a line if a tick is due; returns how long until the next one.
+    fn tick(&mut self) -> Duration {
         let now = Instant::now();
-        if self.quiet || now.duration_since(self.last_at) < Duration::from_millis(990) {
-            return;
+        let since_base = now.saturating_duration_since(self.base);
+        if self.quiet || now < self.base || since_base < self.next {
+            return self.until_next(now);
         }
         let snap = self.board.snapshot();
-        let dt = now.duration_since(self.last_at).as_secs_f64();
-        let rate = (snap.requests - self.last.requests) as f64 / dt;
-        let errors = snap.errors - self.last.errors;
-        let p99 = snap
-            .p99_since(&self.last)
-            .map_or("-".to_string(), |us| crate::summary::fmt_ns(us * 1000));
-        let elapsed = now.duration_since(self.base).as_secs_f64();
-        let left = self.total.map_or(String::new(), |t| {
-            format!(" ({:.0}s left)", (t.as_secs_f64() - elapsed).max(0.0))
-        });
-        let line = format!(
-            "[{elapsed:6.1}s{left}] {rate:10.0} req/s  {errors} errors  p99 ~{p99}  total {}",
-            snap.requests
+        let dt = now
+            .saturating_duration_since(self.last_at)
+            .as_secs_f64()
+            .max(1e-3);
+        let line = crate::progress::line(
+            since_base,
+            self.total,
+            (snap.requests - self.last.requests) as f64 / dt,
+            snap.p99_since(&self.last),
+            snap.requests,
+            snap.errors,
         );
         if self.tty {
             out!("\r\x1b[2K{line}");
@@ -294,6 +296,16 @@ impl<'a> Progress<'a> {
         }
         self.last = snap;
         self.last_at = now;
+        // A late wake-up skips the ticks it missed rather than printing them at once.
+        self.next = crate::progress::next_tick(since_base, self.total);
+        self.until_next(now)
+    }
+
+    fn until_next(&self, now: Instant) -> Duration {
+        if self.quiet {
+            return Duration::from_secs(1);
+        }
+        (self.base + self.next).saturating_duration_since(now)
     }
 
     fn finish(&mut self) {
@@ -385,7 +397,7 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
 fn wait_children(
     pids: &[Pid],
     sigfd: &mut SignalFd,
-    mut tick: impl FnMut(),
+    mut tick: impl FnMut() -> Duration,
 ) -> (Vec<ChildEnd>, u32, Option<i32>) {
     let mut ends: Vec<Option<ChildEnd>> = vec![None; pids.len()];
     let mut live = pids.len();
@@ -403,15 +415,17 @@ fn wait_children(
             poll = None;
         }
     }
+    // `tick` prints any progress line due and says when the next one is.
+    let mut wait = tick();
     while live > 0 {
         match poll.as_mut() {
             Some(p) => {
-                let _ = p.poll(&mut events, Some(Duration::from_secs(1)));
+                let _ = p.poll(&mut events, Some(wait.min(Duration::from_secs(1))));
             }
             // Without a poll, look again shortly.
             None => thread::sleep(Duration::from_millis(50)),
         }
-        tick();
+        wait = tick();
         while let Ok(Some(info)) = sigfd.read_signal() {
             let sig = info.ssi_signo as i32;
             if sig == Signal::SIGINT as i32 || sig == Signal::SIGTERM as i32 {

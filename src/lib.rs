@@ -10,10 +10,11 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod banner;
 pub mod cli;
 pub mod config;
-pub mod console;
 pub mod conn;
+pub mod console;
 pub mod deadlines;
 pub mod exit;
 pub mod expect;

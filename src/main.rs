@@ -9,12 +9,12 @@ use clap::Parser;
 
 use barrage::cli::{Cli, Command, MergeArgs, ReportArgs, RunArgs};
 use barrage::config::RunConfig;
+use barrage::exit::{self, Ending, THRESHOLD_FAILED};
 use barrage::merge::{self, Column, CsvOptions};
 use barrage::report::source::{Input, for_run};
 use barrage::report::thresholds::{self, Threshold};
 use barrage::report::{self, ReportOptions, Summary, compare};
-use barrage::exit::{self, Ending, THRESHOLD_FAILED};
-use barrage::{console, errln, launcher, out, outln, serve, summary};
+use barrage::{banner, console, errln, launcher, out, outln, serve, summary};
 
 fn main() -> ExitCode {
     console::ignore_sigpipe();
@@ -46,22 +46,7 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         errln!("barrage: warning: {w}");
     }
     if !cfg.quiet {
-        let bound = match (cfg.duration, cfg.requests) {
-            (Some(d), Some(n)) => format!("{:?} or {n} requests", d),
-            (Some(d), None) => format!("{:?}", d),
-            (None, Some(n)) => format!("{n} requests"),
-            (None, None) => unreachable!("config sets a bound"),
-        };
-        outln!(
-            "barrage {} -> {} ({}): {} processes x {} threads, {} connections, {bound}",
-            env!("CARGO_PKG_VERSION"),
-            cfg.url,
-            cfg.target.addrs[0],
-            cfg.processes,
-            cfg.threads,
-            cfg.connections,
-        );
-        outln!("  run dir      {}", cfg.out.display());
+        out!("{}", banner::render(&cfg, a));
     }
     let out = launcher::run(&cfg)?;
     let mut end = Ending {
@@ -72,7 +57,8 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         if let Some(p) = &c.problem {
             errln!(
                 "barrage: worker process {} (pid {}) {p}; its samples up to that point are kept",
-                c.index, c.pid
+                c.index,
+                c.pid
             );
             end.worker_failed = true;
         }
@@ -217,8 +203,9 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     );
     let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
     outln!(
-        "barrage merge: {rows} rows from {} sample files -> {}",
-        files.len(),
+        "barrage merge: {} from {} -> {}",
+        summary::plural(rows, "row"),
+        summary::plural(files.len() as u64, "sample file"),
         out.display()
     );
     out!("{}", summary::render(&acc.finish(source)?.summary));

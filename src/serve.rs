@@ -30,9 +30,10 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::cli::{ServeArgs, parse_duration};
-use crate::request::percent_decode;
-use crate::tls::ServerTls;
 use crate::outln;
+use crate::request::percent_decode;
+use crate::summary::plural;
+use crate::tls::ServerTls;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
@@ -221,21 +222,24 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         let _ = h.join();
     }
     let mut line = format!(
-        "barrage serve: served {} requests on {} connections",
-        shared.requests.load(Ordering::Acquire),
-        shared.connections.load(Ordering::Acquire)
+        "barrage serve: served {} on {}",
+        plural(shared.requests.load(Ordering::Acquire), "request"),
+        plural(shared.connections.load(Ordering::Acquire), "connection")
     );
     if tls.is_some() {
         line.push_str(&format!(
-            " ({} full TLS handshakes, {} resumed)",
-            shared.tls_full.load(Ordering::Acquire),
+            " ({}, {} resumed)",
+            plural(
+                shared.tls_full.load(Ordering::Acquire),
+                "full TLS handshake"
+            ),
             shared.tls_resumed.load(Ordering::Acquire)
         ));
     }
     outln!("{line}");
     if let Some(peers) = &shared.peers {
         for (ip, n) in peers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            outln!("barrage serve: peer {ip} sent {n} requests");
+            outln!("barrage serve: peer {ip} sent {}", plural(*n, "request"));
         }
     }
     Ok(())

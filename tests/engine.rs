@@ -321,11 +321,11 @@ fn bad_input_gets_one_clear_line_and_no_load() {
         ),
         (
             vec!["run", "http://127.0.0.1:1/", "-d", "0s"],
-            "--duration must be at least 1",
+            "--duration must be longer than 0s",
         ),
         (
             vec!["run", "http://127.0.0.1:1/", "-c", "-5"],
-            "unexpected argument",
+            "-5 is negative",
         ),
         (
             vec![

@@ -31,7 +31,10 @@ const SMALL: &[&str] = &["-p", "1", "-t", "1", "-c", "2"];
 fn a_run_with_successes_exits_0() {
     let dir = scratch("exit-ok");
     let server = Server::start(&[]);
-    let out = run_in(&[&[server.url("/").as_str(), "-n", "200"], SMALL].concat(), &dir);
+    let out = run_in(
+        &[&[server.url("/").as_str(), "-n", "200"], SMALL].concat(),
+        &dir,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(verdicts(&out).is_empty());
 }
@@ -55,7 +58,11 @@ fn every_connection_refused_exits_5_with_one_line_naming_why() {
     assert!(dir.join("summary.json").exists());
     // A --fail-if that also fails does not hide it: 5 comes before 4.
     let out = run_in(
-        &[&[url.as_str(), "-d", "200ms", "--fail-if", "errors > 0"], SMALL].concat(),
+        &[
+            &[url.as_str(), "-d", "200ms", "--fail-if", "errors > 0"],
+            SMALL,
+        ]
+        .concat(),
         &dir.join("with-threshold"),
     );
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
@@ -73,7 +80,9 @@ fn every_response_failing_its_check_exits_5() {
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert_eq!(
         verdicts(&out),
-        ["barrage: no request succeeded: every response failed --expect-status (see the status line)"]
+        [
+            "barrage: no request succeeded: every response failed --expect-status (see the status line)"
+        ]
     );
 }
 
@@ -83,13 +92,21 @@ fn a_failed_threshold_exits_4_and_a_passed_one_0() {
     let server = Server::start(&[]);
     let url = server.url("/");
     let out = run_in(
-        &[&[url.as_str(), "-n", "100", "--fail-if", "requests < 1000"], SMALL].concat(),
+        &[
+            &[url.as_str(), "-n", "100", "--fail-if", "requests < 1000"],
+            SMALL,
+        ]
+        .concat(),
         &dir.join("fail"),
     );
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("threshold failed: requests < 1000"));
     let out = run_in(
-        &[&[url.as_str(), "-n", "100", "--fail-if", "requests > 1000"], SMALL].concat(),
+        &[
+            &[url.as_str(), "-n", "100", "--fail-if", "requests > 1000"],
+            SMALL,
+        ]
+        .concat(),
         &dir.join("pass"),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -101,7 +118,9 @@ fn stop_with(sig: i32, dir: &std::path::Path, stdout: Stdio) -> (Output, u64) {
     let server = Server::start(&[]);
     let url = server.url("/");
     let child = Command::new(bin())
-        .args(["run", &url, "-p", "2", "-t", "1", "-c", "4", "-d", "30s", "-o"])
+        .args([
+            "run", &url, "-p", "2", "-t", "1", "-c", "4", "-d", "30s", "-o",
+        ])
         .arg(dir)
         .stdout(stdout)
         .stderr(Stdio::piped())
