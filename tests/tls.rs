@@ -147,7 +147,7 @@ fn protocol_mixups_have_their_own_kinds() {
     ];
     for (i, (url, want)) in cases.iter().enumerate() {
         // -k is accepted on http:// too (wrk users pass it by habit).
-        let (_, rows) = run_ok(
+        let (_, rows) = run_all_fail(
             &[
                 url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "-k", "--columns", "error",
             ],
