@@ -32,35 +32,36 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::exit::HELP)]
 pub struct RunArgs {
     /// Target URL (http:// or https://); optional with --targets.
     pub url: Option<String>,
 
     /// Worker processes, one pinned per core [default: number of cores]. Seed: PROCESSES.
-    #[arg(short = 'p', long)]
+    #[arg(short = 'p', long, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
     pub processes: Option<usize>,
 
     /// Threads (event loops) per process. Seed: PROCESS_THREADS.
-    #[arg(short = 't', long, default_value_t = 2)]
+    #[arg(short = 't', long, default_value_t = 2, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
     pub threads: usize,
 
     /// Connections in total, spread evenly over all threads [default: 64, or one per
     /// thread if there are more threads].
-    #[arg(short = 'c', long)]
+    #[arg(short = 'c', long, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
     pub connections: Option<usize>,
 
     /// How long to send requests: 10s, 1m, 500ms ... Seed: RUN_TIME. [default: 10s
     /// unless -n is given]
-    #[arg(short = 'd', long, value_parser = parse_duration)]
+    #[arg(short = 'd', long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
 
     /// Total requests to send (the run stops at whichever of -d and -n comes first).
-    #[arg(short = 'n', long)]
+    #[arg(short = 'n', long, value_parser = parse_count::<u64>, allow_negative_numbers = true)]
     pub requests: Option<u64>,
 
     /// Per-request timeout, connect included; a request that takes longer is recorded
     /// as a failure of kind "timeout".
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
 
     /// Run directory for sample files and results [default: ./barrage-runs/<UTC time>].
@@ -102,7 +103,12 @@ pub struct RunArgs {
     // ---- Load model ----
     /// Open loop: this many requests per second in total, on a fixed schedule;
     /// latency counts from each request's intended start (wrk2's -R).
-    #[arg(short = 'R', long, help_heading = "Load model")]
+    #[arg(
+        short = 'R',
+        long,
+        allow_negative_numbers = true,
+        help_heading = "Load model"
+    )]
     pub rate: Option<f64>,
 
     /// Open loop with a rate profile: "10s:1000,30s:5000,10s:0" ramps linearly from
@@ -115,17 +121,17 @@ pub struct RunArgs {
     pub conn_stages: Option<String>,
 
     /// Closed loop: start connections evenly over this long. Seed: RAMPUP.
-    #[arg(long, value_parser = parse_duration, help_heading = "Load model")]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Load model")]
     pub rampup: Option<Duration>,
 
     /// Closed loop: minimum start-to-start time of one connection's requests (a
     /// connection waits out the rest after a faster response). Seed: INTERVAL.
-    #[arg(long, value_parser = parse_duration, help_heading = "Load model")]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true, help_heading = "Load model")]
     pub interval: Option<Duration>,
 
     /// Open loop: connections barrage may open, in total, to keep the schedule when
     /// all -c connections are busy [default: -c].
-    #[arg(long, help_heading = "Load model")]
+    #[arg(long, value_parser = parse_count::<usize>, allow_negative_numbers = true, help_heading = "Load model")]
     pub max_connections: Option<usize>,
 
     /// Open loop: record service time (from the actual send) instead of latency from
@@ -419,7 +425,7 @@ pub struct ServeArgs {
     pub ca_out: Option<PathBuf>,
 
     /// Stop after this long (default: until SIGINT/SIGTERM).
-    #[arg(short = 'd', long, value_parser = parse_duration)]
+    #[arg(short = 'd', long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
 }
 
@@ -453,6 +459,17 @@ pub fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
     Ok((parse_duration(a)?, parse_duration(b)?))
 }
 
+/// Parses a count (`-c`, `-n`, `-p`, `-t`): a whole number; a negative one is named
+/// as such instead of being taken for a flag.
+pub fn parse_count<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    let t = s.trim();
+    if t.starts_with('-') {
+        return Err(format!("{t} is negative: give a whole number, 1 or more"));
+    }
+    t.parse()
+        .map_err(|_| format!("{t:?} is not a whole number: give one like 64"))
+}
+
 /// Parses `10s`, `1m`, `250ms`, `1.5s`, `2h`, `100us`; a bare number is seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let secs = parse_seconds(s)?;
@@ -463,6 +480,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// [`parse_duration`]'s syntax, as seconds (`--fail-if` compares floats).
 pub fn parse_seconds(s: &str) -> Result<f64, String> {
     let s = s.trim();
+    if s.starts_with('-') {
+        return Err(format!(
+            "{s:?} is negative: give a positive duration, like 10s, 500ms or 2m"
+        ));
+    }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());

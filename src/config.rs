@@ -26,6 +26,9 @@ pub enum ConfigError {
     Resolve { host: String, why: String },
     #[error("{what} must be at least 1 (got {got})")]
     Zero { what: &'static str, got: String },
+    /// A duration that must be positive was 0.
+    #[error("{what} must be longer than 0s: give a duration like 10s, 500ms or 2m")]
+    ZeroDuration { what: &'static str },
     #[error(
         "{connections} connections cannot be spread over {processes} processes x {threads} threads: use -c {min} or more, or fewer -p/-t"
     )]
@@ -453,16 +456,10 @@ impl RunConfig {
             });
         }
         if a.duration == Some(Duration::ZERO) {
-            return Err(ConfigError::Zero {
-                what: "--duration",
-                got: "0s".into(),
-            });
+            return Err(ConfigError::ZeroDuration { what: "--duration" });
         }
         if a.timeout.is_zero() {
-            return Err(ConfigError::Zero {
-                what: "--timeout",
-                got: "0s".into(),
-            });
+            return Err(ConfigError::ZeroDuration { what: "--timeout" });
         }
         let load = load_spec(a, connections)?;
         let duration = match (a.duration, a.requests, &load) {
@@ -687,7 +684,7 @@ fn load_spec(a: &RunArgs, connections: usize) -> Result<LoadSpec, ConfigError> {
             (Some(r), _) => {
                 if !r.is_finite() || r <= 0.0 {
                     return Err(invalid(format!(
-                        "--rate {r} must be a number of requests per second above 0"
+                        "--rate {r} must be positive: a number of requests per second above 0, like -R 1000"
                     )));
                 }
                 Profile::constant(r)

@@ -219,7 +219,7 @@ impl Conn {
     fn set_state(&mut self, next: State) {
         #[cfg(debug_assertions)]
         if std::env::var_os("BARRAGE_TRACE").is_some() {
-            eprintln!("conn {}: {} -> {}", self.token.0, self.state, next);
+            crate::errln!("conn {}: {} -> {}", self.token.0, self.state, next);
         }
         self.state = next;
     }

@@ -37,6 +37,7 @@ use crate::sample::{self, ClockState, Header, ProcessStats, SampleLog};
 use crate::schedule::Schedule;
 use crate::time::{Clock, wall_ns};
 use crate::worker::{self, LoopPlan, Model, Worker};
+use crate::{errln, out, outln};
 
 const SIGNALS: Token = Token(0);
 /// The live counters' file, removed after the run.
@@ -91,6 +92,8 @@ pub struct RunOutcome {
     pub children: Vec<ChildEnd>,
     /// Stop requests (SIGINT/SIGTERM) received.
     pub interrupted: u32,
+    /// The first of them (its number), for the exit code.
+    pub stop_signal: Option<i32>,
 }
 
 /// Runs the load and the merge.
@@ -144,7 +147,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             if cfg.strict_clock {
                 return Err(RunError::Clock(why));
             }
-            eprintln!(
+            errln!(
                 "barrage: warning: {why}; hosts' time axes may not line up (run chrony or ntpd)"
             );
         }
@@ -189,7 +192,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
 
     let mut progress = Progress::new(&board, base, cfg.duration, cfg.quiet);
-    let (children, interrupted) = wait_children(&pids, &mut sigfd, || progress.tick());
+    let (children, interrupted, stop_signal) = wait_children(&pids, &mut sigfd, || progress.tick());
     progress.finish();
     drop(board);
     let _ = fs::remove_file(cfg.out.join(PROGRESS_FILE));
@@ -239,11 +242,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         report_files,
         children,
         interrupted,
+        stop_signal,
     })
 }
 
-/// Prints live progress once a second: one rewritten line on a terminal, a line per
-/// interval otherwise.
+/// Prints live progress at every whole second of the run, and at the end of `-d`:
+/// one rewritten line on a terminal, a line per tick otherwise.
 struct Progress<'a> {
     board: &'a Board,
     base: Instant,
@@ -252,6 +256,8 @@ struct Progress<'a> {
     tty: bool,
     last: Snapshot,
     last_at: Instant,
+    /// The next tick, as an offset from `base`.
+    next: Duration,
 }
 
 impl<'a> Progress<'a> {
@@ -265,43 +271,52 @@ impl<'a> Progress<'a> {
             tty: io::stdout().is_terminal(),
             last: board.snapshot(),
             last_at: base,
+            next: crate::progress::next_tick(Duration::ZERO, total),
         }
     }
 
-    fn tick(&mut self) {
+    /// Prints a line if a tick is due; returns how long until the next one.
+    fn tick(&mut self) -> Duration {
         let now = Instant::now();
-        if self.quiet || now.duration_since(self.last_at) < Duration::from_millis(990) {
-            return;
+        let since_base = now.saturating_duration_since(self.base);
+        if self.quiet || now < self.base || since_base < self.next {
+            return self.until_next(now);
         }
         let snap = self.board.snapshot();
-        let dt = now.duration_since(self.last_at).as_secs_f64();
-        let rate = (snap.requests - self.last.requests) as f64 / dt;
-        let errors = snap.errors - self.last.errors;
-        let p99 = snap
-            .p99_since(&self.last)
-            .map_or("-".to_string(), |us| crate::summary::fmt_ns(us * 1000));
-        let elapsed = now.duration_since(self.base).as_secs_f64();
-        let left = self.total.map_or(String::new(), |t| {
-            format!(" ({:.0}s left)", (t.as_secs_f64() - elapsed).max(0.0))
-        });
-        let line = format!(
-            "[{elapsed:6.1}s{left}] {rate:10.0} req/s  {errors} errors  p99 ~{p99}  total {}",
-            snap.requests
+        let dt = now
+            .saturating_duration_since(self.last_at)
+            .as_secs_f64()
+            .max(1e-3);
+        let line = crate::progress::line(
+            since_base,
+            self.total,
+            (snap.requests - self.last.requests) as f64 / dt,
+            snap.p99_since(&self.last),
+            snap.requests,
+            snap.errors,
         );
         if self.tty {
-            print!("\r\x1b[2K{line}");
+            out!("\r\x1b[2K{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
-        let _ = io::stdout().flush();
         self.last = snap;
         self.last_at = now;
+        // A late wake-up skips the ticks it missed rather than printing them at once.
+        self.next = crate::progress::next_tick(since_base, self.total);
+        self.until_next(now)
+    }
+
+    fn until_next(&self, now: Instant) -> Duration {
+        if self.quiet {
+            return Duration::from_secs(1);
+        }
+        (self.base + self.next).saturating_duration_since(now)
     }
 
     fn finish(&mut self) {
         if self.tty && !self.quiet {
-            print!("\r\x1b[2K");
-            let _ = io::stdout().flush();
+            out!("\r\x1b[2K");
         }
     }
 }
@@ -383,16 +398,17 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Waits for every child, forwarding stop requests. Returns how each ended and how
-/// many stop requests arrived.
+/// Waits for every child, forwarding stop requests. Returns how each ended, how
+/// many stop requests arrived and the first one's signal number.
 fn wait_children(
     pids: &[Pid],
     sigfd: &mut SignalFd,
-    mut tick: impl FnMut(),
-) -> (Vec<ChildEnd>, u32) {
+    mut tick: impl FnMut() -> Duration,
+) -> (Vec<ChildEnd>, u32, Option<i32>) {
     let mut ends: Vec<Option<ChildEnd>> = vec![None; pids.len()];
     let mut live = pids.len();
     let mut interrupted = 0;
+    let mut first = None;
     // SIGCHLD is in the signalfd's mask, so a child's exit wakes this poll too.
     let mut poll = Poll::new().ok();
     let mut events = Events::with_capacity(8);
@@ -405,19 +421,22 @@ fn wait_children(
             poll = None;
         }
     }
+    // `tick` prints any progress line due and says when the next one is.
+    let mut wait = tick();
     while live > 0 {
         match poll.as_mut() {
             Some(p) => {
-                let _ = p.poll(&mut events, Some(Duration::from_secs(1)));
+                let _ = p.poll(&mut events, Some(wait.min(Duration::from_secs(1))));
             }
             // Without a poll, look again shortly.
             None => thread::sleep(Duration::from_millis(50)),
         }
-        tick();
+        wait = tick();
         while let Ok(Some(info)) = sigfd.read_signal() {
             let sig = info.ssi_signo as i32;
             if sig == Signal::SIGINT as i32 || sig == Signal::SIGTERM as i32 {
                 interrupted += 1;
+                first = first.or(Some(sig));
                 for (i, pid) in pids.iter().enumerate() {
                     if ends[i].is_none() {
                         let _ = kill(*pid, Signal::SIGTERM);
@@ -458,6 +477,7 @@ fn wait_children(
             .map(|e| e.expect("every child reaped"))
             .collect(),
         interrupted,
+        first,
     )
 }
 
@@ -508,7 +528,7 @@ fn child_main(
     let log = match SampleLog::create(&path, &header) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
+            errln!(
                 "barrage: worker {index}: cannot create {}: {e}",
                 path.display()
             );
@@ -521,7 +541,7 @@ fn child_main(
             let reasons = cfg.tls.as_ref().map_or_else(Vec::new, |t| t.reasons.all());
             let finish = log.finish(&stats, &tls, &reasons, &clock_state(), wall_ns());
             if let Err(e) = finish {
-                eprintln!(
+                errln!(
                     "barrage: worker {index}: cannot finish {}: {e}",
                     path.display()
                 );
@@ -529,14 +549,14 @@ fn child_main(
             }
             match error {
                 Some(e) => {
-                    eprintln!("barrage: worker {index}: {e}");
+                    errln!("barrage: worker {index}: {e}");
                     3
                 }
                 None => 0,
             }
         }
         Err(e) => {
-            eprintln!("barrage: worker {index}: {e}");
+            errln!("barrage: worker {index}: {e}");
             2
         }
     }

@@ -5,7 +5,8 @@
 //! thread's mio loop) -> `conn` (one connection's state machine) -> `http` (request
 //! bytes, response framing) -> `sample` (the mmapped record log) -> `merge`
 //! (results.csv) -> `summary`. `serve` is the built-in target server.
-//! `docs/architecture.md` walks through it.
+//! `docs/architecture.md` walks through it. Everything printed for people goes through
+//! `console`, which never lets a closed stdout or stderr stop a run.
 //!
 //! `unsafe` is denied crate-wide and allowed item by item only where there is no safe
 //! way: the shared mappings of `sample` (the record log) and `progress` (the live
@@ -14,11 +15,15 @@
 //! Cargo.toml, checks it).
 
 #![deny(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod banner;
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod console;
 pub mod deadlines;
+pub mod exit;
 pub mod expect;
 pub mod http;
 pub mod launcher;

@@ -2,6 +2,7 @@
 //! line, exit with a code that says what happened.
 
 #![deny(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 
@@ -9,23 +10,20 @@ use clap::Parser;
 
 use barrage::cli::{Cli, Command, MergeArgs, ReportArgs, RunArgs};
 use barrage::config::RunConfig;
+use barrage::exit::{self, Ending, THRESHOLD_FAILED};
 use barrage::merge::{self, Column, CsvOptions};
 use barrage::report::source::{Input, for_run};
 use barrage::report::thresholds::{self, Threshold};
 use barrage::report::{self, ReportOptions, Summary, compare};
-use barrage::{launcher, serve, summary};
-
-/// Exit codes: 0 success, 1 error before or after the load, 2 bad command line
-/// (clap), 3 a worker process failed or was killed (its samples are still merged),
-/// 4 a `--fail-if` threshold held (when nothing worse happened).
-const THRESHOLD_FAILED: u8 = 4;
+use barrage::{banner, console, errln, launcher, out, outln, serve, summary};
 
 fn main() -> ExitCode {
+    console::ignore_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("barrage: error: {e}");
+            errln!("barrage: error: {e}");
             ExitCode::from(1)
         }
     }
@@ -46,71 +44,59 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
 fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let cfg = RunConfig::from_args(a)?;
     for w in &cfg.warnings {
-        eprintln!("barrage: warning: {w}");
+        errln!("barrage: warning: {w}");
     }
     if !cfg.quiet {
-        let bound = match (cfg.duration, cfg.requests) {
-            (Some(d), Some(n)) => format!("{:?} or {n} requests", d),
-            (Some(d), None) => format!("{:?}", d),
-            (None, Some(n)) => format!("{n} requests"),
-            (None, None) => unreachable!("config sets a bound"),
-        };
-        println!(
-            "barrage {} -> {} ({}): {} processes x {} threads, {} connections, {bound}",
-            env!("CARGO_PKG_VERSION"),
-            cfg.url,
-            cfg.target.addrs[0],
-            cfg.processes,
-            cfg.threads,
-            cfg.connections,
-        );
-        println!("  run dir      {}", cfg.out.display());
+        out!("{}", banner::render(&cfg, a));
     }
     let out = launcher::run(&cfg)?;
-    let mut code = ExitCode::SUCCESS;
+    let mut end = Ending {
+        signal: out.stop_signal,
+        ..Ending::default()
+    };
     for c in &out.children {
         if let Some(p) = &c.problem {
-            eprintln!(
+            errln!(
                 "barrage: worker process {} (pid {}) {p}; its samples up to that point are kept",
-                c.index, c.pid
+                c.index,
+                c.pid
             );
-            code = ExitCode::from(3);
+            end.worker_failed = true;
         }
     }
     if out.interrupted > 0 {
-        eprintln!("barrage: stopped early by signal; every request sent so far is recorded");
+        errln!("barrage: stopped early by signal; every request sent so far is recorded");
     }
     if cfg.quiet {
-        println!("{}", out.dir.display());
+        outln!("{}", out.dir.display());
     } else {
         if let Some(r) = &out.report {
-            print!("{}", summary::render(&r.summary));
+            out!("{}", summary::render(&r.summary));
         }
         if let Some(csv) = &out.csv {
-            println!("  results.csv  {}", csv.display());
+            outln!("  results.csv  {}", csv.display());
         }
         if let Ok(files) = &out.report_files
             && let Some(html) = files.first()
         {
-            println!("  report       {}", html.display());
+            outln!("  report       {}", html.display());
         }
     }
     if let Err(e) = &out.report_files {
-        eprintln!(
+        errln!(
             "barrage: error: {e}; the samples are kept: `barrage report {}` tries again",
             out.dir.display()
         );
-        if code == ExitCode::SUCCESS {
-            code = ExitCode::from(1);
+        end.error = true;
+    }
+    if let Some(r) = &out.report {
+        if let Some(why) = exit::no_success_reason(&r.summary, cfg.target.addrs[0], cfg.timeout) {
+            errln!("barrage: no request succeeded: {why}");
+            end.no_success = true;
         }
+        end.threshold_failed = !check_thresholds(&a.fail_if, &r.summary, cfg.quiet);
     }
-    if let Some(r) = &out.report
-        && !check_thresholds(&a.fail_if, &r.summary, cfg.quiet)
-        && code == ExitCode::SUCCESS
-    {
-        code = ExitCode::from(THRESHOLD_FAILED);
-    }
-    Ok(code)
+    Ok(ExitCode::from(end.code()))
 }
 
 /// Checks `--fail-if` thresholds: one stderr line per failed one. True if all passed.
@@ -121,10 +107,10 @@ fn check_thresholds(ts: &[Threshold], s: &Summary, quiet: bool) -> bool {
     let verdicts = thresholds::check(ts, s);
     let failed = verdicts.iter().filter(|v| v.failed).count();
     for v in verdicts.iter().filter(|v| v.failed) {
-        eprintln!("barrage: {}", v.line());
+        errln!("barrage: {}", v.line());
     }
     if !quiet {
-        println!(
+        outln!(
             "  thresholds   {} of {} passed",
             verdicts.len() - failed,
             verdicts.len()
@@ -145,7 +131,7 @@ fn run_report(a: &ReportArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let input = Input::resolve(std::slice::from_ref(p))?;
             sums.push(input.summary(opts.clone(), a.skip_bad_lines)?);
         }
-        print!(
+        out!(
             "{}",
             compare::render(
                 &pair[0].display().to_string(),
@@ -163,23 +149,23 @@ fn run_report(a: &ReportArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let files = report::write_files(&rep, &dir)?;
     let s = &rep.summary;
     if s.source.skipped_lines > 0 {
-        eprintln!(
+        errln!(
             "barrage: skipped {} bad lines (--skip-bad-lines)",
             s.source.skipped_lines
         );
     }
     if s.late_rows > 0 {
-        eprintln!(
+        errln!(
             "barrage: {} rows were more than {} s out of time order: counted in the totals but in no interval (sort the file by its first column to place them)",
             s.late_rows,
             report::source::CSV_REORDER_WINDOW_NS / 1_000_000_000
         );
     }
-    print!("{}", summary::render(s));
+    out!("{}", summary::render(s));
     if let Some(html) = files.first() {
-        println!("  report       {}", html.display());
+        outln!("  report       {}", html.display());
     }
-    println!(
+    outln!(
         "  files        {} {} {} {} {}/ in {}",
         report::names::INTERVALS,
         report::names::SUMMARY,
@@ -217,11 +203,12 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .summary_only(),
     );
     let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
-    println!(
-        "barrage merge: {rows} rows from {} sample files -> {}",
-        files.len(),
+    outln!(
+        "barrage merge: {} from {} -> {}",
+        summary::plural(rows, "row"),
+        summary::plural(files.len() as u64, "sample file"),
         out.display()
     );
-    print!("{}", summary::render(&acc.finish(source)?.summary));
+    out!("{}", summary::render(&acc.finish(source)?.summary));
     Ok(ExitCode::SUCCESS)
 }

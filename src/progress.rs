@@ -2,7 +2,7 @@
 //! the run directory) that the launcher creates before it forks, so every worker
 //! process inherits the same pages. Each loop writes only its own cache-line-aligned
 //! slot (single writer: plain relaxed load + store, no locked instruction), and the
-//! launcher reads all slots once a second to print requests/s, errors and an
+//! launcher reads all slots at every whole second of the run to print requests/s, errors and an
 //! approximate p99. No pipe, no message per request.
 //!
 //! `unsafe` here is the shared mapping, as in `sample.rs` (allowed item by item; the
@@ -12,6 +12,7 @@ use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -158,6 +159,51 @@ impl Snapshot {
     }
 }
 
+/// When the progress line after the one at `now` (since the run's start) is due: the
+/// next whole second, or the end of the run (`-d`) if that comes first. After the
+/// end, whole seconds again (the last requests are draining).
+pub fn next_tick(now: Duration, total: Option<Duration>) -> Duration {
+    let second = Duration::from_secs(now.as_secs() + 1);
+    match total {
+        Some(t) if now < t && t < second => t,
+        _ => second,
+    }
+}
+
+/// The live progress line, at most [`crate::summary::WIDTH`] columns for any run
+/// shorter than a day: `[   3.0s/10s]   105720 req/s  p99 ~3.58ms  total 290008
+/// errors 0`. `rate` is requests/s since the last line, `p99_us` theirs; `requests`
+/// and `errors` are cumulative, so errors compare with the total.
+pub fn line(
+    elapsed: Duration,
+    total: Option<Duration>,
+    rate: f64,
+    p99_us: Option<u64>,
+    requests: u64,
+    errors: u64,
+) -> String {
+    let of = total.map_or(String::new(), |t| {
+        format!("/{}", crate::summary::fmt_duration(t))
+    });
+    let p99 = p99_us.map_or("-".to_string(), |us| crate::summary::fmt_ns(us * 1000));
+    format!(
+        "[{:6.1}s{of}] {:>8} req/s  p99 ~{p99}  total {}  errors {}",
+        elapsed.as_secs_f64(),
+        fmt_count(rate.round() as u64),
+        fmt_count(requests),
+        fmt_count(errors)
+    )
+}
+
+/// Counts exact up to 7 digits, then `12.35M`, `3.60G` (at most 8 columns).
+fn fmt_count(n: u64) -> String {
+    match n {
+        0..10_000_000 => n.to_string(),
+        10_000_000..10_000_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        _ => format!("{:.2}G", n as f64 / 1e9),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +221,58 @@ mod tests {
                 "{us} -> {floor}"
             );
         }
+    }
+
+    #[test]
+    fn ticks_land_on_whole_seconds_and_the_end() {
+        let ms = Duration::from_millis;
+        let ten = Some(Duration::from_secs(10));
+        let mut t = Duration::ZERO;
+        let mut ticks = Vec::new();
+        while t < Duration::from_secs(10) {
+            t = next_tick(t, ten);
+            ticks.push(t.as_secs_f64());
+        }
+        assert_eq!(ticks, (1..=10).map(f64::from).collect::<Vec<_>>());
+        // A late wake-up (1.3 s) goes to the next whole second, not 2.3 s.
+        assert_eq!(next_tick(ms(1300), ten), ms(2000));
+        // A 2.5 s run: 1, 2, then 2.5 (its end), then whole seconds while it drains.
+        let short = Some(ms(2500));
+        assert_eq!(next_tick(ms(2000), short), ms(2500));
+        assert_eq!(next_tick(ms(2500), short), ms(3000));
+        assert_eq!(next_tick(ms(400), None), ms(1000));
+    }
+
+    #[test]
+    fn the_line_fits_80_columns() {
+        let worst = line(
+            Duration::from_secs(86_399),
+            Some(Duration::from_secs(86_400)),
+            12_345_678_901.0,
+            Some(999_990),
+            123_456_789_012,
+            123_456_789_012,
+        );
+        assert!(
+            worst.len() <= crate::summary::WIDTH,
+            "{} {worst}",
+            worst.len()
+        );
+        assert_eq!(
+            line(
+                Duration::from_millis(3000),
+                Some(Duration::from_millis(2500)),
+                105_720.4,
+                Some(3580),
+                290_008,
+                7
+            ),
+            "[   3.0s/2.5s]   105720 req/s  p99 ~3.58ms  total 290008  errors 7"
+        );
+        assert_eq!(
+            line(Duration::from_secs(1), None, 0.0, None, 0, 0),
+            "[   1.0s]        0 req/s  p99 ~-  total 0  errors 0"
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::cli::{ServeArgs, parse_duration};
+use crate::outln;
 use crate::request::percent_decode;
+use crate::summary::plural;
 use crate::tls::ServerTls;
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -145,15 +147,14 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let (tls, ca) = server_tls(args)?;
     match (&tls, ca) {
         (Some(_), Some(ca)) => {
-            println!(
+            outln!(
                 "barrage serve: listening on https://{local}/ (CA certificate: {})",
                 ca.display()
             )
         }
-        (Some(_), None) => println!("barrage serve: listening on https://{local}/"),
-        (None, _) => println!("barrage serve: listening on http://{local}/"),
+        (Some(_), None) => outln!("barrage serve: listening on https://{local}/"),
+        (None, _) => outln!("barrage serve: listening on http://{local}/"),
     }
-    let _ = io::stdout().flush();
 
     let started = Instant::now();
     let capture = match &args.capture {
@@ -221,24 +222,26 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         let _ = h.join();
     }
     let mut line = format!(
-        "barrage serve: served {} requests on {} connections",
-        shared.requests.load(Ordering::Acquire),
-        shared.connections.load(Ordering::Acquire)
+        "barrage serve: served {} on {}",
+        plural(shared.requests.load(Ordering::Acquire), "request"),
+        plural(shared.connections.load(Ordering::Acquire), "connection")
     );
     if tls.is_some() {
         line.push_str(&format!(
-            " ({} full TLS handshakes, {} resumed)",
-            shared.tls_full.load(Ordering::Acquire),
+            " ({}, {} resumed)",
+            plural(
+                shared.tls_full.load(Ordering::Acquire),
+                "full TLS handshake"
+            ),
             shared.tls_resumed.load(Ordering::Acquire)
         ));
     }
-    println!("{line}");
+    outln!("{line}");
     if let Some(peers) = &shared.peers {
         for (ip, n) in peers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            println!("barrage serve: peer {ip} sent {n} requests");
+            outln!("barrage serve: peer {ip} sent {}", plural(*n, "request"));
         }
     }
-    let _ = io::stdout().flush();
     Ok(())
 }
 

@@ -2,11 +2,22 @@
 //! `barrage report`: a rendering of the report's [`Summary`] (counts, errors by kind,
 //! status codes, the latency table, transfer, connections) for people, plus the
 //! number formats every human-facing output shares.
+//!
+//! Every line fits [`WIDTH`] columns, the classic terminal: the latency table is two
+//! rows of columns, and [`wrap`] folds any longer line at its commas (then spaces)
+//! under the value column.
 
 use std::fmt::Write as _;
 
 use crate::report::Summary;
 use crate::report::json::Latency;
+
+/// The widest line barrage prints for people (progress, banner, summary).
+pub const WIDTH: usize = 80;
+/// Where the values of the summary's `  label        value` lines start.
+const VALUE_COLUMN: usize = 15;
+/// Columns per row of the latency table: 13 + 6 x 10 = 73 wide.
+const LATENCY_COLUMNS: usize = 6;
 
 /// The multi-line text printed at the end of a run.
 pub fn render(s: &Summary) -> String {
@@ -23,10 +34,26 @@ pub fn render(s: &Summary) -> String {
         r.errors,
         100.0 * r.error_ratio
     );
-    for (kind, n) in s.errors_by_count() {
-        let _ = writeln!(out, "    {kind:<22} {n}");
+    let kinds = s.errors_by_count();
+    // As wide as the longest name, so a name never runs into its count, but no wider
+    // than the line allows (a longer name is folded below).
+    let digits = kinds
+        .iter()
+        .map(|(_, n)| n.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let fits = WIDTH - 6 - digits;
+    let name_width = kinds
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .filter(|&w| w <= fits)
+        .max()
+        .unwrap_or(0)
+        .max(22);
+    for (kind, n) in kinds {
+        let _ = writeln!(out, "    {kind:<name_width$}  {n}");
         if let Some(why) = s.error_reasons.get(kind) {
-            wrap(&mut out, why, "      ", 80);
+            wrap_into(&mut out, why, "      ", WIDTH);
         }
     }
     let statuses: Vec<String> = s.status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
@@ -44,17 +71,28 @@ pub fn render(s: &Summary) -> String {
             let _ = writeln!(out, "  latency      no successful requests");
         }
         Some(l) => {
-            let _ = write!(out, "  latency     ");
-            for (name, _) in Latency::STATS {
-                let _ = write!(out, " {name:>9}");
+            let mut cells: Vec<(&str, String)> = Latency::STATS
+                .iter()
+                .map(|(name, stat)| (*name, fmt_secs(stat(l))))
+                .collect();
+            cells.push(("count", l.count.to_string()));
+            for (i, row) in cells.chunks(LATENCY_COLUMNS).enumerate() {
+                let label = if i == 0 {
+                    "  latency    "
+                } else {
+                    "             "
+                };
+                let _ = write!(out, "{label}");
+                for (name, _) in row {
+                    let _ = write!(out, " {name:>9}");
+                }
+                let _ = writeln!(out);
+                let _ = write!(out, "             ");
+                for (_, value) in row {
+                    let _ = write!(out, " {value:>9}");
+                }
+                let _ = writeln!(out);
             }
-            let _ = write!(out, " {:>9}", "count");
-            let _ = writeln!(out);
-            let _ = write!(out, "             ");
-            for (_, stat) in Latency::STATS {
-                let _ = write!(out, " {:>9}", fmt_secs(stat(l)));
-            }
-            let _ = writeln!(out, " {:>9}", l.count);
         }
     }
     if s.source.kind == "samples" || r.bytes > 0 {
@@ -86,11 +124,11 @@ pub fn render(s: &Summary) -> String {
     if let Some(t) = &s.tls {
         let _ = writeln!(
             out,
-            "  tls          {} {} {}, {} full handshakes, {} resumed{}",
+            "  tls          {} {} {}, {}, {} resumed{}",
             t.version,
             t.cipher_suite,
             t.kx_group,
-            t.full_handshakes,
+            plural(t.full_handshakes, "full handshake"),
             t.resumed_handshakes,
             match t.certificate_verified {
                 Some(false) => ", certificates not verified (--insecure)",
@@ -101,23 +139,68 @@ pub fn render(s: &Summary) -> String {
     if let Some(c) = &s.connections {
         let _ = writeln!(
             out,
-            "  connections  {} opened, {} closed idle by the server, {} requests re-sent after such a close",
-            c.opened, c.closed_idle, c.retried
+            "  connections  {} opened, {} closed idle by the server ({} re-sent)",
+            c.opened,
+            c.closed_idle,
+            plural(c.retried, "request")
         );
         if c.lost_samples > 0 {
             let _ = writeln!(
                 out,
-                "  LOST         {} samples could not be recorded",
-                c.lost_samples
+                "  LOST         {} could not be recorded",
+                plural(c.lost_samples, "sample")
             );
         }
+    }
+    wrap(&out, WIDTH)
+}
+
+/// `1 request`, `2 requests`, `0 requests`, `2 processes`.
+pub fn plural(n: u64, what: &str) -> String {
+    match (n, what.ends_with('s')) {
+        (1, _) => format!("{n} {what}"),
+        (_, true) => format!("{n} {what}es"),
+        (_, false) => format!("{n} {what}s"),
+    }
+}
+
+/// `10s`, `2.5s`, `0.25s`: a length as `-d` would take it, in seconds.
+pub fn fmt_duration(d: std::time::Duration) -> String {
+    let s = format!("{:.3}", d.as_secs_f64());
+    format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// Folds every line of `text` longer than `width` columns: at `, ` or `; ` where it
+/// can, else at a space, never inside a word (a word longer than the line, like a
+/// path, is left whole). Continuation lines start under the value column of the
+/// summary's `  label        value` lines, or two columns right of an indented
+/// line's text.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, nl) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if body.chars().count() <= width {
+            out.push_str(line);
+            continue;
+        }
+        let lead = body.len() - body.trim_start().len();
+        let indent = match lead {
+            2 => VALUE_COLUMN,
+            l if l >= VALUE_COLUMN => l,
+            l => l + 2,
+        };
+        fold(body, width, indent, &mut out);
+        out.push_str(nl);
     }
     out
 }
 
 /// Appends `text` as lines of at most `width` columns (a longer word gets a line of
 /// its own), each starting with `indent`.
-fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
+fn wrap_into(out: &mut String, text: &str, indent: &str, width: usize) {
     let mut line = String::new();
     for word in text.split_whitespace() {
         if !line.is_empty() && indent.len() + line.len() + 1 + word.chars().count() > width {
@@ -132,6 +215,55 @@ fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
     if !line.is_empty() {
         let _ = writeln!(out, "{indent}{line}");
     }
+}
+
+/// Greedy fold of one line: clauses (ending at ", " or "; ") kept whole when they
+/// fit on a line of their own, else split at spaces.
+fn fold(line: &str, width: usize, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    // The line's leading spaces stay on its first piece.
+    let lead = line.len() - line.trim_start().len();
+    let mut cur = line[..lead].to_string();
+    let mut fresh = true;
+    let room = width.saturating_sub(indent).max(1);
+    for clause in clauses(&line[lead..]) {
+        let pieces: Vec<&str> = if clause.trim_end().chars().count() <= room {
+            vec![clause]
+        } else {
+            clause.split_inclusive(' ').collect()
+        };
+        for piece in pieces {
+            let (used, len) = (cur.chars().count(), piece.trim_end().chars().count());
+            // A piece too long for any line stays where it is: moving it helps nothing.
+            if !fresh && used + len > width && len <= room {
+                out.push_str(cur.trim_end());
+                out.push('\n');
+                cur = pad.clone();
+                fresh = true;
+            }
+            cur.push_str(if fresh { piece.trim_start() } else { piece });
+            fresh = false;
+        }
+    }
+    out.push_str(cur.trim_end());
+}
+
+/// `a, b; c d` -> `a, `, `b; `, `c d`.
+fn clauses(s: &str) -> Vec<&str> {
+    let mut v = Vec::new();
+    let mut start = 0;
+    for (i, _) in s.match_indices(", ").chain(s.match_indices("; ")) {
+        v.push(i);
+    }
+    v.sort_unstable();
+    let mut parts = Vec::new();
+    for i in v {
+        parts.push(&s[start..i + 2]);
+        start = i + 2;
+    }
+    parts.push(&s[start..]);
+    parts.retain(|p| !p.is_empty());
+    parts
 }
 
 /// `512ns`, `12.3us`, `1.23ms`, `2.50s`.
@@ -169,6 +301,124 @@ pub fn fmt_bytes(b: f64) -> String {
 mod tests {
     use super::*;
 
+    use crate::report::json::{Connections, Lag, Schedule, Tls};
+    use crate::report::{Accumulator, ReportOptions, Sample, SourceInfo};
+
+    /// A summary with every optional section, at its widest: long error names, many
+    /// statuses, hour-long latencies, huge counts, TLS with every clause.
+    fn widest() -> Summary {
+        let mut acc = Accumulator::new(ReportOptions::default());
+        for i in 1..=1000u64 {
+            acc.add(Sample {
+                end_ns: i * 1_000_000,
+                latency_ns: i * 3_000_000_000,
+                status: [200, 201, 204, 301, 302, 404, 500, 503][(i % 8) as usize],
+                error: 0,
+                bytes: 1000,
+                lag_ns: None,
+            });
+        }
+        let mut s = acc.finish(SourceInfo::default()).unwrap().summary;
+        s.requests.total = 123_456_789_012;
+        s.requests.errors = 12_345_678_901;
+        for (name, n) in [
+            ("tls: peer does not speak TLS", 5486),
+            ("server speaks TLS: use https://", 12_345_678_901),
+            (
+                "tls: certificate name mismatch: it holds localhost, 127.0.0.1 and ::1, not example.com",
+                3,
+            ),
+        ] {
+            s.errors_by_kind.insert(name.to_string(), n);
+        }
+        s.tls = Some(Tls {
+            version: "TLSv1.3".into(),
+            cipher_suite: "TLS13_CHACHA20_POLY1305_SHA256".into(),
+            kx_group: "X25519MLKEM768".into(),
+            full_handshakes: 123_456_789,
+            resumed_handshakes: 987_654_321,
+            certificate_verified: Some(false),
+        });
+        s.connections = Some(Connections {
+            opened: 123_456_789,
+            closed_idle: 123_456_789,
+            retried: 123_456_789,
+            lost_samples: 1,
+        });
+        s.schedule = Some(Schedule {
+            scheduled: 123_456_789_012,
+            behind: 123_456_789_012,
+            unsent: 123_456_789,
+            lag_s: Lag {
+                mean: 1234.5,
+                p50: 1234.5,
+                p99: 1234.5,
+                max: 1234.5,
+            },
+        });
+        s
+    }
+
+    #[test]
+    fn every_line_fits_80_columns() {
+        let text = render(&widest());
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= WIDTH,
+                "{} columns: {line:?}\n{text}",
+                line.chars().count()
+            );
+        }
+        // A name never runs into its count.
+        assert!(
+            text.contains("    tls: peer does not speak TLS     5486\n"),
+            "{text}"
+        );
+        // The latency table is two rows of columns, every statistic present.
+        assert_eq!(text.matches("p99.9").count(), 1, "{text}");
+        for name in ["min", "mean", "p50", "stdev", "count"] {
+            assert!(text.contains(name), "{name}: {text}");
+        }
+        // Folded lines keep their clauses whole.
+        assert!(text.contains("987654321 resumed"), "{text}");
+        assert!(
+            text.contains("\n               certificates not verified (--insecure)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn singular_and_plural() {
+        let mut s = widest();
+        s.tls.as_mut().unwrap().full_handshakes = 1;
+        s.connections.as_mut().unwrap().retried = 1;
+        let text = render(&s);
+        assert!(text.contains("1 full handshake,"), "{text}");
+        assert!(text.contains("(1 request re-sent)"), "{text}");
+        assert!(text.contains("1 sample could not"), "{text}");
+        assert_eq!(plural(0, "request"), "0 requests");
+        assert_eq!(plural(2, "connection"), "2 connections");
+        assert_eq!(plural(2, "process"), "2 processes");
+        assert_eq!(fmt_duration(std::time::Duration::from_millis(2500)), "2.5s");
+        assert_eq!(fmt_duration(std::time::Duration::from_secs(10)), "10s");
+    }
+
+    #[test]
+    fn wrap_folds_at_clauses_then_spaces() {
+        let line = format!("  label        {}, {}\n", "a".repeat(50), "b ".repeat(40));
+        let w = wrap(&line, 80);
+        assert!(w.lines().all(|l| l.chars().count() <= 80), "{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("               ")));
+        assert_eq!(
+            w.split_whitespace().collect::<Vec<_>>(),
+            line.split_whitespace().collect::<Vec<_>>(),
+            "nothing lost"
+        );
+        let path = format!("  results.csv  /{}\n", "x".repeat(90));
+        assert_eq!(wrap(&path, 80), path, "a word is never cut");
+        assert_eq!(wrap("short\n", 80), "short\n");
+    }
+
     #[test]
     fn formats() {
         assert_eq!(fmt_ns(512), "512ns");
@@ -182,7 +432,7 @@ mod tests {
     fn reasons_wrap_at_80_columns() {
         let mut out = String::new();
         let text = "the certificate (CN=localhost) is for localhost, 127.0.0.1, not other.example (--sni): use a host it names in the URL or with --sni NAME, or -k to skip verification";
-        wrap(&mut out, text, "      ", 80);
+        wrap_into(&mut out, text, "      ", 80);
         assert!(
             out.lines()
                 .all(|l| l.len() <= 80 && l.starts_with("      ") && !l.starts_with("       ")),

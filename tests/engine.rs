@@ -115,9 +115,10 @@ fn refusing_port_records_every_attempt_as_failure() {
         &dir,
     );
     let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "a refusing target is not bad input: {}",
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "a refusing target is not bad input (1) but a run where nothing succeeded: {}",
         text(&out.stderr)
     );
     assert!(stdout.contains("connect refused"), "{stdout}");
@@ -136,7 +137,7 @@ fn timeout_is_recorded_and_the_run_ends() {
     let dir = scratch("timeout");
     let server = Server::start(&[]);
     let url = server.url("/?delay=5s");
-    let (_, rows) = run_ok(
+    let out = run_in(
         &[
             &url, "-p", "1", "-t", "1", "-c", "2", "-d", "200ms", "--timeout", "300ms",
             "--columns", "error",
@@ -144,6 +145,13 @@ fn timeout_is_recorded_and_the_run_ends() {
         &dir,
     );
     drop(server);
+    assert_eq!(out.status.code(), Some(5), "nothing succeeded");
+    assert!(
+        text(&out.stderr).contains("every request to 127.0.0.1:"),
+        "{}",
+        text(&out.stderr)
+    );
+    let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(rows.len(), 2, "one timed-out request per connection");
     for r in rows {
         assert_eq!(r.extra[0], "timeout");
@@ -216,7 +224,7 @@ fn sigint_stops_gracefully_and_keeps_everything() {
     nix_kill(child.id(), libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     let (served, _) = server.stop();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("stopped early"));
     let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(
@@ -314,11 +322,11 @@ fn bad_input_gets_one_clear_line_and_no_load() {
         ),
         (
             vec!["run", "http://127.0.0.1:1/", "-d", "0s"],
-            "--duration must be at least 1",
+            "--duration must be longer than 0s",
         ),
         (
             vec!["run", "http://127.0.0.1:1/", "-c", "-5"],
-            "unexpected argument",
+            "-5 is negative",
         ),
         (
             vec![
@@ -394,7 +402,7 @@ fn second_sigint_stops_hard_and_records_in_flight_as_cancelled() {
     nix_kill(child.id(), libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     drop(server);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let rows = read_csv(&dir.join("results.csv"));
     assert_eq!(rows.len(), 3, "the three requests in flight are rows");
     assert!(

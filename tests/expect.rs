@@ -22,7 +22,16 @@ fn run_targets(name: &str, lines: &[String], extra: &[&str]) -> (Vec<Row>, Strin
     let args: &[&str] = &[
         "--targets", targets, "-p", "1", "-t", "2", "-c", "4", "--columns", "target,error",
     ];
-    let (out, rows) = run_ok(&[args, extra].concat(), &dir.join("run"));
+    let out = run_in(&[args, extra].concat(), &dir.join("run"));
+    let rows = read_csv(&dir.join("run").join("results.csv"));
+    // A run where every response failed its check exits 5 (no request succeeded).
+    let all_failed = rows.iter().all(|r| !r.extra[1].is_empty());
+    assert_eq!(
+        out.status.code(),
+        Some(if all_failed { 5 } else { 0 }),
+        "{}",
+        text(&out.stderr)
+    );
     let (served, _) = server.stop();
     assert_eq!(rows.len() as u64, served);
     (rows, text(&out.stdout))

@@ -372,7 +372,7 @@ fn bad_load_and_request_input() {
         (vec![url, "-R", "0"], "--rate 0 must be"),
         (
             vec![url, "--rate=-5"],
-            "must be a number of requests per second above 0",
+            "--rate -5 must be positive: a number of requests per second above 0",
         ),
         (vec![url, "--rate-stages", "10s"], "not DURATION:VALUE"),
         (vec![url, "--rate-stages", "10s:x"], "not a number"),

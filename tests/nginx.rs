@@ -302,7 +302,7 @@ fn verification_against_nginx() {
     };
     let url = format!("https://127.0.0.1:{}/", n.https);
     let ca = p(&n.pki.ca);
-    let (_, rows) = run_ok(
+    let (_, rows) = run_all_fail(
         &[
             &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--sni", "wrong.example", "--cacert",
             ca, "--columns", "error",
@@ -313,7 +313,7 @@ fn verification_against_nginx() {
         rows.iter().all(|r| r.extra[0] == "tls: name mismatch"),
         "{rows:?}"
     );
-    let (_, rows) = run_ok(
+    let (_, rows) = run_all_fail(
         &[
             &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--columns", "error",
         ],
@@ -447,7 +447,7 @@ fn tls_alert_from_nginx_is_its_own_kind() {
     // nginx 1.22 on OpenSSL 3.0 has no ML-KEM: offering only that group makes it
     // abort the handshake with an alert.
     let url = format!("https://localhost:{}/", n.https);
-    let (out, rows) = run_ok(
+    let (out, rows) = run_all_fail(
         &[
             &url, "-p", "1", "-t", "1", "-c", "1", "-n", "3", "-k", "--kx-group", "X25519MLKEM768",
             "--columns", "error",

@@ -155,9 +155,18 @@ pub fn parse(s: &str) -> Result<Threshold, String> {
     let text = s.trim();
     let usage = "write METRIC OP VALUE, like 'p99 > 50ms', 'errors > 0.1%' or 'rps < 10000'";
     let at = text
-        .find(['<', '>'])
+        .find(['<', '>', '=', '!'])
         .ok_or_else(|| format!("{text:?} has no comparison (> >= < <=): {usage}"))?;
     let (lhs, rest) = text.split_at(at);
+    // The whole operator, so `>>`, `=>`, `==` or `!=` is named, not misread as `>`.
+    let op_text = &rest[..rest
+        .find(|c: char| !matches!(c, '<' | '>' | '=' | '!'))
+        .unwrap_or(rest.len())];
+    if !matches!(op_text, ">" | ">=" | "<" | "<=") {
+        return Err(format!(
+            "unknown operator {op_text:?} in {text:?}: use one of > >= < <="
+        ));
+    }
     let (op, rhs) = if let Some(r) = rest.strip_prefix(">=") {
         (Op::Ge, r)
     } else if let Some(r) = rest.strip_prefix("<=") {
@@ -298,6 +307,11 @@ mod tests {
             ("rps < 10%", "only errors take a percentage"),
             ("rps < lots", "not a number"),
             ("p99 >", "no value"),
+            ("p99 >> 5ms", "unknown operator \">>\""),
+            ("p99 => 5ms", "unknown operator \"=>\""),
+            ("p99 == 5ms", "unknown operator \"==\""),
+            ("p99 = 5ms", "unknown operator \"=\""),
+            ("rps != 5", "unknown operator \"!=\""),
         ];
         for (s, want) in cases {
             let e = parse(s).unwrap_err();

@@ -167,6 +167,26 @@ pub fn run_ok(args: &[&str], dir: &Path) -> (Output, Vec<Row>) {
     (out, read_csv(&dir.join("results.csv")))
 }
 
+/// Runs `barrage run ARGS... -o DIR`, where every request is meant to fail: the run
+/// must end normally with exit code 5 (no request succeeded); returns its output
+/// and the rows of DIR/results.csv.
+pub fn run_all_fail(args: &[&str], dir: &Path) -> (Output, Vec<Row>) {
+    let out = run_in(args, dir);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "barrage run {args:?}: want exit code 5 (no request succeeded): {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("barrage: no request succeeded: "),
+        "{}",
+        text(&out.stderr)
+    );
+    (out, read_csv(&dir.join("results.csv")))
+}
+
 /// One results.csv row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
