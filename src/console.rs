@@ -72,6 +72,7 @@ pub fn write(stream: Stream, args: fmt::Arguments<'_>, newline: bool) {
 
 /// Makes a write to a closed pipe an `EPIPE` error (handled above) instead of a
 /// deadly SIGPIPE, in this process and in every process it forks.
+#[allow(unsafe_code)]
 pub fn ignore_sigpipe() {
     use nix::sys::signal::{SigHandler, Signal, signal};
     // SAFETY: installing SIG_IGN runs no code in signal context.

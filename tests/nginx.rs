@@ -536,7 +536,8 @@ fn issue12_openssl_self_signed_certificate_is_trusted_with_cacert() {
             &extra,
         ]
         .concat();
-        let (stdout, rows) = run_failing(&args, &n.dir.join(name));
+        let (out, rows) = run_all_fail(&args, &n.dir.join(name));
+        let stdout = text(&out.stdout);
         assert_eq!(rows.len(), 5, "{name}");
         assert!(
             rows.iter().all(|r| r.status == 0 && r.extra[0] == want),

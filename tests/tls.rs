@@ -366,7 +366,8 @@ fn issue12_tls_failures_say_why_and_what_to_do() {
             &extra,
         ]
         .concat();
-        let (stdout, rows) = run_failing(&args, &run_dir);
+        let (out, rows) = run_all_fail(&args, &run_dir);
+        let stdout = text(&out.stdout);
         assert_eq!(rows.len(), 10, "{name}");
         // The terminal: the kind, then its reason once, wrapped to 80 columns.
         let joined = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -394,18 +394,3 @@ pub fn expired_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     std::fs::write(&paths.1, key.serialize_pem()).unwrap();
     paths
 }
-
-/// Runs `barrage run ARGS... -o DIR` where requests may fail (the exit code is not
-/// checked, only that the run wrote its files and did not crash); returns its stdout
-/// and the rows of DIR/results.csv.
-pub fn run_failing(args: &[&str], dir: &Path) -> (String, Vec<Row>) {
-    let out = run_in(args, dir);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(
-        out.status.code().is_some() && !stderr.contains("panicked"),
-        "barrage run {args:?} crashed: {stdout}{stderr}"
-    );
-    let csv = dir.join("results.csv");
-    assert!(csv.exists(), "no results.csv: {stdout}{stderr}");
-    (stdout, read_csv(&csv))
-}
