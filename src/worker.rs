@@ -49,6 +49,10 @@ pub const HARD: u8 = 2;
 
 /// How long in-flight requests may run on after a graceful stop.
 const GRACE: Duration = Duration::from_secs(2);
+/// How long after the end an open-loop request due before it may still start: the
+/// poll's timeout has whole-millisecond granularity, so the wake-up for the end can
+/// come up to that late, after requests due in its last millisecond.
+const END_SLACK_NS: u64 = 2_000_000;
 /// How often a changing `--conn-stages` profile is re-read.
 const STAGE_TICK: u64 = 1_000_000;
 
@@ -135,6 +139,11 @@ pub struct Worker<'p> {
     free: Vec<u32>,
     next_j: u64,
     next_intended: Option<u64>,
+    /// Open loop: the oldest due request is waiting for a connection (every one busy,
+    /// --max-connections reached). Only such requests count as unsent at the end.
+    starved: bool,
+    /// When a stop was asked for (the end of the schedule, for counting unsent).
+    stopped_at: Option<u64>,
     result: LoopResult,
 }
 
@@ -174,6 +183,8 @@ impl<'p> Worker<'p> {
             free: Vec::new(),
             next_j: 0,
             next_intended: None,
+            starved: false,
+            stopped_at: None,
             result: LoopResult::default(),
         })
     }
@@ -232,15 +243,9 @@ impl<'p> Worker<'p> {
             now = self.clock.now();
             self.fire_timers(now);
         }
-        if let Model::Open { schedule, .. } = &self.plan.model {
-            // Requests the schedule wanted before the end that never started: the
-            // generator fell behind (every connection busy, --max-connections reached).
-            let end = self.plan.end.unwrap_or(u64::MAX).min(self.clock.now());
-            let mut due = schedule.due_before(end);
-            if let Some(q) = self.plan.quota {
-                due = due.min(q);
-            }
-            self.result.stats.unsent += due.saturating_sub(self.next_j);
+        if self.next_intended.is_some() {
+            let now = self.clock.now();
+            self.end_schedule(now);
         }
         self.result
     }
@@ -424,8 +429,8 @@ impl<'p> Worker<'p> {
             if intended > now {
                 break;
             }
-            if !self.may_start(now) || self.plan.end.is_some_and(|e| intended >= e) {
-                self.next_intended = None;
+            if !self.may_schedule(intended, now) {
+                self.end_schedule(now);
                 break;
             }
             let i = match self.free.pop() {
@@ -434,8 +439,12 @@ impl<'p> Worker<'p> {
                     self.conns.push(Conn::new(Token(self.conns.len())));
                     self.conns.len() - 1
                 }
-                None => break,
+                None => {
+                    self.starved = true;
+                    break;
+                }
             };
+            self.starved = false;
             self.next_j += 1;
             self.next_intended = self.intended(self.next_j);
             let req = ReqInfo {
@@ -449,6 +458,42 @@ impl<'p> Worker<'p> {
                 now = f.end;
             }
         }
+    }
+
+    /// Open loop: whether the request intended at `intended` may still start at
+    /// `now`. The run's end applies to intended starts: a request due before the end
+    /// whose start the poll's timer granularity carried just past the end still
+    /// starts (unless it was waiting for a connection), so `-R N -d D` sends N x D.
+    fn may_schedule(&self, intended: u64, now: u64) -> bool {
+        !self.stopping
+            && self.quota != Some(0)
+            && self.plan.end.is_none_or(|e| {
+                intended < e && (now < e || (!self.starved && now < e + END_SLACK_NS))
+            })
+    }
+
+    /// Open loop: no more requests start. The requests due before the end that were
+    /// still waiting for a connection are unsent; requests whose only obstacle was
+    /// the end of the run itself are not counted.
+    fn end_schedule(&mut self, now: u64) {
+        self.next_intended = None;
+        let Model::Open { schedule, .. } = &self.plan.model else {
+            return;
+        };
+        if !self.starved {
+            return;
+        }
+        let end = self
+            .plan
+            .end
+            .unwrap_or(u64::MAX)
+            .min(self.stopped_at.unwrap_or(u64::MAX))
+            .min(now);
+        let mut due = schedule.due_before(end);
+        if let Some(q) = self.plan.quota {
+            due = due.min(q);
+        }
+        self.result.stats.unsent += due.saturating_sub(self.next_j);
     }
 
     /// Intended start of this loop's `j`-th open-loop request.
@@ -596,6 +641,7 @@ impl<'p> Worker<'p> {
             GRACEFUL => {
                 if !self.stopping {
                     self.stopping = true;
+                    self.stopped_at = Some(now);
                     self.grace_end = Some(now + GRACE.as_nanos() as u64);
                 }
             }
@@ -606,6 +652,7 @@ impl<'p> Worker<'p> {
     /// Ends every outstanding request as cancelled (recorded) and closes everything.
     fn cancel_all(&mut self) {
         self.stopping = true;
+        self.stopped_at.get_or_insert(self.clock.now());
         self.grace_end = None;
         for i in 0..self.conns.len() {
             let step = {

@@ -116,6 +116,67 @@ fn open_loop_with_a_request_count_stops_at_the_count() {
     );
 }
 
+fn summary(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Issue 12, item 7: requests due in the run's last instant, whose start the poll's
+/// millisecond timer carried past the end, are not "unsent because every connection
+/// was busy" when most connections were free: they are sent, and nothing is unsent.
+#[test]
+fn open_loop_end_of_run_is_not_an_unsent_warning() {
+    let _timing = timing_lock();
+    let dir = scratch("rate-end");
+    let server = Server::start(&[]);
+    let url = server.url("/");
+    let (out, rows) = run_ok(
+        &[&url, "-R", "5000", "-d", "3s", "--max-connections", "512"],
+        &dir,
+    );
+    let (served, _) = server.stop();
+    let stdout = text(&out.stdout);
+    assert_eq!(rows.len() as u64, served);
+    assert!(!stdout.contains("never sent"), "{stdout}");
+    let s = summary(&dir);
+    assert_eq!(s["schedule"]["unsent"], 0, "{stdout}");
+    // The schedule holds 15000 requests before the end; the ones due in its last
+    // millisecond start too (a loop that fell behind may still miss a few).
+    assert!(
+        (14_950..=15_000).contains(&rows.len()),
+        "{} requests, want 15000",
+        rows.len()
+    );
+}
+
+/// Issue 12, item 7: when connections really run out (--max-connections 4 against a
+/// server that takes 200 ms per response), the requests still waiting for one at
+/// the end are reported unsent, with the fix.
+#[test]
+fn open_loop_out_of_connections_reports_unsent_requests() {
+    let _timing = timing_lock();
+    let dir = scratch("rate-starved");
+    let server = Server::start(&["--delay", "200ms"]);
+    let url = server.url("/");
+    let (out, rows) = run_ok(
+        &[
+            &url, "-c", "4", "-R", "200", "-d", "2s", "--max-connections", "4",
+        ],
+        &dir,
+    );
+    let (served, _) = server.stop();
+    assert_eq!(rows.len() as u64, served);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("never sent") && stdout.contains("raise --max-connections"),
+        "{stdout}"
+    );
+    let unsent = summary(&dir)["schedule"]["unsent"].as_u64().unwrap();
+    // 4 connections at 5 responses/s each cannot keep a schedule of 200/s: every
+    // request due before the end was either sent or is unsent.
+    assert_eq!(rows.len() as u64 + unsent, 400, "{stdout}");
+}
+
 #[test]
 fn rampup_starts_connections_evenly() {
     let _timing = timing_lock();
