@@ -11,7 +11,12 @@
 //! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
 //! in start order with one timeout for all, so they form a FIFO queue (`deadlines.rs`),
 //! which also counts the requests in flight; pacing and ramp wake-ups go in a small
-//! heap; the open-loop schedule is one "next intended" value.
+//! heap; the open-loop schedule is one "next intended" value. The poll's timeout has
+//! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
+//! to [`TIMER_GRANULARITY_NS`] late. An open-loop start at least that far after the
+//! previous one is timed instead by a timerfd armed for the exact instant: one
+//! syscall per such start, so at most one per millisecond per loop, and none at the
+//! rates where starts are closer together than the granularity.
 //!
 //! Nothing here is shared with other threads except the stop level (read when the
 //! waker fires), this loop's own progress slot, and the sample log's chunk counter
@@ -25,7 +30,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use mio::{Events, Poll, Registry, Token};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use std::os::fd::{AsFd, AsRawFd};
 
 use crate::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
 use crate::deadlines::Deadlines;
@@ -39,6 +48,13 @@ use crate::time::Clock;
 
 /// Token of the waker that tells a loop the stop level changed.
 pub const WAKER: Token = Token(usize::MAX);
+/// Token of the open-loop start timer (a timerfd).
+const START_TIMER: Token = Token(usize::MAX - 1);
+
+/// How late the poll's timeout can wake a loop: epoll takes whole milliseconds and mio
+/// rounds up. Open-loop starts closer together than this are timed by it; the report
+/// counts a start as behind schedule only well above it (`report::BEHIND_SCHEDULE_NS`).
+pub const TIMER_GRANULARITY_NS: u64 = 1_000_000;
 
 /// How hard the process has been asked to stop.
 pub const RUNNING: u8 = 0;
@@ -139,11 +155,15 @@ pub struct Worker<'p> {
     free: Vec<u32>,
     next_j: u64,
     next_intended: Option<u64>,
+    /// The intended start of the request before `next_j`.
+    prev_intended: Option<u64>,
     /// Open loop: the oldest due request is waiting for a connection (every one busy,
     /// --max-connections reached). Only such requests count as unsent at the end.
     starved: bool,
     /// When a stop was asked for (the end of the schedule, for counting unsent).
     stopped_at: Option<u64>,
+    /// Open loop: the precise start timer, if the kernel gave one.
+    start_timer: Option<StartTimer>,
     result: LoopResult,
 }
 
@@ -158,6 +178,11 @@ impl<'p> Worker<'p> {
     ) -> io::Result<Worker<'p>> {
         let registry = poll.registry().try_clone()?;
         let conns = (0..plan.connections).map(|i| Conn::new(Token(i))).collect();
+        let start_timer = match plan.model {
+            // Without one, starts are timed by the poll's timeout (millisecond grain).
+            Model::Open { .. } => StartTimer::new(&registry, &clock).ok(),
+            Model::Closed { .. } => None,
+        };
         Ok(Worker {
             poll,
             registry,
@@ -183,8 +208,10 @@ impl<'p> Worker<'p> {
             free: Vec::new(),
             next_j: 0,
             next_intended: None,
+            prev_intended: None,
             starved: false,
             stopped_at: None,
+            start_timer,
             result: LoopResult::default(),
         })
     }
@@ -213,7 +240,8 @@ impl<'p> Worker<'p> {
             if self.finished(now) {
                 break;
             }
-            let timeout = self.poll_timeout(now);
+            let precise = self.arm_start_timer(now);
+            let timeout = self.poll_timeout(now, precise);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -226,6 +254,10 @@ impl<'p> Worker<'p> {
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.check_stop(now);
+                    continue;
+                }
+                if ev.token() == START_TIMER {
+                    // The start it was armed for is due: `fire_timers` starts it.
                     continue;
                 }
                 let i = ev.token().0;
@@ -327,7 +359,9 @@ impl<'p> Worker<'p> {
         }
     }
 
-    fn poll_timeout(&self, now: u64) -> Option<Duration> {
+    /// The poll's timeout: until the earliest timer, leaving out the next open-loop
+    /// start when the start timer times it (`precise`).
+    fn poll_timeout(&self, now: u64, precise: bool) -> Option<Duration> {
         let mut next = self.deadlines.front().map(|(t, _)| t);
         let mut consider = |t: Option<u64>| {
             if let Some(t) = t {
@@ -338,10 +372,32 @@ impl<'p> Worker<'p> {
         consider(self.grace_end);
         consider(self.wakeups.peek().map(|Reverse((t, _, _))| *t));
         consider(self.next_stage_tick);
-        if self.has_free_connection() {
+        if self.has_free_connection() && !precise {
             consider(self.next_intended);
         }
         next.map(|t| Duration::from_nanos(t.saturating_sub(now)))
+    }
+
+    /// Open loop: arms the start timer for the next intended start when it is at least
+    /// [`TIMER_GRANULARITY_NS`] after the previous one (so at most once a millisecond)
+    /// and a connection can take it. Returns whether the timer times that start.
+    fn arm_start_timer(&mut self, now: u64) -> bool {
+        let (Some(t), Some(timer)) = (self.next_intended, self.start_timer.as_ref()) else {
+            return false;
+        };
+        if t <= now || !self.has_free_connection() {
+            return false;
+        }
+        if timer.armed == Some(t) {
+            return true;
+        }
+        if self
+            .prev_intended
+            .is_some_and(|p| t - p < TIMER_GRANULARITY_NS)
+        {
+            return false;
+        }
+        self.start_timer.as_mut().is_some_and(|timer| timer.arm(t))
     }
 
     fn has_free_connection(&self) -> bool {
@@ -445,6 +501,7 @@ impl<'p> Worker<'p> {
                 }
             };
             self.starved = false;
+            self.prev_intended = Some(intended);
             self.next_j += 1;
             self.next_intended = self.intended(self.next_j);
             let req = ReqInfo {
@@ -663,5 +720,59 @@ impl<'p> Worker<'p> {
                 self.record(i, f);
             }
         }
+    }
+}
+
+/// A timerfd armed for an instant of the run's clock, registered with the loop's poll:
+/// the open-loop start timer, finer than the poll's millisecond timeout.
+struct StartTimer {
+    fd: TimerFd,
+    /// CLOCK_MONOTONIC minus the run's clock (ns), to arm at an absolute time.
+    offset: i128,
+    /// The instant (run clock, ns) it is armed for.
+    armed: Option<u64>,
+}
+
+impl StartTimer {
+    fn new(registry: &Registry, clock: &crate::time::Clock) -> io::Result<StartTimer> {
+        let fd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        // The run's clock is an Instant, which is CLOCK_MONOTONIC on Linux: one reading
+        // of each gives the offset between them.
+        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
+        let run = clock.now() as i128;
+        let mono = mono.tv_sec() as i128 * 1_000_000_000 + mono.tv_nsec() as i128;
+        // Edge-triggered: every expiry (a new edge) wakes the poll; arming again resets
+        // the expiry count, so the fd never needs reading.
+        registry.register(
+            &mut SourceFd(&fd.as_fd().as_raw_fd()),
+            START_TIMER,
+            Interest::READABLE,
+        )?;
+        Ok(StartTimer {
+            fd,
+            offset: mono - run,
+            armed: None,
+        })
+    }
+
+    /// Arms the timer for run-clock instant `t`; false if that failed.
+    fn arm(&mut self, t: u64) -> bool {
+        let at = (t as i128 + self.offset).max(1);
+        let ts = TimeSpec::new(
+            (at / 1_000_000_000) as libc::time_t,
+            (at % 1_000_000_000) as libc::c_long,
+        );
+        let ok = self
+            .fd
+            .set(
+                Expiration::OneShot(ts),
+                TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+            )
+            .is_ok();
+        self.armed = ok.then_some(t);
+        ok
     }
 }
