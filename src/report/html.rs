@@ -244,14 +244,23 @@ fn summary_tables(h: &mut String, r: &Report) {
     if let Some(sch) = &s.schedule {
         let _ = write!(
             h,
-            "<p class=\"meta\" style=\"margin-top:12px\">Open loop: {} of {} requests started behind schedule (by 1 ms or more); start lag p50 {}, p99 {}, max {}. Response times count from the intended start ({}).</p>",
+            "<p class=\"meta\" style=\"margin-top:12px\">Open loop: {} of {} requests started behind schedule by more than {} (timer granularity {}); start lag p50 {}, p99 {}, max {}. Response times count from the intended start ({}).</p>",
             count(sch.behind),
             count(sch.scheduled),
+            crate::summary::fmt_round_secs(sch.behind_threshold_s),
+            crate::summary::fmt_round_secs(sch.timer_granularity_s),
             fmt_secs(sch.lag_s.p50),
             fmt_secs(sch.lag_s.p99),
             fmt_secs(sch.lag_s.max),
             esc(&s.latency_mode)
         );
+        if sch.unsent > 0 {
+            let _ = write!(
+                h,
+                "<p class=\"meta\">{} requests due before the end were never sent: every connection was busy (raise --max-connections).</p>",
+                count(sch.unsent)
+            );
+        }
     }
     if let Some(t) = &s.tls {
         let _ = write!(

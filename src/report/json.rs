@@ -141,13 +141,25 @@ pub struct Tls {
 pub struct Schedule {
     /// Requests that had an intended start.
     pub scheduled: u64,
-    /// Of those, how many started 1 ms or more after it.
+    /// Of those, how many started more than `behind_threshold_s` after it.
     pub behind: u64,
+    /// The lag above which a request counts as behind: twice `timer_granularity_s`.
+    #[serde(default = "old_threshold")]
+    pub behind_threshold_s: f64,
+    /// How late the timer that starts requests can be on its own: the poll's
+    /// millisecond timeout, for starts closer together than that.
+    #[serde(default = "old_threshold")]
+    pub timer_granularity_s: f64,
     /// Requests the schedule wanted before the end that never started: every
     /// connection was busy (raise --max-connections). 0 for a results.csv.
     pub unsent: u64,
     /// Start lag (actual start minus intended start), seconds.
     pub lag_s: Lag,
+}
+
+/// What a summary.json written before these fields existed used: 1 ms.
+fn old_threshold() -> f64 {
+    0.001
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,6 +314,8 @@ impl Summary {
                 Schedule {
                     scheduled: st.scheduled,
                     behind: st.behind,
+                    behind_threshold_s: secs(super::BEHIND_SCHEDULE_NS),
+                    timer_granularity_s: secs(crate::worker::TIMER_GRANULARITY_NS),
                     unsent: src.stats.as_ref().map_or(0, |s| s.unsent),
                     lag_s: Lag {
                         mean: st.lag.mean() / 1e9,
