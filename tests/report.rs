@@ -54,7 +54,7 @@ fn interval_series_of_a_hand_made_csv() {
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
     assert_eq!(
         rows[0].join(","),
-        "index,start_s,end_s,count,rps,mean_s,errors,min_s,p50_s,p90_s,p99_s,max_s,stdev_s"
+        "index,start_s,end_s,count,rps,mean_s,errors,min_s,p50_s,p90_s,p99_s,max_s,stdev_s,partial"
     );
     assert_eq!(rows.len(), 5, "{text}");
     // index, start, end, count, rps, mean, errors, min, max (exact columns).
@@ -68,10 +68,8 @@ fn interval_series_of_a_hand_made_csv() {
             "0.040000000",
         ],
         ["2", "2.000000", "3.000000", "0", "0.000", "", "0", "", ""],
-        [
-            "3", "3.000000", "3.500000", "2", "2.000", "0.150000000", "0", "0.100000000",
-            "0.200000000",
-        ],
+        // The last interval, cut short by the end (3.5 s): partial, no latency.
+        ["3", "3.000000", "3.500000", "2", "2.000", "", "0", "", ""],
     ];
     for (row, w) in rows[1..].iter().zip(want) {
         let got = [
@@ -80,12 +78,13 @@ fn interval_series_of_a_hand_made_csv() {
         assert_eq!(got, w, "{}", row.join(","));
     }
     // The empty interval: zeros and empty latency fields, no crash, no NaN.
-    assert_eq!(rows[3][7..].join(","), ",,,,,");
+    assert_eq!(rows[3][7..].join(","), ",,,,,,0");
+    let partial: Vec<&str> = rows[1..].iter().map(|r| r[13]).collect();
+    assert_eq!(partial, ["0", "0", "0", "1"]);
     // Percentiles within HdrHistogram's precision.
     let p = |r: usize, c: usize| rows[r][c].parse::<f64>().unwrap();
     assert!(near(p(1, 8), 0.020), "p50 of 10,20,30 ms: {}", p(1, 8));
     assert!(near(p(1, 9), 0.030) && near(p(1, 10), 0.030));
-    assert!(near(p(4, 8), 0.100) && near(p(4, 10), 0.200));
 
     let s = json(&dir.join("summary.json"));
     assert_eq!(s["requests"]["total"], 7);
@@ -99,7 +98,57 @@ fn interval_series_of_a_hand_made_csv() {
     assert_eq!(f(&s["latency_s"]["max"]), 0.200);
     assert_eq!(s["intervals"][2]["latency_s"], Value::Null);
     assert_eq!(s["intervals"][2]["count"], 0);
+    assert_eq!(s["intervals"][3]["partial"], true);
+    assert_eq!(s["intervals"][3]["latency_s"], Value::Null);
+    assert_eq!(s["intervals"][3]["count"], 2);
     assert_eq!(s["latency_mode"], "recorded");
+}
+
+/// Issue 12, item 9: the last interval holds only the requests in flight when the
+/// load stopped (here 4 ms of slow ones). It keeps its count but is no point of the
+/// percentiles chart and has no percentiles in intervals.csv; the throughput chart
+/// marks it instead of drawing a drop.
+#[test]
+fn the_partial_last_interval_is_marked_not_plotted() {
+    let dir = scratch("report-partial");
+    let mut csv = String::new();
+    for i in 0..300 {
+        csv += &format!("{:.3},0.010,200\n", 0.005 + i as f64 * 0.01);
+    }
+    csv += "3.001,0.900,200\n3.004,0.950,200\n";
+    let csv = write(&dir, "results.csv", &csv);
+    assert_ok(&barrage(&["report", &csv]));
+
+    let text = std::fs::read_to_string(dir.join("intervals.csv")).unwrap();
+    let last = text.lines().last().unwrap();
+    assert_eq!(last, "3,3.000000,3.004000,2,2.000,,0,,,,,,,1");
+    assert_eq!(text.lines().count(), 5, "{text}");
+    let s = json(&dir.join("summary.json"));
+    validate(&schema(), &s, "summary.json with a partial interval");
+    assert_eq!(s["intervals"][3]["partial"], true);
+    assert_eq!(s["intervals"][2]["partial"], false);
+    // Its requests are still in every whole-run number.
+    assert_eq!(s["requests"]["total"], 302);
+    assert_eq!(f(&s["latency_s"]["max"]), 0.95);
+
+    // Percentiles over time: one point per series for each whole interval only (5
+    // series x 3), on an axis the 0.9 s stragglers do not stretch.
+    let lat = std::fs::read_to_string(dir.join("charts/latency-over-time.svg")).unwrap();
+    assert_eq!(lat.matches("<circle").count(), 15, "{lat}");
+    assert!(lat.contains("partial interval (4.00ms"), "subtitle says so");
+    assert!(
+        !lat.contains("log scale"),
+        "no 0.9 s outlier to make room for"
+    );
+    let tp = std::fs::read_to_string(dir.join("charts/throughput.svg")).unwrap();
+    assert_eq!(
+        tp.matches(r#"class="partial""#).count(),
+        2,
+        "dashed step and band"
+    );
+    assert!(tp.contains("last interval partial (4.00ms)"), "legend");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("partial: the run ended 4.00ms into it"));
 }
 
 #[test]

@@ -315,6 +315,13 @@ fn interval_table(h: &mut String, r: &Report) {
             i.errors
         );
         match i.latency {
+            None if i.partial => {
+                let _ = write!(
+                    h,
+                    "<td colspan=\"6\">partial: the run ended {} into it; requests still in flight at the end only</td>",
+                    fmt_ns(i.end_ns - i.start_ns)
+                );
+            }
             Some(l) => {
                 for v in [l.mean as u64, l.min, l.p50, l.p90, l.p99, l.max] {
                     let _ = write!(h, "<td>{}</td>", fmt_ns(v));

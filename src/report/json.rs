@@ -189,6 +189,10 @@ pub struct Interval {
     pub start_s: f64,
     /// start_s + interval_s, except the last, which ends with the run.
     pub end_s: f64,
+    /// The last interval, cut short by the run's end: only the requests still in
+    /// flight then (the slow ones), so `latency_s` is `null`.
+    #[serde(default)]
+    pub partial: bool,
     /// Requests completed in the interval, failed ones included.
     pub count: u64,
     /// count / interval_s.
@@ -346,6 +350,7 @@ impl Summary {
                     index: i.index,
                     start_s: secs(i.start_ns),
                     end_s: secs(i.end_ns),
+                    partial: i.partial,
                     count: i.count,
                     rps: i.count as f64 / interval_s,
                     errors: i.errors,

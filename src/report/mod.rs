@@ -265,11 +265,16 @@ pub struct IntervalStats {
     pub start_ns: u64,
     /// Interval end (start + length); the last interval ends at the run's end instead.
     pub end_ns: u64,
+    /// The last interval, cut short by the run's end (and not the only one): it holds
+    /// the requests still in flight when the load stopped, which are the slow ones,
+    /// so its latency would read as a spike and its rate as a drop.
+    pub partial: bool,
     /// Requests completed in the interval, failed ones included.
     pub count: u64,
     pub errors: u64,
     pub bytes: u64,
-    /// Latency of the successful requests; `None` when there were none.
+    /// Latency of the successful requests; `None` when there were none, and for a
+    /// `partial` interval (its requests are in every whole-run statistic).
     pub latency: Option<IntervalLatency>,
     /// The interval's histogram, V2 deflate encoded (empty when no request succeeded),
     /// and its `max()`: what an `.hlog` line holds, kept so the log is written without
@@ -598,6 +603,7 @@ impl Accumulator {
             index: o.index,
             start_ns: o.start_ns,
             end_ns: o.end_ns,
+            partial: false,
             count: o.count,
             errors: o.errors,
             bytes: o.bytes,
@@ -622,12 +628,17 @@ impl Accumulator {
         while !self.open.is_empty() {
             self.close_front();
         }
-        // The last interval ends with the run.
+        // The last interval ends with the run; cut short, it is partial.
+        let several = self.closed.len() > 1;
         if let Some(last) = self.closed.last_mut()
             && self.last_end >= last.start_ns
             && self.last_end < last.end_ns
         {
             last.end_ns = self.last_end;
+            if several {
+                last.partial = true;
+                last.latency = None;
+            }
         }
         let mut by_status: BTreeMap<u16, u64> = self
             .by_status
@@ -860,6 +871,13 @@ mod tests {
             r.intervals[3].end_ns, 3_500_000_000,
             "last ends with the run"
         );
+        assert!(r.intervals[3].partial && r.intervals[3].latency.is_none());
+        assert_eq!(
+            r.intervals[3].count, 1,
+            "a partial interval keeps its count"
+        );
+        assert!(r.intervals[..3].iter().all(|i| !i.partial));
+        assert_eq!(r.overall.len(), 2, "and its requests count overall");
     }
 
     #[test]
@@ -1014,8 +1032,12 @@ mod tests {
         assert!((l.mean * 1e9 - mean).abs() < 1e-6 * mean, "mean is exact");
         assert_eq!(r.intervals.len(), 5);
         for (iv, v) in r.intervals.iter().zip(per.iter_mut()) {
-            let lat = iv.latency.unwrap();
             assert_eq!(iv.count, v.len() as u64);
+            // The last ends with the run, 25 us short: partial, no percentiles.
+            let Some(lat) = iv.latency else {
+                assert!(iv.partial && iv.index == 4);
+                continue;
+            };
             for (q, got) in [(0.5, lat.p50), (0.9, lat.p90), (0.99, lat.p99)] {
                 close(
                     got as f64,

@@ -567,7 +567,14 @@ fn throughput(r: &Report) -> IntervalChart {
         empty_note(&mut s, "no requests");
         return IntervalChart::plain(s);
     }
-    let gs = groups(&r.intervals);
+    // A partial last interval is drawn apart, dashed over a grey band: its rate (over
+    // the interval's full length, as intervals.csv has it) is low only because the run
+    // ended in it, and drawn like the others it would read as a drop.
+    let (full, partial) = match r.intervals.split_last() {
+        Some((last, rest)) if last.partial => (rest, Some(last)),
+        _ => (&r.intervals[..], None),
+    };
+    let gs = groups(full);
     let rate = |g: &[IntervalStats], errors: bool| {
         let n: u64 = g
             .iter()
@@ -575,7 +582,12 @@ fn throughput(r: &Report) -> IntervalChart {
             .sum();
         n as f64 / (g.len() as f64 * iv)
     };
-    let max = gs.iter().map(|g| rate(g, false)).fold(0.0, f64::max);
+    let max = gs
+        .iter()
+        .copied()
+        .chain(partial.map(std::slice::from_ref))
+        .map(|g| rate(g, false))
+        .fold(0.0, f64::max);
     let x = time_scale(r);
     let y = Scale {
         log: false,
@@ -621,13 +633,46 @@ fn throughput(r: &Report) -> IntervalChart {
             s,
             r##"<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8" stroke-linejoin="round"/>"##
         );
+        if let (Some(p), Some(g)) = (partial, gs.last()) {
+            // From the last whole interval's level to the partial one's.
+            let (a, b) = (x.map(p.start_ns as f64 / 1e9), x.map(p.end_ns as f64 / 1e9));
+            let (from, to) = (
+                y.map(rate(g, errors)),
+                y.map(rate(std::slice::from_ref(p), errors)),
+            );
+            let _ = write!(
+                s,
+                r##"<path class="partial" d="M{a:.1} {from:.1}L{a:.1} {to:.1}L{:.1} {to:.1}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-dasharray="3 3" stroke-opacity="0.6"/>"##,
+                b.max(a + 2.0)
+            );
+        }
+    }
+    if let Some(p) = partial {
+        let a = x.map(p.start_ns as f64 / 1e9);
+        let b = x.map(p.end_ns as f64 / 1e9).max(a + 3.0);
+        let _ = write!(
+            s,
+            r##"<rect class="partial" x="{a:.1}" y="{TOP}" width="{:.1}" height="{}" fill="{MUTED}" fill-opacity="0.18"><title>partial interval: the run ended {} into it</title></rect>"##,
+            b - a,
+            H - TOP - BOTTOM,
+            fmt_ns(p.end_ns - p.start_ns)
+        );
     }
     let targets_at = s.len();
     let mut targets = String::new();
-    hover_targets(&mut targets, r, &gs, &x);
+    let mut hover = gs.clone();
+    hover.extend(partial.map(std::slice::from_ref));
+    hover_targets(&mut targets, r, &hover, &x);
     let mut items = vec![(C_OK, "all requests".to_string(), Mark::Line)];
     if any_errors {
         items.push((C_FAIL, "failed".to_string(), Mark::Line));
+    }
+    if let Some(p) = partial {
+        items.push((
+            MUTED,
+            format!("last interval partial ({})", fmt_ns(p.end_ns - p.start_ns)),
+            Mark::Dashed,
+        ));
     }
     legend(&mut s, &items);
     close(&mut s);
@@ -653,6 +698,15 @@ fn hover_targets(s: &mut String, r: &Report, gs: &[&[IntervalStats]], x: &Scale)
             "{a:.3} s to {b:.3} s\n{n} requests ({:.1}/s), {e} failed",
             n as f64 / (g.len() as f64 * iv)
         );
+        if let [one] = g
+            && one.partial
+        {
+            let _ = write!(
+                t,
+                "\npartial: the run ended {} into this interval; only requests still in flight then",
+                fmt_ns(one.end_ns - one.start_ns)
+            );
+        }
         if let [one] = g
             && let Some(l) = one.latency
         {
@@ -681,10 +735,18 @@ type Pick = fn(&IntervalLatency) -> f64;
 
 fn latency_over_time(r: &Report) -> IntervalChart {
     let mut s = String::new();
-    let subtitle = format!(
+    let mut subtitle = format!(
         "successful requests, in intervals of {}",
         fmt_secs(r.summary.interval_s)
     );
+    if let Some(p) = r.intervals.last().filter(|i| i.partial) {
+        // Its requests are the ones still in flight at the end: the slow ones.
+        let _ = write!(
+            subtitle,
+            "; the last, partial interval ({}, requests in flight at the end) is left out",
+            fmt_ns(p.end_ns - p.start_ns)
+        );
+    }
     open(&mut s, "Response time percentiles over time", &subtitle);
     let lats: Vec<IntervalLatency> = r.intervals.iter().filter_map(|i| i.latency).collect();
     if lats.is_empty() {
