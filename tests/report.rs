@@ -151,6 +151,54 @@ fn the_partial_last_interval_is_marked_not_plotted() {
     assert!(html.contains("partial: the run ended 4.00ms into it"));
 }
 
+/// Issue 12, item 9: the percentile spectrum's latency axis is logarithmic, so one
+/// 466 ms outlier among ~1 ms responses does not press the curve flat.
+#[test]
+fn the_percentile_spectrum_has_a_log_latency_axis() {
+    let dir = scratch("report-spectrum");
+    let mut csv = String::new();
+    for i in 0..10_000u32 {
+        let lat = if i == 5000 {
+            0.466
+        } else {
+            0.0008 + f64::from(i % 100) * 0.00002
+        };
+        csv += &format!("{:.6},{lat:.6},200\n", f64::from(i) * 0.0003 + lat);
+    }
+    let csv = write(&dir, "results.csv", &csv);
+    assert_ok(&barrage(&["report", &csv]));
+    let svg = std::fs::read_to_string(dir.join("charts/percentile-spectrum.svg")).unwrap();
+    assert!(svg.contains("response time (ms), log scale"), "{svg}");
+    // Decade ticks from below the fastest (0.8 ms) to above the outlier.
+    for tick in [">1</text>", ">10</text>", ">100</text>"] {
+        assert!(svg.contains(tick), "{tick} in {svg}");
+    }
+    // The median (~1.8 ms) sits well up the plot, not on the axis: its height is
+    // log(1.8/0.5) / log(500/0.5) of the way up, about a fifth (on a linear axis to
+    // 500 ms it was 0.4%). The curve's x is log10(1/(1-q)) over 4 nines.
+    let d = svg
+        .split("<path d=\"")
+        .last()
+        .and_then(|p| p.split('"').next())
+        .unwrap();
+    let points: Vec<(f64, f64)> = d
+        .split(['M', 'L'])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (x, y) = p.split_once(' ').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect();
+    let (left, right, bottom, top) = (76.0, 936.0, 350.0, 62.0);
+    let x50 = left + 2f64.log10() / 4.0 * (right - left);
+    let (_, median_y) = points
+        .iter()
+        .min_by(|a, b| (a.0 - x50).abs().total_cmp(&(b.0 - x50).abs()))
+        .unwrap();
+    let height = (bottom - median_y) / (bottom - top);
+    assert!(height > 0.12, "median {height} of the way up: {d}");
+}
+
 #[test]
 fn a_header_line_and_extra_columns_give_the_same_series() {
     let dir = scratch("report-header");

@@ -240,6 +240,31 @@ fn latency_scale(min: f64, typical: f64, max: f64) -> Scale {
     }
 }
 
+/// The 1, 2 or 5 times a power of ten at or below `v` (> 0), or at or above it.
+fn nice_log_bound(v: f64, up: bool) -> f64 {
+    let mag = 10f64.powf(v.log10().floor());
+    let steps = [1.0, 2.0, 5.0, 10.0].map(|m| m * mag);
+    let found = if up {
+        steps.iter().find(|s| **s >= v * (1.0 - 1e-9))
+    } else {
+        steps.iter().rev().find(|s| **s <= v * (1.0 + 1e-9))
+    };
+    found.copied().unwrap_or(mag)
+}
+
+/// A log y scale for latencies from `lo` to `hi` (display units, > 0), its ends on
+/// 1-2-5 steps so that a narrow range still fills the chart.
+fn log_latency_scale(lo: f64, hi: f64) -> Scale {
+    let d0 = nice_log_bound(lo, false);
+    Scale {
+        log: true,
+        d0,
+        d1: nice_log_bound(hi, true).max(d0 * 2.0),
+        r0: H - BOTTOM,
+        r1: TOP,
+    }
+}
+
 fn time_scale(r: &Report) -> Scale {
     let start = r.intervals.first().map_or(0.0, |i| i.start_ns as f64 / 1e9);
     let end = r
@@ -945,13 +970,15 @@ fn spectrum(r: &Report) -> String {
     };
     let unit = latency_unit(h.max() as f64 / 1e9);
     let k = unit.per_s / 1e9;
-    let y = Scale {
-        log: false,
-        d0: 0.0,
-        d1: nice_ceil(h.max() as f64 * k * 1.05),
-        r0: H - BOTTOM,
-        r1: TOP,
-    };
+    // y: response time on a log scale, like x: the tail a spectrum is drawn for spans
+    // decades, and one slow request would press a linear axis's body flat. (A value
+    // of 0, from a results.csv rounded to milliseconds, sits on the bottom edge.)
+    let lo = h
+        .iter_recorded()
+        .map(|v| v.value_iterated_to())
+        .find(|v| *v > 0)
+        .unwrap_or(1);
+    let y = log_latency_scale(lo as f64 * k, h.max().max(lo) as f64 * k);
     // Ticks only at the nines: 2s and 5s of a log axis mean nothing here.
     let xticks: Vec<(f64, String)> = (0..=nines)
         .map(|e| {
@@ -964,7 +991,7 @@ fn spectrum(r: &Report) -> String {
         &x,
         &y,
         "percentile",
-        &format!("response time ({})", unit.name),
+        &latency_label(unit, &y),
         &xticks,
     );
     let mut d = String::new();
@@ -980,7 +1007,7 @@ fn spectrum(r: &Report) -> String {
             "{}{:.1} {:.1}",
             if i == 0 { 'M' } else { 'L' },
             x.map(inv),
-            y.map(v.value_iterated_to() as f64 * k)
+            y.map((v.value_iterated_to() as f64 * k).max(y.d0))
         );
     }
     let _ = write!(
@@ -1150,6 +1177,15 @@ mod tests {
         };
         assert!((l.map(10.0) - 100.0).abs() < 1e-9);
         assert_eq!(l.ticks().0.first(), Some(&1.0));
+        // 1-2-5 ends: a narrow range fills the chart, a wide one gets whole decades.
+        let n = log_latency_scale(0.93, 1.21);
+        assert_eq!((n.d0, n.d1), (0.5, 2.0));
+        assert_eq!(n.ticks().0, vec![0.5, 1.0, 2.0]);
+        let w = log_latency_scale(0.08, 466.0);
+        assert_eq!((w.d0, w.d1), (0.05, 500.0));
+        assert_eq!(nice_log_bound(1.0, false), 1.0);
+        assert_eq!(nice_log_bound(1.0, true), 1.0);
+        assert_eq!(nice_log_bound(6.0, true), 10.0);
     }
 
     #[test]
