@@ -376,6 +376,51 @@ fn compare_prints_both_runs_and_the_change() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
 }
 
+/// Issue 12, item 9: comparing two open-loop runs of different lengths and rates
+/// compares rates and latencies, not request counts, and does not call the higher
+/// rate better: the user set it.
+#[test]
+fn compare_of_open_loop_runs_of_different_lengths() {
+    let _t = timing_lock();
+    let dir = scratch("report-compare-open");
+    let server = Server::start(&[]);
+    let url = server.url("/");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    run_ok(&[&url, "-p", "1", "-t", "1", "-R", "200", "-d", "1s"], &a);
+    run_ok(&[&url, "-p", "1", "-t", "1", "-R", "400", "-d", "2s"], &b);
+    server.stop();
+    let stdout = assert_ok(&barrage(&["report", "--compare", p(&a), p(&b)]));
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} line in {stdout}"))
+            .to_string()
+    };
+    // 200 and 800 requests: shown, not compared.
+    let requests = line("requests");
+    assert!(
+        requests.contains("200") && requests.contains("800") && !requests.contains('%'),
+        "{stdout}"
+    );
+    assert!(!line("errors").contains('%'), "{stdout}");
+    let rps = line("rps");
+    assert!(
+        rps.contains("rate set by -R") && !rps.contains("better") && !rps.contains("worse"),
+        "{stdout}"
+    );
+    assert_eq!(line("load").matches("open (-R)").count(), 2, "{stdout}");
+    assert!(stdout.contains("runs of different lengths"), "{stdout}");
+    // The same from the runs' summary.json files.
+    let again = assert_ok(&barrage(&[
+        "report",
+        "--compare",
+        p(&a.join("summary.json")),
+        p(&b.join("summary.json")),
+    ]));
+    assert!(again.contains("rate set by -R"), "{again}");
+}
+
 /// A report from a real short run: `barrage run` writes it in the pass that writes
 /// results.csv; `barrage report` on the directory and on results.csv agree with it.
 #[test]
