@@ -257,7 +257,11 @@ impl<'p> Worker<'p> {
                     continue;
                 }
                 if ev.token() == START_TIMER {
-                    // The start it was armed for is due: `fire_timers` starts it.
+                    // The start it was armed for is due: `fire_timers` starts it. (Were
+                    // it early, the next pass arms it again rather than wait on it.)
+                    if let Some(t) = self.start_timer.as_mut() {
+                        t.armed = None;
+                    }
                     continue;
                 }
                 let i = ev.token().0;
@@ -525,7 +529,7 @@ impl<'p> Worker<'p> {
         !self.stopping
             && self.quota != Some(0)
             && self.plan.end.is_none_or(|e| {
-                intended < e && (now < e || (!self.starved && now < e + END_SLACK_NS))
+                intended < e && (now < e || (!self.starved && now < e.saturating_add(END_SLACK_NS)))
             })
     }
 
@@ -740,9 +744,17 @@ impl StartTimer {
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )?;
         // The run's clock is an Instant, which is CLOCK_MONOTONIC on Linux: one reading
-        // of each gives the offset between them.
+        // of each gives the offset between them. The base may still be ahead
+        // (--start-at), so the run's time can be negative. Read second, the monotonic
+        // clock can only be late: the timer fires a few ns late, never early.
+        let now = std::time::Instant::now();
         let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
-        let run = clock.now() as i128;
+        let base = clock.base();
+        let run = if now >= base {
+            (now - base).as_nanos() as i128
+        } else {
+            -((base - now).as_nanos() as i128)
+        };
         let mono = mono.tv_sec() as i128 * 1_000_000_000 + mono.tv_nsec() as i128;
         // Edge-triggered: every expiry (a new edge) wakes the poll; arming again resets
         // the expiry count, so the fd never needs reading.
