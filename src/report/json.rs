@@ -150,8 +150,10 @@ pub struct Schedule {
     /// millisecond timeout, for starts closer together than that.
     #[serde(default = "old_threshold")]
     pub timer_granularity_s: f64,
-    /// Requests the schedule wanted before the end that never started: every
-    /// connection was busy (raise --max-connections). 0 for a results.csv.
+    /// Requests the schedule wanted before the end that were still waiting for a
+    /// connection when it came (every one busy, --max-connections reached: raise it).
+    /// Requests whose only obstacle was the end itself are not counted. 0 for a
+    /// results.csv.
     pub unsent: u64,
     /// Start lag (actual start minus intended start), seconds.
     pub lag_s: Lag,
