@@ -352,7 +352,9 @@ pub struct ReportArgs {
     pub out: Option<PathBuf>,
 
     /// Compare two runs (run directories, results.csv or summary.json files): print
-    /// their summaries side by side with the relative change. Writes no files.
+    /// their summaries side by side with the relative change of rates and latencies
+    /// (counts are shown, not compared; a rate set with -R is not judged). Writes no
+    /// files.
     #[arg(long, num_args = 2, value_names = ["RUN_A", "RUN_B"], conflicts_with = "input")]
     pub compare: Option<Vec<PathBuf>>,
 

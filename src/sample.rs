@@ -364,8 +364,9 @@ pub struct ProcessStats {
     pub tls_resumed: u64,
     /// Samples that could not be recorded (the log could not grow).
     pub lost: u64,
-    /// Open loop: requests the schedule wanted before the end that never started
-    /// because every connection was busy.
+    /// Open loop: requests the schedule wanted before the end that were still
+    /// waiting for a connection when it came (every one busy, --max-connections
+    /// reached).
     pub unsent: u64,
 }
 

@@ -106,9 +106,11 @@ pub fn render(s: &Summary) -> String {
     if let Some(sch) = &s.schedule {
         let _ = writeln!(
             out,
-            "  schedule     {} of {} requests started behind schedule (by 1ms or more); lag p50 {}  p99 {}  max {}",
+            "  schedule     {} of {} requests started behind schedule by more than {} (timer granularity {}); lag p50 {}  p99 {}  max {}",
             sch.behind,
             sch.scheduled,
+            fmt_round_secs(sch.behind_threshold_s),
+            fmt_round_secs(sch.timer_granularity_s),
             fmt_secs(sch.lag_s.p50),
             fmt_secs(sch.lag_s.p99),
             fmt_secs(sch.lag_s.max)
@@ -280,6 +282,18 @@ pub fn fmt_ns(ns: u64) -> String {
     }
 }
 
+/// A round duration in seconds without trailing zeros: `2ms`, `1.5ms`, `250us`.
+pub fn fmt_round_secs(s: f64) -> String {
+    let (v, unit) = if s >= 1.0 {
+        (s, "s")
+    } else if s >= 1e-3 {
+        (s * 1e3, "ms")
+    } else {
+        (s * 1e6, "us")
+    };
+    crate::report::svg::trim(format!("{v:.3}")) + unit
+}
+
 /// [`fmt_ns`] for a value in seconds.
 pub fn fmt_secs(s: f64) -> String {
     fmt_ns((s * 1e9).round().max(0.0) as u64)
@@ -426,6 +440,9 @@ mod tests {
         assert_eq!(fmt_ns(1_234_567), "1.23ms");
         assert_eq!(fmt_secs(2.5), "2.50s");
         assert_eq!(fmt_bytes(2048.0), "2.0 KiB");
+        assert_eq!(fmt_round_secs(0.002), "2ms");
+        assert_eq!(fmt_round_secs(0.0015), "1.5ms");
+        assert_eq!(fmt_round_secs(0.00025), "250us");
     }
 
     #[test]

@@ -11,7 +11,12 @@
 //! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
 //! in start order with one timeout for all, so they form a FIFO queue (`deadlines.rs`),
 //! which also counts the requests in flight; pacing and ramp wake-ups go in a small
-//! heap; the open-loop schedule is one "next intended" value.
+//! heap; the open-loop schedule is one "next intended" value. The poll's timeout has
+//! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
+//! to [`TIMER_GRANULARITY_NS`] late. An open-loop start at least that far after the
+//! previous one is timed instead by a timerfd armed for the exact instant: one
+//! syscall per such start, so at most one per millisecond per loop, and none at the
+//! rates where starts are closer together than the granularity.
 //!
 //! Nothing here is shared with other threads except the stop level (read when the
 //! waker fires), this loop's own progress slot, and the sample log's chunk counter
@@ -25,7 +30,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use mio::{Events, Poll, Registry, Token};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use std::os::fd::{AsFd, AsRawFd};
 
 use crate::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
 use crate::deadlines::Deadlines;
@@ -39,6 +48,13 @@ use crate::time::Clock;
 
 /// Token of the waker that tells a loop the stop level changed.
 pub const WAKER: Token = Token(usize::MAX);
+/// Token of the open-loop start timer (a timerfd).
+const START_TIMER: Token = Token(usize::MAX - 1);
+
+/// How late the poll's timeout can wake a loop: epoll takes whole milliseconds and mio
+/// rounds up. Open-loop starts closer together than this are timed by it; the report
+/// counts a start as behind schedule only well above it (`report::BEHIND_SCHEDULE_NS`).
+pub const TIMER_GRANULARITY_NS: u64 = 1_000_000;
 
 /// How hard the process has been asked to stop.
 pub const RUNNING: u8 = 0;
@@ -49,6 +65,10 @@ pub const HARD: u8 = 2;
 
 /// How long in-flight requests may run on after a graceful stop.
 const GRACE: Duration = Duration::from_secs(2);
+/// How long after the end an open-loop request due before it may still start: the
+/// poll's timeout has whole-millisecond granularity, so the wake-up for the end can
+/// come up to that late, after requests due in its last millisecond.
+const END_SLACK_NS: u64 = 2_000_000;
 /// How often a changing `--conn-stages` profile is re-read.
 const STAGE_TICK: u64 = 1_000_000;
 
@@ -135,6 +155,15 @@ pub struct Worker<'p> {
     free: Vec<u32>,
     next_j: u64,
     next_intended: Option<u64>,
+    /// The intended start of the request before `next_j`.
+    prev_intended: Option<u64>,
+    /// Open loop: the oldest due request is waiting for a connection (every one busy,
+    /// --max-connections reached). Only such requests count as unsent at the end.
+    starved: bool,
+    /// When a stop was asked for (the end of the schedule, for counting unsent).
+    stopped_at: Option<u64>,
+    /// Open loop: the precise start timer, if the kernel gave one.
+    start_timer: Option<StartTimer>,
     result: LoopResult,
 }
 
@@ -149,6 +178,11 @@ impl<'p> Worker<'p> {
     ) -> io::Result<Worker<'p>> {
         let registry = poll.registry().try_clone()?;
         let conns = (0..plan.connections).map(|i| Conn::new(Token(i))).collect();
+        let start_timer = match plan.model {
+            // Without one, starts are timed by the poll's timeout (millisecond grain).
+            Model::Open { .. } => StartTimer::new(&registry, &clock).ok(),
+            Model::Closed { .. } => None,
+        };
         Ok(Worker {
             poll,
             registry,
@@ -174,6 +208,10 @@ impl<'p> Worker<'p> {
             free: Vec::new(),
             next_j: 0,
             next_intended: None,
+            prev_intended: None,
+            starved: false,
+            stopped_at: None,
+            start_timer,
             result: LoopResult::default(),
         })
     }
@@ -202,7 +240,8 @@ impl<'p> Worker<'p> {
             if self.finished(now) {
                 break;
             }
-            let timeout = self.poll_timeout(now);
+            let precise = self.arm_start_timer(now);
+            let timeout = self.poll_timeout(now, precise);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -215,6 +254,14 @@ impl<'p> Worker<'p> {
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.check_stop(now);
+                    continue;
+                }
+                if ev.token() == START_TIMER {
+                    // The start it was armed for is due: `fire_timers` starts it. (Were
+                    // it early, the next pass arms it again rather than wait on it.)
+                    if let Some(t) = self.start_timer.as_mut() {
+                        t.armed = None;
+                    }
                     continue;
                 }
                 let i = ev.token().0;
@@ -232,15 +279,9 @@ impl<'p> Worker<'p> {
             now = self.clock.now();
             self.fire_timers(now);
         }
-        if let Model::Open { schedule, .. } = &self.plan.model {
-            // Requests the schedule wanted before the end that never started: the
-            // generator fell behind (every connection busy, --max-connections reached).
-            let end = self.plan.end.unwrap_or(u64::MAX).min(self.clock.now());
-            let mut due = schedule.due_before(end);
-            if let Some(q) = self.plan.quota {
-                due = due.min(q);
-            }
-            self.result.stats.unsent += due.saturating_sub(self.next_j);
+        if self.next_intended.is_some() {
+            let now = self.clock.now();
+            self.end_schedule(now);
         }
         self.result
     }
@@ -322,7 +363,9 @@ impl<'p> Worker<'p> {
         }
     }
 
-    fn poll_timeout(&self, now: u64) -> Option<Duration> {
+    /// The poll's timeout: until the earliest timer, leaving out the next open-loop
+    /// start when the start timer times it (`precise`).
+    fn poll_timeout(&self, now: u64, precise: bool) -> Option<Duration> {
         let mut next = self.deadlines.front().map(|(t, _)| t);
         let mut consider = |t: Option<u64>| {
             if let Some(t) = t {
@@ -333,10 +376,32 @@ impl<'p> Worker<'p> {
         consider(self.grace_end);
         consider(self.wakeups.peek().map(|Reverse((t, _, _))| *t));
         consider(self.next_stage_tick);
-        if self.has_free_connection() {
+        if self.has_free_connection() && !precise {
             consider(self.next_intended);
         }
         next.map(|t| Duration::from_nanos(t.saturating_sub(now)))
+    }
+
+    /// Open loop: arms the start timer for the next intended start when it is at least
+    /// [`TIMER_GRANULARITY_NS`] after the previous one (so at most once a millisecond)
+    /// and a connection can take it. Returns whether the timer times that start.
+    fn arm_start_timer(&mut self, now: u64) -> bool {
+        let (Some(t), Some(timer)) = (self.next_intended, self.start_timer.as_ref()) else {
+            return false;
+        };
+        if t <= now || !self.has_free_connection() {
+            return false;
+        }
+        if timer.armed == Some(t) {
+            return true;
+        }
+        if self
+            .prev_intended
+            .is_some_and(|p| t - p < TIMER_GRANULARITY_NS)
+        {
+            return false;
+        }
+        self.start_timer.as_mut().is_some_and(|timer| timer.arm(t))
     }
 
     fn has_free_connection(&self) -> bool {
@@ -424,8 +489,8 @@ impl<'p> Worker<'p> {
             if intended > now {
                 break;
             }
-            if !self.may_start(now) || self.plan.end.is_some_and(|e| intended >= e) {
-                self.next_intended = None;
+            if !self.may_schedule(intended, now) {
+                self.end_schedule(now);
                 break;
             }
             let i = match self.free.pop() {
@@ -434,8 +499,13 @@ impl<'p> Worker<'p> {
                     self.conns.push(Conn::new(Token(self.conns.len())));
                     self.conns.len() - 1
                 }
-                None => break,
+                None => {
+                    self.starved = true;
+                    break;
+                }
             };
+            self.starved = false;
+            self.prev_intended = Some(intended);
             self.next_j += 1;
             self.next_intended = self.intended(self.next_j);
             let req = ReqInfo {
@@ -449,6 +519,42 @@ impl<'p> Worker<'p> {
                 now = f.end;
             }
         }
+    }
+
+    /// Open loop: whether the request intended at `intended` may still start at
+    /// `now`. The run's end applies to intended starts: a request due before the end
+    /// whose start the poll's timer granularity carried just past the end still
+    /// starts (unless it was waiting for a connection), so `-R N -d D` sends N x D.
+    fn may_schedule(&self, intended: u64, now: u64) -> bool {
+        !self.stopping
+            && self.quota != Some(0)
+            && self.plan.end.is_none_or(|e| {
+                intended < e && (now < e || (!self.starved && now < e.saturating_add(END_SLACK_NS)))
+            })
+    }
+
+    /// Open loop: no more requests start. The requests due before the end that were
+    /// still waiting for a connection are unsent; requests whose only obstacle was
+    /// the end of the run itself are not counted.
+    fn end_schedule(&mut self, now: u64) {
+        self.next_intended = None;
+        let Model::Open { schedule, .. } = &self.plan.model else {
+            return;
+        };
+        if !self.starved {
+            return;
+        }
+        let end = self
+            .plan
+            .end
+            .unwrap_or(u64::MAX)
+            .min(self.stopped_at.unwrap_or(u64::MAX))
+            .min(now);
+        let mut due = schedule.due_before(end);
+        if let Some(q) = self.plan.quota {
+            due = due.min(q);
+        }
+        self.result.stats.unsent += due.saturating_sub(self.next_j);
     }
 
     /// Intended start of this loop's `j`-th open-loop request.
@@ -596,6 +702,7 @@ impl<'p> Worker<'p> {
             GRACEFUL => {
                 if !self.stopping {
                     self.stopping = true;
+                    self.stopped_at = Some(now);
                     self.grace_end = Some(now + GRACE.as_nanos() as u64);
                 }
             }
@@ -606,6 +713,7 @@ impl<'p> Worker<'p> {
     /// Ends every outstanding request as cancelled (recorded) and closes everything.
     fn cancel_all(&mut self) {
         self.stopping = true;
+        self.stopped_at.get_or_insert(self.clock.now());
         self.grace_end = None;
         for i in 0..self.conns.len() {
             let step = {
@@ -616,5 +724,67 @@ impl<'p> Worker<'p> {
                 self.record(i, f);
             }
         }
+    }
+}
+
+/// A timerfd armed for an instant of the run's clock, registered with the loop's poll:
+/// the open-loop start timer, finer than the poll's millisecond timeout.
+struct StartTimer {
+    fd: TimerFd,
+    /// CLOCK_MONOTONIC minus the run's clock (ns), to arm at an absolute time.
+    offset: i128,
+    /// The instant (run clock, ns) it is armed for.
+    armed: Option<u64>,
+}
+
+impl StartTimer {
+    fn new(registry: &Registry, clock: &crate::time::Clock) -> io::Result<StartTimer> {
+        let fd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        // The run's clock is an Instant, which is CLOCK_MONOTONIC on Linux: one reading
+        // of each gives the offset between them. The base may still be ahead
+        // (--start-at), so the run's time can be negative. Read second, the monotonic
+        // clock can only be late: the timer fires a few ns late, never early.
+        let now = std::time::Instant::now();
+        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
+        let base = clock.base();
+        let run = if now >= base {
+            (now - base).as_nanos() as i128
+        } else {
+            -((base - now).as_nanos() as i128)
+        };
+        let mono = mono.tv_sec() as i128 * 1_000_000_000 + mono.tv_nsec() as i128;
+        // Edge-triggered: every expiry (a new edge) wakes the poll; arming again resets
+        // the expiry count, so the fd never needs reading.
+        registry.register(
+            &mut SourceFd(&fd.as_fd().as_raw_fd()),
+            START_TIMER,
+            Interest::READABLE,
+        )?;
+        Ok(StartTimer {
+            fd,
+            offset: mono - run,
+            armed: None,
+        })
+    }
+
+    /// Arms the timer for run-clock instant `t`; false if that failed.
+    fn arm(&mut self, t: u64) -> bool {
+        let at = (t as i128 + self.offset).max(1);
+        let ts = TimeSpec::new(
+            (at / 1_000_000_000) as libc::time_t,
+            (at % 1_000_000_000) as libc::c_long,
+        );
+        let ok = self
+            .fd
+            .set(
+                Expiration::OneShot(ts),
+                TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+            )
+            .is_ok();
+        self.armed = ok.then_some(t);
+        ok
     }
 }

@@ -54,7 +54,7 @@ fn interval_series_of_a_hand_made_csv() {
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
     assert_eq!(
         rows[0].join(","),
-        "index,start_s,end_s,count,rps,mean_s,errors,min_s,p50_s,p90_s,p99_s,max_s,stdev_s"
+        "index,start_s,end_s,count,rps,mean_s,errors,min_s,p50_s,p90_s,p99_s,max_s,stdev_s,partial"
     );
     assert_eq!(rows.len(), 5, "{text}");
     // index, start, end, count, rps, mean, errors, min, max (exact columns).
@@ -68,10 +68,8 @@ fn interval_series_of_a_hand_made_csv() {
             "0.040000000",
         ],
         ["2", "2.000000", "3.000000", "0", "0.000", "", "0", "", ""],
-        [
-            "3", "3.000000", "3.500000", "2", "2.000", "0.150000000", "0", "0.100000000",
-            "0.200000000",
-        ],
+        // The last interval, cut short by the end (3.5 s): partial, no latency.
+        ["3", "3.000000", "3.500000", "2", "2.000", "", "0", "", ""],
     ];
     for (row, w) in rows[1..].iter().zip(want) {
         let got = [
@@ -80,12 +78,13 @@ fn interval_series_of_a_hand_made_csv() {
         assert_eq!(got, w, "{}", row.join(","));
     }
     // The empty interval: zeros and empty latency fields, no crash, no NaN.
-    assert_eq!(rows[3][7..].join(","), ",,,,,");
+    assert_eq!(rows[3][7..].join(","), ",,,,,,0");
+    let partial: Vec<&str> = rows[1..].iter().map(|r| r[13]).collect();
+    assert_eq!(partial, ["0", "0", "0", "1"]);
     // Percentiles within HdrHistogram's precision.
     let p = |r: usize, c: usize| rows[r][c].parse::<f64>().unwrap();
     assert!(near(p(1, 8), 0.020), "p50 of 10,20,30 ms: {}", p(1, 8));
     assert!(near(p(1, 9), 0.030) && near(p(1, 10), 0.030));
-    assert!(near(p(4, 8), 0.100) && near(p(4, 10), 0.200));
 
     let s = json(&dir.join("summary.json"));
     assert_eq!(s["requests"]["total"], 7);
@@ -99,7 +98,105 @@ fn interval_series_of_a_hand_made_csv() {
     assert_eq!(f(&s["latency_s"]["max"]), 0.200);
     assert_eq!(s["intervals"][2]["latency_s"], Value::Null);
     assert_eq!(s["intervals"][2]["count"], 0);
+    assert_eq!(s["intervals"][3]["partial"], true);
+    assert_eq!(s["intervals"][3]["latency_s"], Value::Null);
+    assert_eq!(s["intervals"][3]["count"], 2);
     assert_eq!(s["latency_mode"], "recorded");
+}
+
+/// Issue 12, item 9: the last interval holds only the requests in flight when the
+/// load stopped (here 4 ms of slow ones). It keeps its count but is no point of the
+/// percentiles chart and has no percentiles in intervals.csv; the throughput chart
+/// marks it instead of drawing a drop.
+#[test]
+fn the_partial_last_interval_is_marked_not_plotted() {
+    let dir = scratch("report-partial");
+    let mut csv = String::new();
+    for i in 0..300 {
+        csv += &format!("{:.3},0.010,200\n", 0.005 + i as f64 * 0.01);
+    }
+    csv += "3.001,0.900,200\n3.004,0.950,200\n";
+    let csv = write(&dir, "results.csv", &csv);
+    assert_ok(&barrage(&["report", &csv]));
+
+    let text = std::fs::read_to_string(dir.join("intervals.csv")).unwrap();
+    let last = text.lines().last().unwrap();
+    assert_eq!(last, "3,3.000000,3.004000,2,2.000,,0,,,,,,,1");
+    assert_eq!(text.lines().count(), 5, "{text}");
+    let s = json(&dir.join("summary.json"));
+    validate(&schema(), &s, "summary.json with a partial interval");
+    assert_eq!(s["intervals"][3]["partial"], true);
+    assert_eq!(s["intervals"][2]["partial"], false);
+    // Its requests are still in every whole-run number.
+    assert_eq!(s["requests"]["total"], 302);
+    assert_eq!(f(&s["latency_s"]["max"]), 0.95);
+
+    // Percentiles over time: one point per series for each whole interval only (5
+    // series x 3), on an axis the 0.9 s stragglers do not stretch.
+    let lat = std::fs::read_to_string(dir.join("charts/latency-over-time.svg")).unwrap();
+    assert_eq!(lat.matches("<circle").count(), 15, "{lat}");
+    assert!(lat.contains("partial interval (4.00ms"), "subtitle says so");
+    assert!(
+        !lat.contains("log scale"),
+        "no 0.9 s outlier to make room for"
+    );
+    let tp = std::fs::read_to_string(dir.join("charts/throughput.svg")).unwrap();
+    assert_eq!(
+        tp.matches(r#"class="partial""#).count(),
+        2,
+        "dashed step and band"
+    );
+    assert!(tp.contains("last interval partial (4.00ms)"), "legend");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("partial: the run ended 4.00ms into it"));
+}
+
+/// Issue 12, item 9: the percentile spectrum's latency axis is logarithmic, so one
+/// 466 ms outlier among ~1 ms responses does not press the curve flat.
+#[test]
+fn the_percentile_spectrum_has_a_log_latency_axis() {
+    let dir = scratch("report-spectrum");
+    let mut csv = String::new();
+    for i in 0..10_000u32 {
+        let lat = if i == 5000 {
+            0.466
+        } else {
+            0.0008 + f64::from(i % 100) * 0.00002
+        };
+        csv += &format!("{:.6},{lat:.6},200\n", f64::from(i) * 0.0003 + lat);
+    }
+    let csv = write(&dir, "results.csv", &csv);
+    assert_ok(&barrage(&["report", &csv]));
+    let svg = std::fs::read_to_string(dir.join("charts/percentile-spectrum.svg")).unwrap();
+    assert!(svg.contains("response time (ms), log scale"), "{svg}");
+    // Decade ticks from below the fastest (0.8 ms) to above the outlier.
+    for tick in [">1</text>", ">10</text>", ">100</text>"] {
+        assert!(svg.contains(tick), "{tick} in {svg}");
+    }
+    // The median (~1.8 ms) sits well up the plot, not on the axis: its height is
+    // log(1.8/0.5) / log(500/0.5) of the way up, about a fifth (on a linear axis to
+    // 500 ms it was 0.4%). The curve's x is log10(1/(1-q)) over 4 nines.
+    let d = svg
+        .split("<path d=\"")
+        .last()
+        .and_then(|p| p.split('"').next())
+        .unwrap();
+    let points: Vec<(f64, f64)> = d
+        .split(['M', 'L'])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (x, y) = p.split_once(' ').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect();
+    let (left, right, bottom, top) = (76.0, 936.0, 350.0, 62.0);
+    let x50 = left + 2f64.log10() / 4.0 * (right - left);
+    let (_, median_y) = points
+        .iter()
+        .min_by(|a, b| (a.0 - x50).abs().total_cmp(&(b.0 - x50).abs()))
+        .unwrap();
+    let height = (bottom - median_y) / (bottom - top);
+    assert!(height > 0.12, "median {height} of the way up: {d}");
 }
 
 #[test]
@@ -277,6 +374,51 @@ fn compare_prints_both_runs_and_the_change() {
     assert!(!dir.join("summary.json").exists());
     let out = barrage(&["report", "--compare", &a, &b, "--fail-if", "p99 > 300ms"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+}
+
+/// Issue 12, item 9: comparing two open-loop runs of different lengths and rates
+/// compares rates and latencies, not request counts, and does not call the higher
+/// rate better: the user set it.
+#[test]
+fn compare_of_open_loop_runs_of_different_lengths() {
+    let _t = timing_lock();
+    let dir = scratch("report-compare-open");
+    let server = Server::start(&[]);
+    let url = server.url("/");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    run_ok(&[&url, "-p", "1", "-t", "1", "-R", "200", "-d", "1s"], &a);
+    run_ok(&[&url, "-p", "1", "-t", "1", "-R", "400", "-d", "2s"], &b);
+    server.stop();
+    let stdout = assert_ok(&barrage(&["report", "--compare", p(&a), p(&b)]));
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} line in {stdout}"))
+            .to_string()
+    };
+    // 200 and 800 requests: shown, not compared.
+    let requests = line("requests");
+    assert!(
+        requests.contains("200") && requests.contains("800") && !requests.contains('%'),
+        "{stdout}"
+    );
+    assert!(!line("errors").contains('%'), "{stdout}");
+    let rps = line("rps");
+    assert!(
+        rps.contains("rate set by -R") && !rps.contains("better") && !rps.contains("worse"),
+        "{stdout}"
+    );
+    assert_eq!(line("load").matches("open (-R)").count(), 2, "{stdout}");
+    assert!(stdout.contains("runs of different lengths"), "{stdout}");
+    // The same from the runs' summary.json files.
+    let again = assert_ok(&barrage(&[
+        "report",
+        "--compare",
+        p(&a.join("summary.json")),
+        p(&b.join("summary.json")),
+    ]));
+    assert!(again.contains("rate set by -R"), "{again}");
 }
 
 /// A report from a real short run: `barrage run` writes it in the pass that writes

@@ -251,14 +251,23 @@ fn summary_tables(h: &mut String, r: &Report) {
     if let Some(sch) = &s.schedule {
         let _ = write!(
             h,
-            "<p class=\"meta\" style=\"margin-top:12px\">Open loop: {} of {} requests started behind schedule (by 1 ms or more); start lag p50 {}, p99 {}, max {}. Response times count from the intended start ({}).</p>",
+            "<p class=\"meta\" style=\"margin-top:12px\">Open loop: {} of {} requests started behind schedule by more than {} (timer granularity {}); start lag p50 {}, p99 {}, max {}. Response times count from the intended start ({}).</p>",
             count(sch.behind),
             count(sch.scheduled),
+            crate::summary::fmt_round_secs(sch.behind_threshold_s),
+            crate::summary::fmt_round_secs(sch.timer_granularity_s),
             fmt_secs(sch.lag_s.p50),
             fmt_secs(sch.lag_s.p99),
             fmt_secs(sch.lag_s.max),
             esc(&s.latency_mode)
         );
+        if sch.unsent > 0 {
+            let _ = write!(
+                h,
+                "<p class=\"meta\">{} requests due before the end were never sent: every connection was busy (raise --max-connections).</p>",
+                count(sch.unsent)
+            );
+        }
     }
     if let Some(t) = &s.tls {
         let _ = write!(
@@ -313,6 +322,13 @@ fn interval_table(h: &mut String, r: &Report) {
             i.errors
         );
         match i.latency {
+            None if i.partial => {
+                let _ = write!(
+                    h,
+                    "<td colspan=\"6\">partial: the run ended {} into it; requests still in flight at the end only</td>",
+                    fmt_ns(i.end_ns - i.start_ns)
+                );
+            }
             Some(l) => {
                 for v in [l.mean as u64, l.min, l.p50, l.p90, l.p99, l.max] {
                     let _ = write!(h, "<td>{}</td>", fmt_ns(v));

@@ -3,7 +3,10 @@
 //!
 //! One row per interval from the run's start to its last completion, empty intervals
 //! included: their count and rps are 0 and their latency fields are empty (no request,
-//! so no response time; 0 would read as "instant"). Times are seconds, like results.csv.
+//! so no response time; 0 would read as "instant"). The last interval, when the run's
+//! end cuts it short, is marked `partial` and has empty latency fields too: it holds
+//! only the requests still in flight at the end, the slow ones, and plotted it would be
+//! a spike that is not in the run. Times are seconds, like results.csv.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -14,7 +17,7 @@ use crate::merge::push_seconds;
 
 /// The header line, naming every column.
 pub const HEADER: &str =
-    "index,start_s,end_s,count,rps,mean_s,errors,min_s,p50_s,p90_s,p99_s,max_s,stdev_s";
+    "index,start_s,end_s,count,rps,mean_s,errors,min_s,p50_s,p90_s,p99_s,max_s,stdev_s,partial";
 
 /// Writes intervals.csv.
 pub fn write(path: &Path, rows: &[IntervalStats], interval_ns: u64) -> io::Result<()> {
@@ -63,7 +66,7 @@ pub fn format_row(line: &mut Vec<u8>, r: &IntervalStats, interval_ns: u64) {
             push_seconds(line, ns, 9);
         }
     }
-    line.push(b'\n');
+    line.extend_from_slice(if r.partial { b",1\n" } else { b",0\n" });
 }
 
 #[cfg(test)]
@@ -94,7 +97,7 @@ mod tests {
         format_row(&mut line, &full, 1_000_000_000);
         assert_eq!(
             String::from_utf8(line).unwrap(),
-            "2,2.000000,3.000000,4,4.000,0.002500000,1,0.001000000,0.002000000,0.003000000,0.003000000,0.003000000,0.000001000\n"
+            "2,2.000000,3.000000,4,4.000,0.002500000,1,0.001000000,0.002000000,0.003000000,0.003000000,0.003000000,0.000001000,0\n"
         );
         let empty = IntervalStats {
             index: 3,
@@ -106,8 +109,22 @@ mod tests {
         format_row(&mut line, &empty, 1_000_000_000);
         assert_eq!(
             String::from_utf8(line).unwrap(),
-            "3,3.000000,4.000000,0,0.000,,0,,,,,,\n"
+            "3,3.000000,4.000000,0,0.000,,0,,,,,,,0\n"
         );
-        assert_eq!(HEADER.split(',').count(), 13);
+        let partial = IntervalStats {
+            index: 4,
+            start_ns: 4_000_000_000,
+            end_ns: 4_003_000_000,
+            partial: true,
+            count: 7,
+            ..Default::default()
+        };
+        let mut line = Vec::new();
+        format_row(&mut line, &partial, 1_000_000_000);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "4,4.000000,4.003000,7,7.000,,0,,,,,,,1\n"
+        );
+        assert_eq!(HEADER.split(',').count(), 14);
     }
 }

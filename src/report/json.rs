@@ -146,13 +146,27 @@ pub struct Tls {
 pub struct Schedule {
     /// Requests that had an intended start.
     pub scheduled: u64,
-    /// Of those, how many started 1 ms or more after it.
+    /// Of those, how many started more than `behind_threshold_s` after it.
     pub behind: u64,
-    /// Requests the schedule wanted before the end that never started: every
-    /// connection was busy (raise --max-connections). 0 for a results.csv.
+    /// The lag above which a request counts as behind: twice `timer_granularity_s`.
+    #[serde(default = "old_threshold")]
+    pub behind_threshold_s: f64,
+    /// How late the timer that starts requests can be on its own: the poll's
+    /// millisecond timeout, for starts closer together than that.
+    #[serde(default = "old_threshold")]
+    pub timer_granularity_s: f64,
+    /// Requests the schedule wanted before the end that were still waiting for a
+    /// connection when it came (every one busy, --max-connections reached: raise it).
+    /// Requests whose only obstacle was the end itself are not counted. 0 for a
+    /// results.csv.
     pub unsent: u64,
     /// Start lag (actual start minus intended start), seconds.
     pub lag_s: Lag,
+}
+
+/// What a summary.json written before these fields existed used: 1 ms.
+fn old_threshold() -> f64 {
+    0.001
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +196,10 @@ pub struct Interval {
     pub start_s: f64,
     /// start_s + interval_s, except the last, which ends with the run.
     pub end_s: f64,
+    /// The last interval, cut short by the run's end: only the requests still in
+    /// flight then (the slow ones), so `latency_s` is `null`.
+    #[serde(default)]
+    pub partial: bool,
     /// Requests completed in the interval, failed ones included.
     pub count: u64,
     /// count / interval_s.
@@ -313,6 +331,8 @@ impl Summary {
                 Schedule {
                     scheduled: st.scheduled,
                     behind: st.behind,
+                    behind_threshold_s: secs(super::BEHIND_SCHEDULE_NS),
+                    timer_granularity_s: secs(crate::worker::TIMER_GRANULARITY_NS),
                     unsent: src.stats.as_ref().map_or(0, |s| s.unsent),
                     lag_s: Lag {
                         mean: st.lag.mean() / 1e9,
@@ -343,6 +363,7 @@ impl Summary {
                     index: i.index,
                     start_s: secs(i.start_ns),
                     end_s: secs(i.end_ns),
+                    partial: i.partial,
                     count: i.count,
                     rps: i.count as f64 / interval_s,
                     errors: i.errors,

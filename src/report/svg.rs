@@ -240,6 +240,31 @@ fn latency_scale(min: f64, typical: f64, max: f64) -> Scale {
     }
 }
 
+/// The 1, 2 or 5 times a power of ten at or below `v` (> 0), or at or above it.
+fn nice_log_bound(v: f64, up: bool) -> f64 {
+    let mag = 10f64.powf(v.log10().floor());
+    let steps = [1.0, 2.0, 5.0, 10.0].map(|m| m * mag);
+    let found = if up {
+        steps.iter().find(|s| **s >= v * (1.0 - 1e-9))
+    } else {
+        steps.iter().rev().find(|s| **s <= v * (1.0 + 1e-9))
+    };
+    found.copied().unwrap_or(mag)
+}
+
+/// A log y scale for latencies from `lo` to `hi` (display units, > 0), its ends on
+/// 1-2-5 steps so that a narrow range still fills the chart.
+fn log_latency_scale(lo: f64, hi: f64) -> Scale {
+    let d0 = nice_log_bound(lo, false);
+    Scale {
+        log: true,
+        d0,
+        d1: nice_log_bound(hi, true).max(d0 * 2.0),
+        r0: H - BOTTOM,
+        r1: TOP,
+    }
+}
+
 fn time_scale(r: &Report) -> Scale {
     let start = r.intervals.first().map_or(0.0, |i| i.start_ns as f64 / 1e9);
     let end = r
@@ -567,7 +592,14 @@ fn throughput(r: &Report) -> IntervalChart {
         empty_note(&mut s, "no requests");
         return IntervalChart::plain(s);
     }
-    let gs = groups(&r.intervals);
+    // A partial last interval is drawn apart, dashed over a grey band: its rate (over
+    // the interval's full length, as intervals.csv has it) is low only because the run
+    // ended in it, and drawn like the others it would read as a drop.
+    let (full, partial) = match r.intervals.split_last() {
+        Some((last, rest)) if last.partial => (rest, Some(last)),
+        _ => (&r.intervals[..], None),
+    };
+    let gs = groups(full);
     let rate = |g: &[IntervalStats], errors: bool| {
         let n: u64 = g
             .iter()
@@ -575,7 +607,12 @@ fn throughput(r: &Report) -> IntervalChart {
             .sum();
         n as f64 / (g.len() as f64 * iv)
     };
-    let max = gs.iter().map(|g| rate(g, false)).fold(0.0, f64::max);
+    let max = gs
+        .iter()
+        .copied()
+        .chain(partial.map(std::slice::from_ref))
+        .map(|g| rate(g, false))
+        .fold(0.0, f64::max);
     let x = time_scale(r);
     let y = Scale {
         log: false,
@@ -621,13 +658,46 @@ fn throughput(r: &Report) -> IntervalChart {
             s,
             r##"<path d="{d}" fill="none" stroke="{colour}" stroke-width="1.8" stroke-linejoin="round"/>"##
         );
+        if let (Some(p), Some(g)) = (partial, gs.last()) {
+            // From the last whole interval's level to the partial one's.
+            let (a, b) = (x.map(p.start_ns as f64 / 1e9), x.map(p.end_ns as f64 / 1e9));
+            let (from, to) = (
+                y.map(rate(g, errors)),
+                y.map(rate(std::slice::from_ref(p), errors)),
+            );
+            let _ = write!(
+                s,
+                r##"<path class="partial" d="M{a:.1} {from:.1}L{a:.1} {to:.1}L{:.1} {to:.1}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-dasharray="3 3" stroke-opacity="0.6"/>"##,
+                b.max(a + 2.0)
+            );
+        }
+    }
+    if let Some(p) = partial {
+        let a = x.map(p.start_ns as f64 / 1e9);
+        let b = x.map(p.end_ns as f64 / 1e9).max(a + 3.0);
+        let _ = write!(
+            s,
+            r##"<rect class="partial" x="{a:.1}" y="{TOP}" width="{:.1}" height="{}" fill="{MUTED}" fill-opacity="0.18"><title>partial interval: the run ended {} into it</title></rect>"##,
+            b - a,
+            H - TOP - BOTTOM,
+            fmt_ns(p.end_ns - p.start_ns)
+        );
     }
     let targets_at = s.len();
     let mut targets = String::new();
-    hover_targets(&mut targets, r, &gs, &x);
+    let mut hover = gs.clone();
+    hover.extend(partial.map(std::slice::from_ref));
+    hover_targets(&mut targets, r, &hover, &x);
     let mut items = vec![(C_OK, "all requests".to_string(), Mark::Line)];
     if any_errors {
         items.push((C_FAIL, "failed".to_string(), Mark::Line));
+    }
+    if let Some(p) = partial {
+        items.push((
+            MUTED,
+            format!("last interval partial ({})", fmt_ns(p.end_ns - p.start_ns)),
+            Mark::Dashed,
+        ));
     }
     legend(&mut s, &items);
     close(&mut s);
@@ -653,6 +723,15 @@ fn hover_targets(s: &mut String, r: &Report, gs: &[&[IntervalStats]], x: &Scale)
             "{a:.3} s to {b:.3} s\n{n} requests ({:.1}/s), {e} failed",
             n as f64 / (g.len() as f64 * iv)
         );
+        if let [one] = g
+            && one.partial
+        {
+            let _ = write!(
+                t,
+                "\npartial: the run ended {} into this interval; only requests still in flight then",
+                fmt_ns(one.end_ns - one.start_ns)
+            );
+        }
         if let [one] = g
             && let Some(l) = one.latency
         {
@@ -681,10 +760,18 @@ type Pick = fn(&IntervalLatency) -> f64;
 
 fn latency_over_time(r: &Report) -> IntervalChart {
     let mut s = String::new();
-    let subtitle = format!(
+    let mut subtitle = format!(
         "successful requests, in intervals of {}",
         fmt_secs(r.summary.interval_s)
     );
+    if let Some(p) = r.intervals.last().filter(|i| i.partial) {
+        // Its requests are the ones still in flight at the end: the slow ones.
+        let _ = write!(
+            subtitle,
+            "; the last, partial interval ({}, requests in flight at the end) is left out",
+            fmt_ns(p.end_ns - p.start_ns)
+        );
+    }
     open(&mut s, "Response time percentiles over time", &subtitle);
     let lats: Vec<IntervalLatency> = r.intervals.iter().filter_map(|i| i.latency).collect();
     if lats.is_empty() {
@@ -883,13 +970,15 @@ fn spectrum(r: &Report) -> String {
     };
     let unit = latency_unit(h.max() as f64 / 1e9);
     let k = unit.per_s / 1e9;
-    let y = Scale {
-        log: false,
-        d0: 0.0,
-        d1: nice_ceil(h.max() as f64 * k * 1.05),
-        r0: H - BOTTOM,
-        r1: TOP,
-    };
+    // y: response time on a log scale, like x: the tail a spectrum is drawn for spans
+    // decades, and one slow request would press a linear axis's body flat. (A value
+    // of 0, from a results.csv rounded to milliseconds, sits on the bottom edge.)
+    let lo = h
+        .iter_recorded()
+        .map(|v| v.value_iterated_to())
+        .find(|v| *v > 0)
+        .unwrap_or(1);
+    let y = log_latency_scale(lo as f64 * k, h.max().max(lo) as f64 * k);
     // Ticks only at the nines: 2s and 5s of a log axis mean nothing here.
     let xticks: Vec<(f64, String)> = (0..=nines)
         .map(|e| {
@@ -902,7 +991,7 @@ fn spectrum(r: &Report) -> String {
         &x,
         &y,
         "percentile",
-        &format!("response time ({})", unit.name),
+        &latency_label(unit, &y),
         &xticks,
     );
     let mut d = String::new();
@@ -918,7 +1007,7 @@ fn spectrum(r: &Report) -> String {
             "{}{:.1} {:.1}",
             if i == 0 { 'M' } else { 'L' },
             x.map(inv),
-            y.map(v.value_iterated_to() as f64 * k)
+            y.map((v.value_iterated_to() as f64 * k).max(y.d0))
         );
     }
     let _ = write!(
@@ -1088,6 +1177,15 @@ mod tests {
         };
         assert!((l.map(10.0) - 100.0).abs() < 1e-9);
         assert_eq!(l.ticks().0.first(), Some(&1.0));
+        // 1-2-5 ends: a narrow range fills the chart, a wide one gets whole decades.
+        let n = log_latency_scale(0.93, 1.21);
+        assert_eq!((n.d0, n.d1), (0.5, 2.0));
+        assert_eq!(n.ticks().0, vec![0.5, 1.0, 2.0]);
+        let w = log_latency_scale(0.08, 466.0);
+        assert_eq!((w.d0, w.d1), (0.05, 500.0));
+        assert_eq!(nice_log_bound(1.0, false), 1.0);
+        assert_eq!(nice_log_bound(1.0, true), 1.0);
+        assert_eq!(nice_log_bound(6.0, true), 10.0);
     }
 
     #[test]
