@@ -363,6 +363,8 @@ mod tests {
             scheduled: 123_456_789_012,
             behind: 123_456_789_012,
             unsent: 123_456_789,
+            behind_threshold_s: 0.002,
+            timer_granularity_s: 0.001,
             lag_s: Lag {
                 mean: 1234.5,
                 p50: 1234.5,
