@@ -118,8 +118,9 @@ pub fn render(s: &Summary) -> String {
         if sch.unsent > 0 {
             let _ = writeln!(
                 out,
-                "               {} requests due before the end were never sent: every connection was busy (raise --max-connections)",
-                sch.unsent
+                "               {} due before the end {} never sent: every connection was busy (raise --max-connections)",
+                plural(sch.unsent, "request"),
+                if sch.unsent == 1 { "was" } else { "were" }
             );
         }
     }
