@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use barrage::http::{Feed, ResponseParser};
-use barrage::merge::{self, Column, CsvOptions};
-use barrage::sample::{
+use barrage::record::merge::{self, Column, CsvOptions};
+use barrage::record::sample::{
     CHUNK_RECORDS, ClockState, ErrorKind, FLAG_NEW_CONN, FLAG_VALID, Header, ProcessStats, Record,
     SampleFile, SampleLog, dur16, dur32, file_name,
 };
+use barrage::wire::http::{Feed, ResponseParser};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// What nginx sends for its default index page (612-byte body).

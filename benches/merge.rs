@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use barrage::merge::{self, Column, CsvOptions, Merger};
+use barrage::record::merge::{self, Column, CsvOptions, Merger};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 mod synthetic;
@@ -86,7 +86,7 @@ fn thread_cpu() -> Duration {
 
 /// Best of three passes by CPU time, printed before criterion's wall-clock figures:
 /// what one core achieves, even on a busy machine.
-fn cpu_time_report(files: &[barrage::sample::SampleFile], out: &Path, total: u64) {
+fn cpu_time_report(files: &[barrage::record::sample::SampleFile], out: &Path, total: u64) {
     let best = |pass: &mut dyn FnMut()| {
         (0..3)
             .map(|_| {

@@ -394,14 +394,14 @@ fn handshakes(c: &mut Criterion) {
     // barrage's own client configuration with `-k --kx-group X25519 --tls-resume off`:
     // the chain and name are not checked (one signature verification less), the
     // CertificateVerify signature still is.
-    let opts = barrage::tls::TlsOptions {
+    let opts = barrage::wire::tls::TlsOptions {
         insecure: true,
         kx_groups: vec!["X25519".into()],
         version: Some("1.3".into()),
         resume: false,
         ..Default::default()
     };
-    let client = barrage::tls::ClientTls::build(&opts, "localhost")
+    let client = barrage::wire::tls::ClientTls::build(&opts, "localhost")
         .expect("barrage client")
         .thread_config();
     cases.push(

@@ -1,41 +1,37 @@
 //! barrage: a low-level HTTP/1.1 load generator.
 //!
-//! The data's path, one module per stage: `cli` (flags as typed) -> `config` (the
-//! validated run) -> `launcher` (time base, fork, pin, signals) -> `worker` (one
-//! thread's mio loop) -> `conn` (one connection's state machine) -> `http` (request
-//! bytes, response framing) -> `sample` (the mmapped record log) -> `merge`
-//! (results.csv) -> `summary`. `serve` is the built-in target server.
+//! The data's path, one directory per stage:
+//!
+//! - `cli`: the flags as typed, validated into the run's configuration; the banner
+//!   and the exit codes.
+//! - `engine`: the launcher (time base, fork, pin, signals), one mio loop per thread
+//!   (`worker`), one state machine per connection (`conn`), the schedule and the
+//!   deadlines, the live progress board.
+//! - `wire`: what crosses the socket: request bytes, response framing (`http`), TLS,
+//!   response checks (`expect`).
+//! - `record`: the mmapped record log every request ends in (`sample`) and the merge
+//!   into results.csv.
+//! - `report`: summaries, intervals, charts, HTML, HdrHistogram logs, thresholds, and
+//!   the terminal summary.
+//! - `serve`: the built-in target server.
+//!
 //! `docs/architecture.md` walks through it. Everything printed for people goes through
 //! `console`, which never lets a closed stdout or stderr stop a run.
 //!
 //! `unsafe` is denied crate-wide and allowed item by item only where there is no safe
-//! way: the shared mappings of `sample` (the record log) and `progress` (the live
-//! board), and `launcher`'s `fork`, `_exit` and `adjtimex`. Every block says why it
-//! is sound in a `// SAFETY:` line (clippy's `undocumented_unsafe_blocks`, set in
-//! Cargo.toml, checks it).
+//! way: the shared mappings of `record::sample` (the record log) and
+//! `engine::progress` (the live board), and `engine::launcher`'s `fork`, `_exit` and
+//! `adjtimex`. Every block says why it is sound in a `// SAFETY:` line (clippy's
+//! `undocumented_unsafe_blocks`, set in Cargo.toml, checks it).
 
 #![deny(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod banner;
 pub mod cli;
-pub mod config;
-pub mod conn;
 pub mod console;
-pub mod deadlines;
-pub mod exit;
-pub mod expect;
-pub mod http;
-pub mod launcher;
-pub mod merge;
-pub mod progress;
+pub mod engine;
+pub mod record;
 pub mod report;
-pub mod request;
-pub mod sample;
-pub mod schedule;
 pub mod serve;
-pub mod summary;
 pub mod time;
-pub mod tls;
-pub mod tls_verify;
-pub mod worker;
+pub mod wire;

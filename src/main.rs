@@ -8,14 +8,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use barrage::cli::{Cli, Command, MergeArgs, ReportArgs, RunArgs};
-use barrage::config::RunConfig;
-use barrage::exit::{self, Ending, THRESHOLD_FAILED};
-use barrage::merge::{self, Column, CsvOptions};
+use barrage::cli::args::{Cli, Command, MergeArgs, ReportArgs, RunArgs};
+use barrage::cli::banner;
+use barrage::cli::config::RunConfig;
+use barrage::cli::exit::{self, Ending, THRESHOLD_FAILED};
+use barrage::engine::launcher;
+use barrage::record::merge::{self, Column, CsvOptions};
 use barrage::report::source::{Input, for_run};
+use barrage::report::terminal as summary;
 use barrage::report::thresholds::{self, Threshold};
 use barrage::report::{self, ReportOptions, Summary, compare};
-use barrage::{banner, console, errln, launcher, out, outln, serve, summary};
+use barrage::{console, errln, out, outln, serve};
 
 fn main() -> ExitCode {
     console::ignore_sigpipe();

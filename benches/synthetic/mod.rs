@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use barrage::sample::{
+use barrage::record::sample::{
     CHUNK_RECORDS, ClockState, FLAG_NEW_CONN, Header, ProcessStats, Record, SampleLog, dur16,
     dur32, file_name,
 };

@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use barrage::http::{Feed, ParseError, Response, ResponseParser};
+use barrage::wire::http::{Feed, ParseError, Response, ResponseParser};
 use libfuzzer_sys::fuzz_target;
 
 /// One observable outcome: a response framed by `feed`, or how the stream ended.

@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use barrage::merge::{self, Column, CsvOptions, Merger};
-use barrage::sample::{HEADER_SIZE, Header, RECORD_SIZE};
+use barrage::record::merge::{self, Column, CsvOptions, Merger};
+use barrage::record::sample::{HEADER_SIZE, Header, RECORD_SIZE};
 use libfuzzer_sys::fuzz_target;
 
 /// One scratch directory per fuzzing process, reused for every input.

@@ -332,7 +332,7 @@ impl Summary {
                     scheduled: st.scheduled,
                     behind: st.behind,
                     behind_threshold_s: secs(super::BEHIND_SCHEDULE_NS),
-                    timer_granularity_s: secs(crate::worker::TIMER_GRANULARITY_NS),
+                    timer_granularity_s: secs(crate::engine::worker::TIMER_GRANULARITY_NS),
                     unsent: src.stats.as_ref().map_or(0, |s| s.unsent),
                     lag_s: Lag {
                         mean: st.lag.mean() / 1e9,
@@ -348,9 +348,9 @@ impl Summary {
                 };
                 let st = src.stats.unwrap_or_default();
                 Tls {
-                    version: name(v, crate::tls::version_name),
-                    cipher_suite: name(c, crate::tls::suite_name),
-                    kx_group: name(g, crate::tls::group_name),
+                    version: name(v, crate::wire::tls::version_name),
+                    cipher_suite: name(c, crate::wire::tls::suite_name),
+                    kx_group: name(g, crate::wire::tls::group_name),
                     full_handshakes: st.tls_full,
                     resumed_handshakes: st.tls_resumed,
                     certificate_verified: src.tls_verified,

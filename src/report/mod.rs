@@ -27,6 +27,7 @@ pub mod intervals;
 pub mod json;
 pub mod source;
 pub mod svg;
+pub mod terminal;
 pub mod thresholds;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -36,8 +37,8 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
-use crate::merge::MergeError;
-use crate::sample::{ErrorKind, ProcessStats, Record};
+use crate::record::merge::MergeError;
+use crate::record::sample::{ErrorKind, ProcessStats, Record};
 
 pub use json::Summary;
 
@@ -53,7 +54,7 @@ pub const ERROR_UNKNOWN: u8 = 255;
 /// counted as behind schedule: twice the granularity of the timer that starts
 /// requests, so the timer's own lateness (up to a millisecond, at rates where starts
 /// are closer together than that) is not reported as the generator falling behind.
-pub const BEHIND_SCHEDULE_NS: u64 = 2 * crate::worker::TIMER_GRANULARITY_NS;
+pub const BEHIND_SCHEDULE_NS: u64 = 2 * crate::engine::worker::TIMER_GRANULARITY_NS;
 /// A run may span at most this many intervals (rows of intervals.csv).
 pub const MAX_INTERVALS: u64 = 10_000_000;
 
@@ -151,7 +152,7 @@ pub struct Sample {
     /// Response time, ns.
     pub latency_ns: u64,
     /// HTTP status of a complete response; 0 when none came (the rule of
-    /// [`crate::sample::reported_status`]).
+    /// [`crate::record::sample::reported_status`]).
     pub status: u16,
     /// Error code: 0 for success, an [`ErrorKind`] byte, or [`ERROR_UNKNOWN`].
     pub error: u8,
@@ -1170,7 +1171,7 @@ mod tests {
             end_ns: 1_000_000,
             status,
             error: error as u8,
-            flags: crate::sample::FLAG_VALID,
+            flags: crate::record::sample::FLAG_VALID,
             ..Default::default()
         };
         let mut acc = Accumulator::new(ReportOptions::default());

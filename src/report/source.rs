@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{Accumulator, Report, ReportError, ReportOptions, SourceInfo, Summary, csv_in};
-use crate::merge::{self, Merger};
-use crate::sample::{ProcessStats, SampleFile};
+use crate::record::merge::{self, Merger};
+use crate::record::sample::{ProcessStats, SampleFile};
 
 /// How far out of order a results.csv row may be and still land in its interval: the
 /// seed tool wrote rows roughly in completion order.

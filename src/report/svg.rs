@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use super::{IntervalLatency, IntervalStats, Point, Report};
-use crate::summary::{fmt_ns, fmt_secs};
+use crate::report::terminal::{fmt_ns, fmt_secs};
 
 const W: f64 = 960.0;
 const H: f64 = 400.0;

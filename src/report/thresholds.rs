@@ -12,7 +12,7 @@ use std::fmt;
 
 use super::Summary;
 use super::json::Latency;
-use crate::summary::fmt_secs;
+use crate::report::terminal::fmt_secs;
 
 /// What a threshold measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +225,7 @@ fn parse_latency(s: &str) -> Result<f64, String> {
     if s.ends_with(|c: char| c.is_ascii_digit() || c == '.') {
         return Err(format!("{s:?} needs a unit, like 50ms, 200us or 1.5s"));
     }
-    crate::cli::parse_seconds(s)
+    crate::cli::args::parse_seconds(s)
 }
 
 /// `10000`, `10k`, `1.5M`.

@@ -41,7 +41,8 @@ impl Profile {
                     i + 1
                 )
             })?;
-            let d = crate::cli::parse_duration(d).map_err(|e| format!("stage {}: {e}", i + 1))?;
+            let d =
+                crate::cli::args::parse_duration(d).map_err(|e| format!("stage {}: {e}", i + 1))?;
             let v: f64 = v
                 .trim()
                 .parse()

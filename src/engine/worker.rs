@@ -36,14 +36,14 @@ use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::os::fd::{AsFd, AsRawFd};
 
-use crate::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
-use crate::deadlines::Deadlines;
-use crate::progress::Slot;
-use crate::sample::{
+use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
+use crate::engine::deadlines::Deadlines;
+use crate::engine::progress::Slot;
+use crate::engine::schedule::{Picker, Profile, Schedule};
+use crate::record::sample::{
     ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
     dur32,
 };
-use crate::schedule::{Picker, Profile, Schedule};
 use crate::time::Clock;
 
 /// Token of the waker that tells a loop the stop level changed.
@@ -623,7 +623,7 @@ impl<'p> Worker<'p> {
             flags,
         };
         if let Some(p) = &self.progress {
-            p.record(latency, f.error != crate::sample::ErrorKind::None);
+            p.record(latency, f.error != crate::record::sample::ErrorKind::None);
         }
         if let Err(e) = self.writer.push(&rec) {
             self.result.stats.lost += 1;
@@ -680,7 +680,7 @@ impl<'p> Worker<'p> {
             return;
         };
         let total = p.value_at(now).floor() as u64;
-        let share = crate::config::share(total, self.plan.loops, self.plan.index) as usize;
+        let share = crate::cli::config::share(total, self.plan.loops, self.plan.index) as usize;
         let share = share.min(self.conns.len());
         self.next_stage_tick = if p.settled(now) {
             None

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{OnOff, RunArgs, TargetsMode};
-use crate::conn::Template;
-use crate::expect::ExpectSpec;
-use crate::merge::Column;
-use crate::request::{self, RequestSpec};
-use crate::schedule::{Pick, Picker, Profile};
-use crate::tls::{ClientTls, TlsOptions};
+use crate::cli::args::{OnOff, RunArgs, TargetsMode};
+use crate::engine::conn::Template;
+use crate::engine::schedule::{Pick, Picker, Profile};
+use crate::record::merge::Column;
+use crate::wire::expect::ExpectSpec;
+use crate::wire::request::{self, RequestSpec};
+use crate::wire::tls::{ClientTls, TlsOptions};
 
 /// Why a run could not start. Each message names the problem and the fix.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::sample::{RECORD_SIZE, Record, SampleFile};
+use crate::record::sample::{RECORD_SIZE, Record, SampleFile};
 
 /// Records read from a chunk at a time (64 KiB).
 const BLOCK_RECORDS: usize = 2048;
@@ -602,17 +602,19 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, opts: &Cs
             }
             Column::Connect => push_opt_seconds(
                 line,
-                rec.flags & crate::sample::FLAG_NEW_CONN != 0,
-                crate::sample::dur16::decode(rec.connect),
+                rec.flags & crate::record::sample::FLAG_NEW_CONN != 0,
+                crate::record::sample::dur16::decode(rec.connect),
             ),
             Column::Tls => push_opt_seconds(
                 line,
-                rec.flags & crate::sample::FLAG_NEW_CONN != 0 && rec.tls != 0,
-                crate::sample::dur16::decode(rec.tls),
+                rec.flags & crate::record::sample::FLAG_NEW_CONN != 0 && rec.tls != 0,
+                crate::record::sample::dur16::decode(rec.tls),
             ),
-            Column::Ttfb => {
-                push_opt_seconds(line, rec.ttfb != 0, crate::sample::dur16::decode(rec.ttfb))
-            }
+            Column::Ttfb => push_opt_seconds(
+                line,
+                rec.ttfb != 0,
+                crate::record::sample::dur16::decode(rec.ttfb),
+            ),
             Column::Bytes => line.extend_from_slice(ib.format(rec.bytes).as_bytes()),
             Column::Error => {
                 if rec.is_error() {
@@ -620,16 +622,20 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, opts: &Cs
                 }
             }
             Column::Target => line.extend_from_slice(ib.format(rec.target).as_bytes()),
-            Column::NewConn => line.push(if rec.flags & crate::sample::FLAG_NEW_CONN != 0 {
-                b'1'
-            } else {
-                b'0'
-            }),
-            Column::Resumed => line.push(if rec.flags & crate::sample::FLAG_TLS_RESUMED != 0 {
-                b'1'
-            } else {
-                b'0'
-            }),
+            Column::NewConn => {
+                line.push(if rec.flags & crate::record::sample::FLAG_NEW_CONN != 0 {
+                    b'1'
+                } else {
+                    b'0'
+                })
+            }
+            Column::Resumed => line.push(
+                if rec.flags & crate::record::sample::FLAG_TLS_RESUMED != 0 {
+                    b'1'
+                } else {
+                    b'0'
+                },
+            ),
             Column::Process => {
                 line.extend_from_slice(ib.format(file.header.process_index).as_bytes())
             }
@@ -656,7 +662,7 @@ fn push_opt_seconds(line: &mut Vec<u8>, present: bool, ns: u64) {
 pub fn recorded_uncorrected(files: &[SampleFile]) -> bool {
     files
         .iter()
-        .any(|f| f.header.flags & crate::sample::HDR_UNCORRECTED != 0)
+        .any(|f| f.header.flags & crate::record::sample::HDR_UNCORRECTED != 0)
 }
 
 /// Writes `results.csv` from `files`, handing every record to `visit` as well (the
@@ -708,7 +714,7 @@ pub fn write_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Header;
+    use crate::record::sample::Header;
 
     #[test]
     fn seconds_formatting() {
@@ -773,7 +779,7 @@ mod tests {
         assert_eq!(v, b"18446744073.709551615");
     }
 
-    use crate::sample::{FLAG_VALID, file_name};
+    use crate::record::sample::{FLAG_VALID, file_name};
 
     /// A scratch run directory holding hand-written sample files.
     struct RunDir(PathBuf);
@@ -893,7 +899,7 @@ mod tests {
     /// saw goes to `partial_status`; a failed check keeps its status there.
     #[test]
     fn failed_requests_are_written_with_status_0() {
-        use crate::sample::ErrorKind;
+        use crate::record::sample::ErrorKind;
         let run = RunDir::new("partial-status");
         let header = Header {
             chunk_records: 8,

@@ -29,11 +29,11 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::cli::{ServeArgs, parse_duration};
+use crate::cli::args::{ServeArgs, parse_duration};
 use crate::outln;
-use crate::request::percent_decode;
-use crate::summary::plural;
-use crate::tls::ServerTls;
+use crate::report::terminal::plural;
+use crate::wire::request::percent_decode;
+use crate::wire::tls::ServerTls;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
@@ -98,7 +98,7 @@ fn server_tls(args: &ServeArgs) -> Result<TlsSetup, ServeError> {
         }
         return Ok((None, None));
     }
-    let tls_err = |e: crate::tls::TlsError| ServeError::Tls(e.to_string());
+    let tls_err = |e: crate::wire::tls::TlsError| ServeError::Tls(e.to_string());
     match (&args.cert, &args.key) {
         (Some(c), Some(k)) => Ok((
             Some(ServerTls::from_files(c, k).map_err(tls_err)?.config),

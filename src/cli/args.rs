@@ -32,7 +32,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = crate::exit::HELP)]
+#[command(after_help = crate::cli::exit::HELP)]
 pub struct RunArgs {
     /// Target URL (http:// or https://); optional with --targets.
     pub url: Option<String>,

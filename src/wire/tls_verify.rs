@@ -34,7 +34,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::sample::ErrorKind;
+use crate::record::sample::ErrorKind;
 use crate::time::pretty_utc;
 
 /// The run's certificate verifier: WebPki plus pinning of `--cacert` certificates.
@@ -90,7 +90,7 @@ impl ServerCertVerifier for Verifier {
                 .map_err(|e| untrusted_self_signed(e, end_entity))
         };
         if let Err(e) = &result {
-            self.reasons.note(crate::tls::error_kind(e), || {
+            self.reasons.note(crate::wire::tls::error_kind(e), || {
                 certificate_reason(e, end_entity, intermediates.len(), self.name_from, now)
             });
         }
@@ -603,8 +603,9 @@ mod tests {
         let now = at(2026, 6, 1);
         assert!(verify_pinned(&der, &name("localhost"), now).is_ok());
         assert!(verify_pinned(&der, &name("127.0.0.1"), now).is_ok());
-        let kind =
-            |r: Result<ServerCertVerified, rustls::Error>| crate::tls::error_kind(&r.unwrap_err());
+        let kind = |r: Result<ServerCertVerified, rustls::Error>| {
+            crate::wire::tls::error_kind(&r.unwrap_err())
+        };
         assert_eq!(
             kind(verify_pinned(&der, &name("other.example"), now)),
             ErrorKind::TlsNameMismatch
@@ -647,7 +648,10 @@ mod tests {
         // Without pinning webpki refuses it as a CA used as an end entity; an
         // untrusted self-signed one is an unknown issuer.
         let e = check(&other).unwrap_err();
-        assert_eq!(crate::tls::error_kind(&e), ErrorKind::TlsUnknownIssuer);
+        assert_eq!(
+            crate::wire::tls::error_kind(&e),
+            ErrorKind::TlsUnknownIssuer
+        );
         let why = reasons.all();
         assert_eq!(why.len(), 1);
         assert_eq!(why[0].0, ErrorKind::TlsUnknownIssuer as u8);
@@ -682,7 +686,10 @@ mod tests {
         let e = v
             .verify_server_cert(leaf.der(), &[], &name, &[], now)
             .unwrap_err();
-        assert_eq!(crate::tls::error_kind(&e), ErrorKind::TlsBadCertificate);
+        assert_eq!(
+            crate::wire::tls::error_kind(&e),
+            ErrorKind::TlsBadCertificate
+        );
         assert!(
             reasons.all()[0]
                 .1

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::record::sample::ErrorKind;
+use crate::report::terminal::plural;
 use crate::report::{Summary, error_code};
-use crate::sample::ErrorKind;
-use crate::summary::plural;
 
 /// The run ended and at least one request succeeded (and every `--fail-if` passed).
 pub const OK: u8 = 0;
@@ -102,7 +102,7 @@ pub fn no_success_reason(s: &Summary, addr: SocketAddr, timeout: Duration) -> Op
         Some(ErrorKind::Timeout) => (
             format!(
                 "every request to {addr} timed out (--timeout {})",
-                crate::summary::fmt_secs(timeout.as_secs_f64())
+                crate::report::terminal::fmt_secs(timeout.as_secs_f64())
             ),
             " (is the server overloaded, or the timeout too short?)",
         ),

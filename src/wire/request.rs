@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, Url, parse_url};
-use crate::expect::ExpectSpec;
+use crate::cli::config::{ConfigError, Url, parse_url};
+use crate::wire::expect::ExpectSpec;
 
 /// One request as the user described it.
 #[derive(Debug, Clone, PartialEq, Eq)]

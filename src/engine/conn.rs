@@ -27,11 +27,11 @@ use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
-use crate::expect::{Check, Expect};
-use crate::http::{Feed, ParseError, ResponseParser};
-use crate::sample::{ErrorKind, ProcessStats};
+use crate::record::sample::{ErrorKind, ProcessStats};
 use crate::time::Clock;
-use crate::tls_verify::Reasons;
+use crate::wire::expect::{Check, Expect};
+use crate::wire::http::{Feed, ParseError, ResponseParser};
+use crate::wire::tls_verify::Reasons;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,7 +309,7 @@ impl Conn {
         if let Some(tls) = io.tls {
             match ClientConnection::new(Arc::clone(&tls.config), tls.server_name.clone()) {
                 Ok(c) => self.tls = Some(Box::new(c)),
-                Err(e) => return self.fail(io, crate::tls::error_kind(&e)),
+                Err(e) => return self.fail(io, crate::wire::tls::error_kind(&e)),
             }
             self.tls_start = now;
             self.set_state(State::Handshaking);
@@ -359,7 +359,7 @@ impl Conn {
                 Got::Eof => {
                     if let Some(t) = io.tls {
                         t.reasons.note(ErrorKind::TlsHandshake, || {
-                            crate::tls_verify::CLOSED_MID_HANDSHAKE.to_string()
+                            crate::wire::tls_verify::CLOSED_MID_HANDSHAKE.to_string()
                         });
                     }
                     return self.fail(io, ErrorKind::TlsHandshake);
@@ -399,10 +399,11 @@ impl Conn {
             tls.read_tls(&mut data)
                 .map_err(|_| ErrorKind::TlsHandshake)?;
             if let Err(e) = tls.process_new_packets() {
-                let kind = crate::tls::error_kind(&e);
+                let kind = crate::wire::tls::error_kind(&e);
                 if let Some(ctx) = ctx {
-                    ctx.reasons
-                        .note(kind, || crate::tls_verify::handshake_reason(&e, bytes));
+                    ctx.reasons.note(kind, || {
+                        crate::wire::tls_verify::handshake_reason(&e, bytes)
+                    });
                 }
                 // Tell the peer why (best effort), as TLS expects.
                 if let Some(s) = self.stream.as_mut() {

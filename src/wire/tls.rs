@@ -26,8 +26,8 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::sample::ErrorKind;
-use crate::tls_verify::{Reasons, Verifier};
+use crate::record::sample::ErrorKind;
+use crate::wire::tls_verify::{Reasons, Verifier};
 
 /// TLS options of a run, as given on the command line.
 #[derive(Debug, Clone, Default)]

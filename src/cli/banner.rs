@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::{RunArgs, TargetsMode};
-use crate::config::{LoadSpec, RunConfig};
-use crate::summary::{WIDTH, fmt_duration, plural, wrap};
+use crate::cli::args::{RunArgs, TargetsMode};
+use crate::cli::config::{LoadSpec, RunConfig};
+use crate::report::terminal::{WIDTH, fmt_duration, plural, wrap};
 
 /// The banner's lines, each ending in a newline.
 pub fn render(cfg: &RunConfig, a: &RunArgs) -> String {

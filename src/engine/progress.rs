@@ -170,7 +170,7 @@ pub fn next_tick(now: Duration, total: Option<Duration>) -> Duration {
     }
 }
 
-/// The live progress line, at most [`crate::summary::WIDTH`] columns for any run
+/// The live progress line, at most [`crate::report::terminal::WIDTH`] columns for any run
 /// shorter than a day: `[   3.0s/10s]   105720 req/s  p99 ~3.58ms  total 290008
 /// errors 0`. `rate` is requests/s since the last line, `p99_us` theirs; `requests`
 /// and `errors` are cumulative, so errors compare with the total.
@@ -183,9 +183,11 @@ pub fn line(
     errors: u64,
 ) -> String {
     let of = total.map_or(String::new(), |t| {
-        format!("/{}", crate::summary::fmt_duration(t))
+        format!("/{}", crate::report::terminal::fmt_duration(t))
     });
-    let p99 = p99_us.map_or("-".to_string(), |us| crate::summary::fmt_ns(us * 1000));
+    let p99 = p99_us.map_or("-".to_string(), |us| {
+        crate::report::terminal::fmt_ns(us * 1000)
+    });
     format!(
         "[{:6.1}s{of}] {:>8} req/s  p99 ~{p99}  total {}  errors {}",
         elapsed.as_secs_f64(),
@@ -254,7 +256,7 @@ mod tests {
             123_456_789_012,
         );
         assert!(
-            worst.len() <= crate::summary::WIDTH,
+            worst.len() <= crate::report::terminal::WIDTH,
             "{} {worst}",
             worst.len()
         );

@@ -28,15 +28,15 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::config::{LoadSpec, RunConfig, share};
-use crate::conn::TlsCtx;
-use crate::merge::{self, CsvOptions, MergeError};
-use crate::progress::{Board, Snapshot};
+use crate::cli::config::{LoadSpec, RunConfig, share};
+use crate::engine::conn::TlsCtx;
+use crate::engine::progress::{Board, Snapshot};
+use crate::engine::schedule::Schedule;
+use crate::engine::worker::{self, LoopPlan, Model, Worker};
+use crate::record::merge::{self, CsvOptions, MergeError};
+use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};
 use crate::report::{self, Report, ReportError, ReportOptions};
-use crate::sample::{self, ClockState, Header, ProcessStats, SampleLog};
-use crate::schedule::Schedule;
 use crate::time::{Clock, wall_ns};
-use crate::worker::{self, LoopPlan, Model, Worker};
 use crate::{errln, out, outln};
 
 const SIGNALS: Token = Token(0);
@@ -101,7 +101,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     raise_fd_limit(cfg)?;
     prepare_dir(cfg)?;
     if cfg.tls.is_some() {
-        crate::tls::warm_up();
+        crate::wire::tls::warm_up();
     }
     let mask = stop_signals();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(RunError::Signals)?;
@@ -271,7 +271,7 @@ impl<'a> Progress<'a> {
             tty: io::stdout().is_terminal(),
             last: board.snapshot(),
             last_at: base,
-            next: crate::progress::next_tick(Duration::ZERO, total),
+            next: crate::engine::progress::next_tick(Duration::ZERO, total),
         }
     }
 
@@ -287,7 +287,7 @@ impl<'a> Progress<'a> {
             .saturating_duration_since(self.last_at)
             .as_secs_f64()
             .max(1e-3);
-        let line = crate::progress::line(
+        let line = crate::engine::progress::line(
             since_base,
             self.total,
             (snap.requests - self.last.requests) as f64 / dt,
@@ -303,7 +303,7 @@ impl<'a> Progress<'a> {
         self.last = snap;
         self.last_at = now;
         // A late wake-up skips the ticks it missed rather than printing them at once.
-        self.next = crate::progress::next_tick(since_base, self.total);
+        self.next = crate::engine::progress::next_tick(since_base, self.total);
         self.until_next(now)
     }
 

@@ -1,0 +1,7 @@
+//! The command line: clap structs as typed (`args`), validated into a run (`config`),
+//! the banner a run prints first, and the exit codes.
+
+pub mod args;
+pub mod banner;
+pub mod config;
+pub mod exit;

@@ -1,0 +1,11 @@
+//! The load engine: the launcher forks one pinned process per core, each runs a few
+//! threads, each thread one mio loop (`worker`) driving many connections (`conn`),
+//! on a schedule (`schedule`) with request deadlines (`deadlines`); every loop posts
+//! live counters to the progress board (`progress`).
+
+pub mod conn;
+pub mod deadlines;
+pub mod launcher;
+pub mod progress;
+pub mod schedule;
+pub mod worker;
