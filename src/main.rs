@@ -14,6 +14,7 @@ use barrage::cli::config::RunConfig;
 use barrage::cli::exit::{self, Ending, THRESHOLD_FAILED};
 use barrage::engine::launcher;
 use barrage::record::merge::{self, Column, CsvOptions};
+use barrage::report::fmt::plural;
 use barrage::report::source::{Input, for_run};
 use barrage::report::terminal as summary;
 use barrage::report::thresholds::{self, Threshold};
@@ -208,8 +209,8 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
     outln!(
         "barrage merge: {} from {} -> {}",
-        summary::plural(rows, "row"),
-        summary::plural(files.len() as u64, "sample file"),
+        plural(rows, "row"),
+        plural(files.len() as u64, "sample file"),
         out.display()
     );
     out!("{}", summary::render(&acc.finish(source)?.summary));

@@ -14,6 +14,8 @@
 //! - `intervals.rs`: intervals.csv
 //! - `hlog.rs`: the HdrHistogram interval log and the `.hgrm` percentile distribution
 //! - `svg.rs`: the charts, as standalone SVG
+//! - `fmt.rs`: number, duration and byte formats; escaping, trimming, base64
+//! - `terminal.rs`: the summary printed at the end of a run, folded to 80 columns
 //! - `html.rs`: report.html (the charts and tables, self-contained)
 //! - `compare.rs`: `--compare A B`
 //! - `thresholds.rs`: `--fail-if`
@@ -21,6 +23,7 @@
 
 pub mod compare;
 pub mod csv_in;
+pub mod fmt;
 pub mod hlog;
 pub mod html;
 pub mod intervals;

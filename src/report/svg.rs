@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use super::{IntervalLatency, IntervalStats, Point, Report};
-use crate::report::terminal::{fmt_ns, fmt_secs};
+use crate::report::fmt::{base64, count, esc, fmt_ns, fmt_secs, trim};
 
 const W: f64 = 960.0;
 const H: f64 = 400.0;
@@ -188,15 +188,6 @@ pub fn tick_label(v: f64, step: f64) -> String {
     trim(format!("{v:.decimals$}"))
 }
 
-/// Drops trailing zeros of a decimal (`1.500` -> `1.5`, `2.000` -> `2`).
-pub(crate) fn trim(s: String) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 /// A latency unit chosen for a chart's range.
 #[derive(Debug, Clone, Copy)]
 pub struct Unit {
@@ -279,35 +270,6 @@ fn time_scale(r: &Report) -> Scale {
         r0: LEFT,
         r1: W - RIGHT,
     }
-}
-
-/// Escapes text for SVG and HTML.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// `1234567` as `1,234,567`.
-pub fn count(n: u64) -> String {
-    let d = n.to_string();
-    let mut o = String::new();
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) {
-            o.push(',');
-        }
-        o.push(c);
-    }
-    o
 }
 
 /// The opening of a chart: root element, background, title, subtitle.
@@ -1106,35 +1068,12 @@ pub fn crc32(data: &[u8]) -> u32 {
     c.sum()
 }
 
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut o = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                o.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                o.push('=');
-            }
-        }
-    }
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn base64_and_crc() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    fn crc() {
         assert_eq!(crc32(b"IEND"), 0xAE42_6082);
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
@@ -1151,8 +1090,6 @@ mod tests {
         assert_eq!(tick_label(7.5, 2.5), "7.5");
         assert_eq!(tick_label(40.0, 10.0), "40");
         assert_eq!(tick_label(0.001, 0.0), "0.001");
-        assert_eq!(count(1_234_567), "1,234,567");
-        assert_eq!(count(999), "999");
     }
 
     #[test]
