@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use super::charts::Charts;
 use super::json::Latency;
-use super::svg::Charts;
 use super::{Report, names};
 use crate::report::fmt::{count, esc, fmt_bytes, fmt_ns, fmt_round_secs, fmt_secs};
 

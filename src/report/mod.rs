@@ -21,6 +21,7 @@
 //! - `thresholds.rs`: `--fail-if`
 //! - `source.rs`: what a path given to `barrage report` is, and reading it
 
+pub mod charts;
 pub mod compare;
 pub mod csv_in;
 pub mod fmt;
@@ -28,8 +29,9 @@ pub mod hlog;
 pub mod html;
 pub mod intervals;
 pub mod json;
+pub mod png;
 pub mod source;
-pub mod svg;
+
 pub mod terminal;
 pub mod thresholds;
 
@@ -815,7 +817,7 @@ pub fn write_files(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportEr
     std::fs::create_dir_all(&charts_dir).map_err(werr(&charts_dir))?;
     let mut written = Vec::new();
 
-    let charts = svg::Charts::build(report);
+    let charts = charts::Charts::build(report);
     let p = dir.join(names::HTML);
     std::fs::write(&p, html::render(report, &charts)).map_err(werr(&p))?;
     written.push(p);
