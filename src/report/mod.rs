@@ -2,6 +2,8 @@
 //! merge`) derives from a run's records, in one streaming pass. Each file owns one
 //! step or one output:
 //!
+//! - `finish.rs`: a run's sample files merged into results.csv and a report in one
+//!   pass (`barrage run`, `merge` and `report` all go through it)
 //! - `source.rs`: what a path given to `barrage report` is, and reading it
 //! - `csv_in.rs`: reading results.csv (the seed's headerless format, or with a header)
 //! - `sample.rs`: one finished request as the report sees it, and error codes' names
@@ -30,6 +32,7 @@ pub mod charts;
 pub mod compare;
 pub mod csv_in;
 pub mod files;
+pub mod finish;
 pub mod fmt;
 pub mod histograms;
 pub mod hlog;
