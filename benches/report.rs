@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use barrage::record::merge::{self, CsvOptions, Merger};
-use barrage::report::source::for_run;
+use barrage::report::finish::for_run;
 use barrage::report::{ReportOptions, write_files};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 

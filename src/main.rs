@@ -14,7 +14,9 @@ use barrage::cli::config::RunConfig;
 use barrage::cli::exit::{self, Ending, THRESHOLD_FAILED};
 use barrage::engine::launcher;
 use barrage::record::merge::{self, Column, CsvOptions};
-use barrage::report::source::{Input, for_run};
+use barrage::report::finish::{ReportOut, merge_and_report};
+use barrage::report::fmt::plural;
+use barrage::report::source::Input;
 use barrage::report::terminal as summary;
 use barrage::report::thresholds::{self, Threshold};
 use barrage::report::{self, ReportOptions, Summary, compare};
@@ -197,21 +199,21 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         columns,
         header: a.header,
     };
-    let (mut acc, source) = for_run(
-        &files,
-        ReportOptions {
+    let report = ReportOut {
+        opts: ReportOptions {
             corrected: !a.latency_uncorrected,
             ..Default::default()
         }
         .summary_only(),
-    );
-    let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
+        ..Default::default()
+    };
+    let merged = merge_and_report(&files, Some((&out, &opts)), report)?;
     outln!(
         "barrage merge: {} from {} -> {}",
-        summary::plural(rows, "row"),
-        summary::plural(files.len() as u64, "sample file"),
+        plural(merged.records, "row"),
+        plural(files.len() as u64, "sample file"),
         out.display()
     );
-    out!("{}", summary::render(&acc.finish(source)?.summary));
+    out!("{}", summary::render(&merged.report?.summary));
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use crate::cli::args::{RunArgs, TargetsMode};
 use crate::cli::config::{LoadSpec, RunConfig};
-use crate::report::terminal::{WIDTH, fmt_duration, plural, wrap};
+use crate::report::fmt::{fmt_duration, plural};
+use crate::report::terminal::{WIDTH, wrap};
 
 /// The banner's lines, each ending in a newline.
 pub fn render(cfg: &RunConfig, a: &RunArgs) -> String {

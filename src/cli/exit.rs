@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::record::sample::ErrorKind;
-use crate::report::terminal::plural;
+use crate::report::fmt::plural;
 use crate::report::{Summary, error_code};
 
 /// The run ended and at least one request succeeded (and every `--fail-if` passed).
@@ -102,7 +102,7 @@ pub fn no_success_reason(s: &Summary, addr: SocketAddr, timeout: Duration) -> Op
         Some(ErrorKind::Timeout) => (
             format!(
                 "every request to {addr} timed out (--timeout {})",
-                crate::report::terminal::fmt_secs(timeout.as_secs_f64())
+                crate::report::fmt::fmt_secs(timeout.as_secs_f64())
             ),
             " (is the server overloaded, or the timeout too short?)",
         ),

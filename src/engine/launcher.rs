@@ -35,7 +35,8 @@ use crate::engine::schedule::Schedule;
 use crate::engine::worker::{self, LoopPlan, Model, Worker};
 use crate::record::merge::{self, CsvOptions, MergeError};
 use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};
-use crate::report::{self, Report, ReportError, ReportOptions};
+use crate::report::finish::{ReportOut, merge_and_report};
+use crate::report::{Report, ReportError, ReportOptions};
 use crate::time::{Clock, wall_ns};
 use crate::{errln, out, outln};
 
@@ -199,42 +200,28 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     drop(sigfd);
     let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
 
-    // One pass over the samples writes results.csv and feeds the report.
+    // One pass over the samples writes results.csv and the report. A report that
+    // cannot be built or written is reported, but must not hide the run's outcome:
+    // the samples and results.csv are there for `barrage report`.
     let files = merge::open_host_run(&cfg.out)?;
-    let (mut acc, mut source) = report::source::for_run(
-        &files,
-        ReportOptions {
+    let csv = cfg.write_csv.then(|| cfg.out.join("results.csv"));
+    let csv_opts = CsvOptions {
+        precision: cfg.precision,
+        columns: cfg.columns.clone(),
+        uncorrected: cfg.latency_uncorrected,
+        ..Default::default()
+    };
+    let report = ReportOut {
+        opts: ReportOptions {
             corrected: !cfg.latency_uncorrected,
             ..Default::default()
         },
-    );
-    source.tls_verified = cfg.tls.as_ref().map(|t| !t.insecure);
-    let csv = if cfg.write_csv {
-        let path = cfg.out.join("results.csv");
-        let opts = CsvOptions {
-            precision: cfg.precision,
-            columns: cfg.columns.clone(),
-            uncorrected: cfg.latency_uncorrected,
-            ..Default::default()
-        };
-        merge::write_csv(&files, &path, &opts, |r, _| acc.add_record(r))?;
-        Some(path)
-    } else {
-        let mut m = merge::Merger::new(&files)?;
-        while let Some((r, _)) = m.next_record()? {
-            acc.add_record(&r);
-        }
-        None
+        tls_verified: cfg.tls.as_ref().map(|t| !t.insecure),
+        dir: Some(&cfg.out),
     };
-    // A report that cannot be built or written is reported, but must not hide the
-    // run's outcome: the samples and results.csv are there for `barrage report`.
-    let (report, report_files) = match acc.finish(source) {
-        Ok(r) => {
-            let files = report::write_files(&r, &cfg.out);
-            (Some(r), files)
-        }
-        Err(e) => (None, Err(e)),
-    };
+    let (report, report_files) =
+        merge_and_report(&files, csv.as_deref().map(|p| (p, &csv_opts)), report)?
+            .report_and_files();
     Ok(RunOutcome {
         dir: cfg.out.clone(),
         csv,

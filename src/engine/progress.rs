@@ -183,11 +183,9 @@ pub fn line(
     errors: u64,
 ) -> String {
     let of = total.map_or(String::new(), |t| {
-        format!("/{}", crate::report::terminal::fmt_duration(t))
+        format!("/{}", crate::report::fmt::fmt_duration(t))
     });
-    let p99 = p99_us.map_or("-".to_string(), |us| {
-        crate::report::terminal::fmt_ns(us * 1000)
-    });
+    let p99 = p99_us.map_or("-".to_string(), |us| crate::report::fmt::fmt_ns(us * 1000));
     format!(
         "[{:6.1}s{of}] {:>8} req/s  p99 ~{p99}  total {}  errors {}",
         elapsed.as_secs_f64(),

@@ -77,7 +77,7 @@ pub fn write_interval_log(path: &Path, report: &Report) -> io::Result<()> {
             "{:.3},{length:.3},{:.3},{}",
             iv.start_ns as f64 / 1e9,
             iv.encoded_max as f64 / NS_PER_MS,
-            super::svg::base64(encoded)
+            super::fmt::base64(encoded)
         )?;
     }
     w.flush()

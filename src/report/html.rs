@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
+use super::charts::Charts;
 use super::json::Latency;
-use super::svg::{Charts, count, esc};
 use super::{Report, names};
-use crate::report::terminal::{fmt_bytes, fmt_ns, fmt_secs};
+use crate::report::fmt::{count, esc, fmt_bytes, fmt_ns, fmt_round_secs, fmt_secs};
 
 /// Interval rows shown in the page; intervals.csv has them all.
 const MAX_TABLE_ROWS: usize = 2000;
@@ -254,8 +254,8 @@ fn summary_tables(h: &mut String, r: &Report) {
             "<p class=\"meta\" style=\"margin-top:12px\">Open loop: {} of {} requests started behind schedule by more than {} (timer granularity {}); start lag p50 {}, p99 {}, max {}. Response times count from the intended start ({}).</p>",
             count(sch.behind),
             count(sch.scheduled),
-            crate::report::terminal::fmt_round_secs(sch.behind_threshold_s),
-            crate::report::terminal::fmt_round_secs(sch.timer_granularity_s),
+            fmt_round_secs(sch.behind_threshold_s),
+            fmt_round_secs(sch.timer_granularity_s),
             fmt_secs(sch.lag_s.p50),
             fmt_secs(sch.lag_s.p99),
             fmt_secs(sch.lag_s.max),

@@ -1,11 +1,12 @@
 //! What a path given to `barrage report` is (run directories, a results.csv, a
-//! summary.json), and the one streaming pass that turns it into a [`Report`].
+//! summary.json), and the one streaming pass that turns it into a [`Report`] (for
+//! run directories, `finish.rs`'s merge-then-report).
 
 use std::path::{Path, PathBuf};
 
+use super::finish::{ReportOut, merge_and_report};
 use super::{Accumulator, Report, ReportError, ReportOptions, SourceInfo, Summary, csv_in};
-use crate::record::merge::{self, Merger};
-use crate::record::sample::{ProcessStats, SampleFile};
+use crate::record::merge;
 
 /// How far out of order a results.csv row may be and still land in its interval: the
 /// seed tool wrote rows roughly in completion order.
@@ -81,12 +82,11 @@ impl Input {
         match self {
             Input::Samples(dirs) => {
                 let files = merge::open_run(dirs)?;
-                let (mut acc, source) = for_run(&files, opts);
-                let mut m = Merger::new(&files)?;
-                while let Some((r, _)) = m.next_record()? {
-                    acc.add_record(&r);
-                }
-                acc.finish(source)
+                let out = ReportOut {
+                    opts,
+                    ..Default::default()
+                };
+                merge_and_report(&files, None, out)?.report
             }
             Input::Csv(path) => {
                 let opts = ReportOptions {
@@ -120,43 +120,4 @@ impl Input {
             _ => Ok(self.build(opts.summary_only(), skip_bad_lines)?.summary),
         }
     }
-}
-
-/// An accumulator and source description for a run's sample files: latency is
-/// uncorrected if asked or if the run was recorded with `--latency-uncorrected`.
-pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, SourceInfo) {
-    let uncorrected = merge::recorded_uncorrected(files);
-    let opts = ReportOptions {
-        corrected: opts.corrected && !uncorrected,
-        ..opts
-    };
-    let mut stats = ProcessStats::default();
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    let mut reasons = std::collections::BTreeMap::new();
-    for f in files {
-        stats.add(&f.header.stats);
-        for (kind, why) in &f.header.reasons {
-            reasons.entry(*kind).or_insert_with(|| why.clone());
-        }
-        let d = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if !dirs.contains(&d) {
-            dirs.push(d);
-        }
-    }
-    let source = SourceInfo {
-        kind: "samples",
-        paths: dirs,
-        run_id: files.first().map(|f| f.header.run_id.clone()),
-        wall_start_ns: files.iter().map(|f| f.header.wall_start_ns).min(),
-        stats: Some(stats),
-        skipped_lines: 0,
-        tls: files
-            .iter()
-            .map(|f| f.header.tls)
-            .find(|t| t[0] != 0)
-            .or((stats.tls_full + stats.tls_resumed > 0).then_some([0; 3])),
-        tls_verified: None,
-        reasons,
-    };
-    (Accumulator::new(opts), source)
 }

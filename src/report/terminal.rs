@@ -1,7 +1,7 @@
 //! The terminal summary printed at the end of `barrage run`, `barrage merge` and
 //! `barrage report`: a rendering of the report's [`Summary`] (counts, errors by kind,
-//! status codes, the latency table, transfer, connections) for people, plus the
-//! number formats every human-facing output shares.
+//! status codes, the latency table, transfer, connections) for people, and the
+//! line folding every terminal output shares (the number formats are in `fmt.rs`).
 //!
 //! Every line fits [`WIDTH`] columns, the classic terminal: the latency table is two
 //! rows of columns, and [`wrap`] folds any longer line at its commas (then spaces)
@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::report::Summary;
+use crate::report::fmt::{fmt_bytes, fmt_round_secs, fmt_secs, plural};
 use crate::report::json::Latency;
 
 /// The widest line barrage prints for people (progress, banner, summary).
@@ -158,21 +159,6 @@ pub fn render(s: &Summary) -> String {
     wrap(&out, WIDTH)
 }
 
-/// `1 request`, `2 requests`, `0 requests`, `2 processes`.
-pub fn plural(n: u64, what: &str) -> String {
-    match (n, what.ends_with('s')) {
-        (1, _) => format!("{n} {what}"),
-        (_, true) => format!("{n} {what}es"),
-        (_, false) => format!("{n} {what}s"),
-    }
-}
-
-/// `10s`, `2.5s`, `0.25s`: a length as `-d` would take it, in seconds.
-pub fn fmt_duration(d: std::time::Duration) -> String {
-    let s = format!("{:.3}", d.as_secs_f64());
-    format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
-}
-
 /// Folds every line of `text` longer than `width` columns: at `, ` or `; ` where it
 /// can, else at a space, never inside a word (a word longer than the line, like a
 /// path, is left whole). Continuation lines start under the value column of the
@@ -267,49 +253,6 @@ fn clauses(s: &str) -> Vec<&str> {
     parts.push(&s[start..]);
     parts.retain(|p| !p.is_empty());
     parts
-}
-
-/// `512ns`, `12.3us`, `1.23ms`, `2.50s`.
-pub fn fmt_ns(ns: u64) -> String {
-    let v = ns as f64;
-    if v < 1e3 {
-        format!("{ns}ns")
-    } else if v < 1e6 {
-        format!("{:.1}us", v / 1e3)
-    } else if v < 1e9 {
-        format!("{:.2}ms", v / 1e6)
-    } else {
-        format!("{:.2}s", v / 1e9)
-    }
-}
-
-/// A round duration in seconds without trailing zeros: `2ms`, `1.5ms`, `250us`.
-pub fn fmt_round_secs(s: f64) -> String {
-    let (v, unit) = if s >= 1.0 {
-        (s, "s")
-    } else if s >= 1e-3 {
-        (s * 1e3, "ms")
-    } else {
-        (s * 1e6, "us")
-    };
-    crate::report::svg::trim(format!("{v:.3}")) + unit
-}
-
-/// [`fmt_ns`] for a value in seconds.
-pub fn fmt_secs(s: f64) -> String {
-    fmt_ns((s * 1e9).round().max(0.0) as u64)
-}
-
-pub fn fmt_bytes(b: f64) -> String {
-    if b < 1024.0 {
-        format!("{b:.0} B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / 1024.0 / 1024.0)
-    } else {
-        format!("{:.2} GiB", b / 1024.0 / 1024.0 / 1024.0)
-    }
 }
 
 #[cfg(test)]
@@ -413,11 +356,6 @@ mod tests {
         assert!(text.contains("1 full handshake,"), "{text}");
         assert!(text.contains("(1 request re-sent)"), "{text}");
         assert!(text.contains("1 sample could not"), "{text}");
-        assert_eq!(plural(0, "request"), "0 requests");
-        assert_eq!(plural(2, "connection"), "2 connections");
-        assert_eq!(plural(2, "process"), "2 processes");
-        assert_eq!(fmt_duration(std::time::Duration::from_millis(2500)), "2.5s");
-        assert_eq!(fmt_duration(std::time::Duration::from_secs(10)), "10s");
     }
 
     #[test]
@@ -434,18 +372,6 @@ mod tests {
         let path = format!("  results.csv  /{}\n", "x".repeat(90));
         assert_eq!(wrap(&path, 80), path, "a word is never cut");
         assert_eq!(wrap("short\n", 80), "short\n");
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(fmt_ns(512), "512ns");
-        assert_eq!(fmt_ns(12_345), "12.3us");
-        assert_eq!(fmt_ns(1_234_567), "1.23ms");
-        assert_eq!(fmt_secs(2.5), "2.50s");
-        assert_eq!(fmt_bytes(2048.0), "2.0 KiB");
-        assert_eq!(fmt_round_secs(0.002), "2ms");
-        assert_eq!(fmt_round_secs(0.0015), "1.5ms");
-        assert_eq!(fmt_round_secs(0.00025), "250us");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::fmt;
 
 use super::Summary;
 use super::json::Latency;
-use crate::report::terminal::fmt_secs;
+use crate::report::fmt::{fmt_secs, trim};
 
 /// What a threshold measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Metric {
         match self {
             Metric::Rps => format!("{v:.1}"),
             Metric::Requests | Metric::Errors => format!("{v:.0}"),
-            Metric::ErrorShare => format!("{}%", super::svg::trim(format!("{:.4}", v * 100.0))),
+            Metric::ErrorShare => format!("{}%", trim(format!("{:.4}", v * 100.0))),
             _ => fmt_secs(v),
         }
     }

@@ -31,7 +31,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::cli::args::{ServeArgs, parse_duration};
 use crate::outln;
-use crate::report::terminal::plural;
+use crate::report::fmt::plural;
 use crate::wire::request::percent_decode;
 use crate::wire::tls::ServerTls;
 
