@@ -13,7 +13,7 @@ use barrage::cli::banner;
 use barrage::cli::config::RunConfig;
 use barrage::cli::exit::{self, Ending, THRESHOLD_FAILED};
 use barrage::engine::launcher;
-use barrage::record::merge::{self, Column, CsvOptions};
+use barrage::record::{Column, CsvOptions, csv, rundir};
 use barrage::report::source::{Input, for_run};
 use barrage::report::terminal as summary;
 use barrage::report::thresholds::{self, Threshold};
@@ -182,7 +182,7 @@ fn run_report(a: &ReportArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 }
 
 fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let files = merge::open_run(&a.dirs)?;
+    let files = rundir::open_run(&a.dirs)?;
     let out = a
         .out
         .clone()
@@ -205,7 +205,7 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         .summary_only(),
     );
-    let rows = merge::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
+    let rows = csv::write_csv(&files, &out, &opts, |r, _| acc.add_record(r))?;
     outln!(
         "barrage merge: {} from {} -> {}",
         summary::plural(rows, "row"),

@@ -33,8 +33,8 @@ use crate::engine::conn::TlsCtx;
 use crate::engine::progress::{Board, Snapshot};
 use crate::engine::schedule::Schedule;
 use crate::engine::worker::{self, LoopPlan, Model, Worker};
-use crate::record::merge::{self, CsvOptions, MergeError};
 use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};
+use crate::record::{CsvOptions, MergeError, Merger, csv, rundir};
 use crate::report::{self, Report, ReportError, ReportOptions};
 use crate::time::{Clock, wall_ns};
 use crate::{errln, out, outln};
@@ -200,7 +200,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
 
     // One pass over the samples writes results.csv and feeds the report.
-    let files = merge::open_host_run(&cfg.out)?;
+    let files = rundir::open_host_run(&cfg.out)?;
     let (mut acc, mut source) = report::source::for_run(
         &files,
         ReportOptions {
@@ -217,10 +217,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             uncorrected: cfg.latency_uncorrected,
             ..Default::default()
         };
-        merge::write_csv(&files, &path, &opts, |r, _| acc.add_record(r))?;
+        csv::write_csv(&files, &path, &opts, |r, _| acc.add_record(r))?;
         Some(path)
     } else {
-        let mut m = merge::Merger::new(&files)?;
+        let mut m = Merger::new(&files)?;
         while let Some((r, _)) = m.next_record()? {
             acc.add_record(&r);
         }
@@ -377,7 +377,7 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
         path: path.clone(),
         source,
     })?;
-    if merge::sample_paths(&path).is_ok() {
+    if rundir::sample_paths(&path).is_ok() {
         return Err(RunError::OutDirUsed { path });
     }
     // Prove the directory is writable now, not after the load.
@@ -524,7 +524,7 @@ fn child_main(
         clock_start,
         ..Default::default()
     };
-    let path = cfg.out.join(sample::file_name(index as u32));
+    let path = cfg.out.join(rundir::file_name(index as u32));
     let log = match SampleLog::create(&path, &header) {
         Ok(l) => l,
         Err(e) => {

@@ -660,11 +660,6 @@ fn decode_stats(b: &[u8]) -> ProcessStats {
     ProcessStats::from_array(a)
 }
 
-/// The name of process `index`'s sample file inside a run directory.
-pub fn file_name(index: u32) -> String {
-    format!("samples-{index:03}.bin")
-}
-
 /// One process's sample log, shared by its worker threads.
 pub struct SampleLog {
     file: File,
@@ -1090,7 +1085,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("barrage-sample-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(file_name(0));
+        let path = dir.join(crate::record::rundir::file_name(0));
         let header = Header {
             chunk_records: CHUNK_RECORDS as u32,
             ..Default::default()

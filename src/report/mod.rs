@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
-use crate::record::merge::MergeError;
+use crate::record::MergeError;
 use crate::record::sample::{ErrorKind, ProcessStats, Record};
 
 pub use json::Summary;
@@ -419,7 +419,7 @@ impl Accumulator {
         }
     }
 
-    /// Adds a sample record (the `visit` callback of `merge::write_csv`).
+    /// Adds a sample record (the `visit` callback of `record::csv::write_csv`).
     #[inline]
     pub fn add_record(&mut self, r: &Record) {
         self.add(Sample::from_record(r, self.opts.corrected));

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{Accumulator, Report, ReportError, ReportOptions, SourceInfo, Summary, csv_in};
-use crate::record::merge::{self, Merger};
 use crate::record::sample::{ProcessStats, SampleFile};
+use crate::record::{Merger, csv, rundir};
 
 /// How far out of order a results.csv row may be and still land in its interval: the
 /// seed tool wrote rows roughly in completion order.
@@ -34,7 +34,7 @@ impl Input {
             return Err(bad(Path::new("."), "no input given"));
         };
         if paths.iter().all(|p| p.is_dir()) {
-            if paths.len() == 1 && merge::sample_paths(first).is_err() {
+            if paths.len() == 1 && rundir::sample_paths(first).is_err() {
                 let csv = first.join("results.csv");
                 if csv.is_file() {
                     return Ok(Input::Csv(csv));
@@ -80,7 +80,7 @@ impl Input {
     pub fn build(&self, opts: ReportOptions, skip_bad_lines: bool) -> Result<Report, ReportError> {
         match self {
             Input::Samples(dirs) => {
-                let files = merge::open_run(dirs)?;
+                let files = rundir::open_run(dirs)?;
                 let (mut acc, source) = for_run(&files, opts);
                 let mut m = Merger::new(&files)?;
                 while let Some((r, _)) = m.next_record()? {
@@ -125,7 +125,7 @@ impl Input {
 /// An accumulator and source description for a run's sample files: latency is
 /// uncorrected if asked or if the run was recorded with `--latency-uncorrected`.
 pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, SourceInfo) {
-    let uncorrected = merge::recorded_uncorrected(files);
+    let uncorrected = csv::recorded_uncorrected(files);
     let opts = ReportOptions {
         corrected: opts.corrected && !uncorrected,
         ..opts
