@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use barrage::record::rundir::file_name;
-use barrage::record::sample::{
+use barrage::record::{
     CHUNK_RECORDS, ClockState, ErrorKind, FLAG_NEW_CONN, FLAG_VALID, Header, ProcessStats, Record,
     SampleFile, SampleLog, dur16, dur32,
 };

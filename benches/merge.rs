@@ -86,7 +86,7 @@ fn thread_cpu() -> Duration {
 
 /// Best of three passes by CPU time, printed before criterion's wall-clock figures:
 /// what one core achieves, even on a busy machine.
-fn cpu_time_report(files: &[barrage::record::sample::SampleFile], out: &Path, total: u64) {
+fn cpu_time_report(files: &[barrage::record::SampleFile], out: &Path, total: u64) {
     let best = |pass: &mut dyn FnMut()| {
         (0..3)
             .map(|_| {

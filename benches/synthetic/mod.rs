@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use barrage::record::rundir::file_name;
-use barrage::record::sample::{
+use barrage::record::{
     CHUNK_RECORDS, ClockState, FLAG_NEW_CONN, Header, ProcessStats, Record, SampleLog, dur16, dur32,
 };
 

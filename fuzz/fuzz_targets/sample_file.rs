@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use barrage::record::{Column, CsvOptions, Merger, csv, rundir};
-use barrage::record::sample::{HEADER_SIZE, Header, RECORD_SIZE};
+use barrage::record::{HEADER_SIZE, Header, RECORD_SIZE};
 use libfuzzer_sys::fuzz_target;
 
 /// One scratch directory per fuzzing process, reused for every input.

@@ -33,8 +33,9 @@ use crate::engine::conn::TlsCtx;
 use crate::engine::progress::{Board, Snapshot};
 use crate::engine::schedule::Schedule;
 use crate::engine::worker::{self, LoopPlan, Model, Worker};
-use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};
-use crate::record::{CsvOptions, MergeError, Merger, csv, rundir};
+use crate::record::{
+    self, ClockState, CsvOptions, Header, MergeError, Merger, ProcessStats, SampleLog, csv, rundir,
+};
 use crate::report::{self, Report, ReportError, ReportOptions};
 use crate::time::{Clock, wall_ns};
 use crate::{errln, out, outln};
@@ -502,15 +503,15 @@ fn child_main(
         core_affinity::set_for_current(ids[index % ids.len()]);
     }
     let header = Header {
-        chunk_records: sample::CHUNK_RECORDS as u32,
+        chunk_records: record::CHUNK_RECORDS as u32,
         process_index: index as u32,
         process_count: cfg.processes as u32,
         flags: if cfg.load.is_open() {
-            sample::HDR_OPEN_LOOP
+            record::HDR_OPEN_LOOP
         } else {
             0
         } | if cfg.latency_uncorrected {
-            sample::HDR_UNCORRECTED
+            record::HDR_UNCORRECTED
         } else {
             0
         },

@@ -40,7 +40,7 @@ use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, 
 use crate::engine::deadlines::Deadlines;
 use crate::engine::progress::Slot;
 use crate::engine::schedule::{Picker, Profile, Schedule};
-use crate::record::sample::{
+use crate::record::{
     ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
     dur32,
 };
@@ -623,7 +623,7 @@ impl<'p> Worker<'p> {
             flags,
         };
         if let Some(p) = &self.progress {
-            p.record(latency, f.error != crate::record::sample::ErrorKind::None);
+            p.record(latency, f.error != crate::record::ErrorKind::None);
         }
         if let Err(e) = self.writer.push(&rec) {
             self.result.stats.lost += 1;

@@ -9,9 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::record::merge::{MergeError, Merger};
-use crate::record::sample::{
-    FLAG_NEW_CONN, FLAG_TLS_RESUMED, HDR_UNCORRECTED, Record, SampleFile, dur16,
-};
+use crate::record::{FLAG_NEW_CONN, FLAG_TLS_RESUMED, HDR_UNCORRECTED, Record, SampleFile, dur16};
 
 /// How results.csv is written.
 #[derive(Debug, Clone)]
@@ -268,8 +266,8 @@ pub fn write_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Header;
     use crate::record::rundir::open_run;
-    use crate::record::sample::Header;
     use crate::record::testing::{RunDir, valid};
 
     #[test]
@@ -340,7 +338,7 @@ mod tests {
     /// saw goes to `partial_status`; a failed check keeps its status there.
     #[test]
     fn failed_requests_are_written_with_status_0() {
-        use crate::record::sample::ErrorKind;
+        use crate::record::ErrorKind;
         let run = RunDir::new("partial-status");
         let header = Header {
             chunk_records: 8,

@@ -15,7 +15,7 @@ use std::collections::BinaryHeap;
 use std::io;
 use std::path::PathBuf;
 
-use crate::record::sample::{RECORD_SIZE, Record, SampleFile};
+use crate::record::{RECORD_SIZE, Record, SampleFile};
 
 /// Records read from a chunk at a time (64 KiB).
 const BLOCK_RECORDS: usize = 2048;
@@ -328,8 +328,8 @@ fn first_valid(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Header;
     use crate::record::rundir::open_run;
-    use crate::record::sample::Header;
     use crate::record::testing::{RunDir, valid};
 
     /// Regression: shifting a damaged file's huge end times onto the common time

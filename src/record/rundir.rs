@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::record::SampleFile;
 use crate::record::merge::MergeError;
-use crate::record::sample::SampleFile;
 
 /// The name of process `index`'s sample file inside a run directory.
 pub fn file_name(index: u32) -> String {
@@ -142,7 +142,7 @@ fn check_one_run(files: &[SampleFile], whole_test: bool) -> Result<(), MergeErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::sample::Header;
+    use crate::record::Header;
     use crate::record::testing::{RunDir, valid};
 
     /// Regression: the shard check sized a table by the header's shard count, so a

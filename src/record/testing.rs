@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::record::rundir::file_name;
-use crate::record::sample::{FLAG_VALID, Header, Record};
+use crate::record::{FLAG_VALID, Header, Record};
 
 /// A scratch run directory holding hand-written sample files.
 pub struct RunDir(pub PathBuf);

@@ -37,8 +37,7 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
-use crate::record::MergeError;
-use crate::record::sample::{ErrorKind, ProcessStats, Record};
+use crate::record::{ErrorKind, MergeError, ProcessStats, Record};
 
 pub use json::Summary;
 
@@ -152,7 +151,7 @@ pub struct Sample {
     /// Response time, ns.
     pub latency_ns: u64,
     /// HTTP status of a complete response; 0 when none came (the rule of
-    /// [`crate::record::sample::reported_status`]).
+    /// [`crate::record::reported_status`]).
     pub status: u16,
     /// Error code: 0 for success, an [`ErrorKind`] byte, or [`ERROR_UNKNOWN`].
     pub error: u8,
@@ -1171,7 +1170,7 @@ mod tests {
             end_ns: 1_000_000,
             status,
             error: error as u8,
-            flags: crate::record::sample::FLAG_VALID,
+            flags: crate::record::FLAG_VALID,
             ..Default::default()
         };
         let mut acc = Accumulator::new(ReportOptions::default());

@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Accumulator, Report, ReportError, ReportOptions, SourceInfo, Summary, csv_in};
-use crate::record::sample::{ProcessStats, SampleFile};
-use crate::record::{Merger, csv, rundir};
+use crate::record::{Merger, ProcessStats, SampleFile, csv, rundir};
 
 /// How far out of order a results.csv row may be and still land in its interval: the
 /// seed tool wrote rows roughly in completion order.
