@@ -3,7 +3,7 @@
 //! - `kind`: why a request failed ([`ErrorKind`]), each kind's name, and the status
 //!   every output reports for it ([`reported_status`]).
 //! - `record`: one finished request as a 32-byte [`Record`]: fields, flags, the
-//!   duration codecs.
+//!   duration codecs, and its encoding from the worker's plain [`Timing`].
 //! - `header`: the sample file's header ([`Header`], [`ClockState`], [`ProcessStats`]).
 //! - `log`: the mmapped log a process's threads append records to ([`SampleLog`],
 //!   [`ChunkWriter`]); the only `unsafe` here (mmap).
@@ -39,5 +39,6 @@ pub use kind::{ErrorKind, FIRST_CHECK_ERROR, reported_status};
 pub use log::{CHUNK_RECORDS, ChunkWriter, SampleLog};
 pub use merge::{MergeError, Merger};
 pub use record::{
-    FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, FLAG_VALID, RECORD_SIZE, Record, dur16, dur32,
+    FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, FLAG_VALID, RECORD_SIZE, Record, Timing,
+    dur16, dur32,
 };

@@ -1,7 +1,9 @@
 //! One finished request as a 32-byte [`Record`]: its fields in file order
-//! (little-endian), its flags byte, and the duration codecs that fit nanoseconds into
-//! 16 or 32 bits ([`dur16`], [`dur32`]). What the record holds and how each field is
-//! encoded is specified in `docs/sample-format.md`.
+//! (little-endian), its flags byte, the duration codecs that fit nanoseconds into 16
+//! or 32 bits ([`dur16`], [`dur32`]), and the encoding of a request's plain timings
+//! ([`Timing`], what the worker knows when a request ends) into a record. What the
+//! record holds and how each field is encoded is specified in
+//! `docs/sample-format.md`.
 
 use crate::record::kind::{ErrorKind, reported_status};
 
@@ -49,7 +51,87 @@ pub struct Record {
     pub flags: u8,
 }
 
+/// What the engine knows about a finished request, in plain nanoseconds on the run's
+/// time base: the input of [`Record::from_timing`], which does all of the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Completion: the last response byte, or the failure.
+    pub end: u64,
+    /// Actual start (the connect's start when the request opened its connection).
+    pub start: u64,
+    /// Intended start, for a request on the open-loop schedule; `None` otherwise.
+    pub intended: Option<u64>,
+    /// TCP connect time; recorded only when `new_conn`.
+    pub connect_ns: u64,
+    /// TLS handshake time; recorded only when `new_conn`.
+    pub tls_ns: u64,
+    /// First response byte; 0 when none came.
+    pub first_byte: u64,
+    /// The request opened its connection.
+    pub new_conn: bool,
+    /// Its TLS handshake resumed a session.
+    pub resumed: bool,
+    /// The status line seen; 0 when no response head arrived.
+    pub status: u16,
+    pub error: ErrorKind,
+    /// Response bytes on the wire (the record saturates them at `u32::MAX`).
+    pub bytes: u64,
+    /// Index of the request target.
+    pub target: u16,
+}
+
+impl Timing {
+    /// Response time in exact nanoseconds (the record's are encoded): from the
+    /// intended start when there is one, else from the actual start. What the live
+    /// progress board shows.
+    #[inline]
+    pub fn latency_ns(&self) -> u64 {
+        self.end.saturating_sub(self.intended.unwrap_or(self.start))
+    }
+}
+
 impl Record {
+    /// Encodes a finished request. Every duration is taken from the actual start
+    /// (`lag` from the intended one) and saturates at 0 if the clock readings are out
+    /// of order. [`FLAG_VALID`] is left clear: the log sets it, last, when it stores
+    /// the record.
+    #[inline]
+    pub fn from_timing(t: &Timing) -> Record {
+        let mut flags = 0;
+        let (mut connect, mut tls) = (0, 0);
+        if t.new_conn {
+            flags |= FLAG_NEW_CONN;
+            connect = dur16::encode(t.connect_ns);
+            tls = dur16::encode(t.tls_ns);
+        }
+        if t.resumed {
+            flags |= FLAG_TLS_RESUMED;
+        }
+        let mut lag = 0;
+        if let Some(intended) = t.intended {
+            flags |= FLAG_SCHEDULED;
+            lag = dur32::encode(t.start.saturating_sub(intended));
+        }
+        let ttfb = if t.first_byte > 0 {
+            dur16::encode(t.first_byte.saturating_sub(t.start))
+        } else {
+            0
+        };
+        Record {
+            end_ns: t.end,
+            service: dur32::encode(t.end.saturating_sub(t.start)),
+            lag,
+            ttfb,
+            connect,
+            tls,
+            status: t.status,
+            bytes: t.bytes.min(u32::MAX as u64) as u32,
+            target: t.target,
+            error: t.error as u8,
+            flags,
+        }
+    }
+
     pub fn encode(&self) -> [u8; RECORD_SIZE] {
         let mut b = [0u8; RECORD_SIZE];
         b[0..8].copy_from_slice(&self.end_ns.to_le_bytes());
@@ -225,5 +307,145 @@ mod tests {
         // Saturation, not wrap-around.
         assert!(dur16::decode(dur16::encode(u64::MAX)) > 4_000_000_000_000);
         assert!(dur32::decode(dur32::encode(u64::MAX)) > 1 << 57);
+    }
+
+    /// A request on a reused connection, closed loop: no connect or TLS time, no lag.
+    fn reused() -> Timing {
+        Timing {
+            end: 5_000_000,
+            start: 1_000_000,
+            intended: None,
+            connect_ns: 0,
+            tls_ns: 0,
+            first_byte: 1_250_000,
+            new_conn: false,
+            resumed: false,
+            status: 200,
+            error: ErrorKind::None,
+            bytes: 123,
+            target: 3,
+        }
+    }
+
+    /// The record of a timing, written to bytes and read back, gives the timing's
+    /// durations through the codecs, and its flags say what it was.
+    #[test]
+    fn timing_round_trips_through_the_record() {
+        let cases = [
+            reused(),
+            // Opened its connection, TLS resumed, on the open-loop schedule, failed
+            // after its head.
+            Timing {
+                end: 9_000_000_000,
+                start: 2_000_000,
+                intended: Some(1_500_000),
+                connect_ns: 70_123,
+                tls_ns: 1_900,
+                first_byte: 3_000_000,
+                new_conn: true,
+                resumed: true,
+                status: 200,
+                error: ErrorKind::EofMidResponse,
+                bytes: 6_000_000_000,
+                target: 65_535,
+            },
+            // No response byte at all.
+            Timing {
+                first_byte: 0,
+                status: 0,
+                error: ErrorKind::ConnectRefused,
+                bytes: 0,
+                new_conn: true,
+                connect_ns: 50_000,
+                ..reused()
+            },
+        ];
+        for t in cases {
+            let rec = Record::decode(&Record::from_timing(&t).encode());
+            assert_eq!(rec, Record::from_timing(&t), "{t:?}");
+            assert_eq!(rec.end_ns, t.end);
+            assert_eq!(
+                rec.service_ns(),
+                dur32::decode(dur32::encode(t.end - t.start))
+            );
+            assert_eq!(rec.status, t.status);
+            assert_eq!(rec.error_kind(), t.error);
+            assert_eq!(rec.bytes as u64, t.bytes.min(u32::MAX as u64));
+            assert_eq!(rec.target, t.target);
+            assert_eq!(rec.flags & FLAG_NEW_CONN != 0, t.new_conn, "{t:?}");
+            assert_eq!(rec.flags & FLAG_TLS_RESUMED != 0, t.resumed, "{t:?}");
+            assert!(
+                !rec.is_valid(),
+                "the log sets the valid flag, not the encoder"
+            );
+            let (connect, tls) = if t.new_conn {
+                (t.connect_ns, t.tls_ns)
+            } else {
+                (0, 0)
+            };
+            assert_eq!(
+                dur16::decode(rec.connect),
+                dur16::decode(dur16::encode(connect))
+            );
+            assert_eq!(dur16::decode(rec.tls), dur16::decode(dur16::encode(tls)));
+            let ttfb = if t.first_byte > 0 {
+                t.first_byte - t.start
+            } else {
+                0
+            };
+            assert_eq!(dur16::decode(rec.ttfb), dur16::decode(dur16::encode(ttfb)));
+            let lag = t
+                .intended
+                .map(|i| dur32::decode(dur32::encode(t.start - i)));
+            assert_eq!(rec.lag_ns(), lag, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn timing_fields_land_where_the_format_says() {
+        let t = Timing {
+            intended: Some(400_000),
+            new_conn: true,
+            connect_ns: 1_000,
+            tls_ns: 2_000,
+            ..reused()
+        };
+        let rec = Record::from_timing(&t);
+        assert_eq!(rec.flags, FLAG_NEW_CONN | FLAG_SCHEDULED);
+        // Exact below 2^27 ns (dur32) and 2^11 ns (dur16).
+        assert_eq!(rec.service_ns(), 4_000_000);
+        assert_eq!(rec.lag_ns(), Some(600_000));
+        assert_eq!(dur16::decode(rec.connect), 1_000);
+        assert_eq!(dur16::decode(rec.tls), 2_000);
+        // Corrected latency counts from the intended start, as the live board's does.
+        assert_eq!(rec.latency_ns(true), 4_600_000);
+        assert_eq!(t.latency_ns(), 4_600_000);
+        assert_eq!(rec.latency_ns(false), 4_000_000);
+        assert_eq!(reused().latency_ns(), 4_000_000);
+        // A reused connection records no connect or TLS time, whatever it was given.
+        let rec = Record::from_timing(&Timing {
+            connect_ns: 1_000,
+            tls_ns: 2_000,
+            ..reused()
+        });
+        assert_eq!((rec.flags, rec.connect, rec.tls, rec.lag), (0, 0, 0, 0));
+        assert_eq!(rec.lag_ns(), None);
+        // 250 us keeps its top 11 bits: 249.984 us (within 0.1%).
+        assert_eq!(dur16::decode(rec.ttfb), 249_984);
+    }
+
+    /// Clock readings out of order (an intended start after the actual one, a
+    /// completion before the start) saturate at 0 instead of wrapping.
+    #[test]
+    fn timing_out_of_order_saturates() {
+        let rec = Record::from_timing(&Timing {
+            end: 10,
+            start: 20,
+            intended: Some(30),
+            first_byte: 15,
+            ..reused()
+        });
+        assert_eq!((rec.service, rec.lag, rec.ttfb), (0, 0, 0));
+        assert_eq!(rec.lag_ns(), Some(0));
     }
 }
