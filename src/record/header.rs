@@ -2,7 +2,7 @@
 //! [`ProcessStats`], the reasons of failures in words), its byte layout, and the
 //! checks made on reading it (magic, version, sizes). The layout is specified in
 //! `docs/sample-format.md`; the record log (`log`) writes the header once at the
-//! start and its ending fields ([`ending`]) when the process finishes.
+//! start and its ending fields (`ending`) when the process finishes.
 
 use crate::record::record::RECORD_SIZE;
 
@@ -107,7 +107,7 @@ pub struct Header {
     pub tls: [u16; 3],
     /// Why requests failed, in words: the first failure of each error kind (by its
     /// byte) that the process noted, e.g. a TLS certificate's names or dates. Written
-    /// when the process finishes; see [`encode_reasons`].
+    /// when the process finishes; see `encode_reasons`.
     pub reasons: Vec<(u8, String)>,
 }
 
