@@ -11,11 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use barrage::record::merge::{self, Column, CsvOptions};
-use barrage::record::sample::{
+use barrage::record::rundir::file_name;
+use barrage::record::{
     CHUNK_RECORDS, ClockState, ErrorKind, FLAG_NEW_CONN, FLAG_VALID, Header, ProcessStats, Record,
-    SampleFile, SampleLog, dur16, dur32, file_name,
+    SampleFile, SampleLog, dur16, dur32,
 };
+use barrage::record::{Column, CsvOptions, csv};
 use barrage::wire::http::{Feed, ResponseParser};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -195,7 +196,7 @@ fn csv(c: &mut Criterion) {
     g.bench_function("push_seconds", |b| {
         b.iter(|| {
             line.clear();
-            merge::push_seconds(&mut line, black_box(rec.end_ns), 6);
+            csv::push_seconds(&mut line, black_box(rec.end_ns), 6);
             line.len()
         })
     });
@@ -203,7 +204,7 @@ fn csv(c: &mut Criterion) {
     g.bench_function("format_row_default", |b| {
         b.iter(|| {
             line.clear();
-            merge::format_row(&mut line, black_box(&rec), &file, &default);
+            csv::format_row(&mut line, black_box(&rec), &file, &default);
             line.len()
         })
     });
@@ -214,7 +215,7 @@ fn csv(c: &mut Criterion) {
     g.bench_function("format_row_all_columns", |b| {
         b.iter(|| {
             line.clear();
-            merge::format_row(&mut line, black_box(&rec), &file, &all);
+            csv::format_row(&mut line, black_box(&rec), &file, &all);
             line.len()
         })
     });

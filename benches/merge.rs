@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use barrage::record::merge::{self, Column, CsvOptions, Merger};
+use barrage::record::{Column, CsvOptions, Merger, csv, rundir};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 mod synthetic;
@@ -31,7 +31,7 @@ fn records() -> u64 {
 fn merge_bench(c: &mut Criterion) {
     let total = records() / PROCESSES as u64 * PROCESSES as u64;
     let dir = synthetic::run_dir("merge", total, PROCESSES, THREADS);
-    let files = merge::open_run(std::slice::from_ref(&dir)).expect("open run");
+    let files = rundir::open_run(std::slice::from_ref(&dir)).expect("open run");
     let out: PathBuf =
         std::env::temp_dir().join(format!("barrage-bench-results-{}.csv", std::process::id()));
 
@@ -54,7 +54,7 @@ fn merge_bench(c: &mut Criterion) {
     let csv = |name: &str, opts: CsvOptions, g: &mut criterion::BenchmarkGroup<_>| {
         g.bench_function(name, |b| {
             b.iter(|| {
-                let rows = merge::write_csv(&files, &out, &opts, |r, _| {
+                let rows = csv::write_csv(&files, &out, &opts, |r, _| {
                     black_box(r);
                 })
                 .expect("write_csv");
@@ -86,7 +86,7 @@ fn thread_cpu() -> Duration {
 
 /// Best of three passes by CPU time, printed before criterion's wall-clock figures:
 /// what one core achieves, even on a busy machine.
-fn cpu_time_report(files: &[barrage::record::sample::SampleFile], out: &Path, total: u64) {
+fn cpu_time_report(files: &[barrage::record::SampleFile], out: &Path, total: u64) {
     let best = |pass: &mut dyn FnMut()| {
         (0..3)
             .map(|_| {
@@ -104,7 +104,7 @@ fn cpu_time_report(files: &[barrage::record::sample::SampleFile], out: &Path, to
         }
     });
     let csv = best(&mut || {
-        merge::write_csv(files, out, &CsvOptions::default(), |r, _| {
+        csv::write_csv(files, out, &CsvOptions::default(), |r, _| {
             black_box(r);
         })
         .expect("write_csv");

@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use barrage::record::merge::{self, CsvOptions, Merger};
+use barrage::record::{CsvOptions, Merger, csv, rundir};
 use barrage::report::finish::for_run;
 use barrage::report::{ReportOptions, write_files};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -40,7 +40,7 @@ fn samples() -> u64 {
 }
 
 fn report_pass(dir: &Path) -> u64 {
-    let files = merge::open_run(&[dir.to_path_buf()]).expect("open run");
+    let files = rundir::open_run(&[dir.to_path_buf()]).expect("open run");
     let (mut acc, source) = for_run(&files, ReportOptions::default());
     let mut m = Merger::new(&files).expect("merger");
     while let Some((r, _)) = m.next_record().expect("read") {
@@ -52,14 +52,14 @@ fn report_pass(dir: &Path) -> u64 {
 }
 
 fn csv_pass(dir: &Path, out: &Path, with_report: bool) -> u64 {
-    let files = merge::open_run(&[dir.to_path_buf()]).expect("open run");
+    let files = rundir::open_run(&[dir.to_path_buf()]).expect("open run");
     let (mut acc, source) = for_run(&files, ReportOptions::default());
     let rows = if with_report {
-        merge::write_csv(&files, out, &CsvOptions::default(), |r, _| {
+        csv::write_csv(&files, out, &CsvOptions::default(), |r, _| {
             acc.add_record(r)
         })
     } else {
-        merge::write_csv(&files, out, &CsvOptions::default(), |r, _| {
+        csv::write_csv(&files, out, &CsvOptions::default(), |r, _| {
             black_box(r);
         })
     }
@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
     // One full report (files included) first, so its cost is visible once and the
     // output can be looked at.
     let t = std::time::Instant::now();
-    let files = merge::open_run(std::slice::from_ref(&dir)).expect("open run");
+    let files = rundir::open_run(std::slice::from_ref(&dir)).expect("open run");
     let (mut acc, source) = for_run(&files, ReportOptions::default());
     let mut m = Merger::new(&files).expect("merger");
     while let Some((r, _)) = m.next_record().expect("read") {

@@ -9,8 +9,8 @@
 //!   deadlines, the live progress board.
 //! - `wire`: what crosses the socket: request bytes, response framing (`http`), TLS,
 //!   response checks (`expect`).
-//! - `record`: the mmapped record log every request ends in (`sample`) and the merge
-//!   into results.csv.
+//! - `record`: the 32-byte record every request ends as, the mmapped log of them in
+//!   each process's sample file (`log`), and their merge into results.csv.
 //! - `report`: summaries, intervals, charts, HTML, HdrHistogram logs, thresholds, and
 //!   the terminal summary.
 //! - `serve`: the built-in target server.
@@ -19,7 +19,7 @@
 //! `console`, which never lets a closed stdout or stderr stop a run.
 //!
 //! `unsafe` is denied crate-wide and allowed item by item only where there is no safe
-//! way: the shared mappings of `record::sample` (the record log) and
+//! way: the shared mappings of `record::log` (the record log) and
 //! `engine::progress` (the live board), and `engine::launcher`'s `fork`, `_exit` and
 //! `adjtimex`. Every block says why it is sound in a `// SAFETY:` line (clippy's
 //! `undocumented_unsafe_blocks`, set in Cargo.toml, checks it).

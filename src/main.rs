@@ -13,7 +13,7 @@ use barrage::cli::banner;
 use barrage::cli::config::RunConfig;
 use barrage::cli::exit::{self, Ending, THRESHOLD_FAILED};
 use barrage::engine::launcher;
-use barrage::record::merge::{self, Column, CsvOptions};
+use barrage::record::{Column, CsvOptions, rundir};
 use barrage::report::finish::{ReportOut, merge_and_report};
 use barrage::report::fmt::plural;
 use barrage::report::source::Input;
@@ -184,7 +184,7 @@ fn run_report(a: &ReportArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 }
 
 fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let files = merge::open_run(&a.dirs)?;
+    let files = rundir::open_run(&a.dirs)?;
     let out = a
         .out
         .clone()

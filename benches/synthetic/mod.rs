@@ -10,9 +10,9 @@
 
 use std::path::PathBuf;
 
-use barrage::record::sample::{
-    CHUNK_RECORDS, ClockState, FLAG_NEW_CONN, Header, ProcessStats, Record, SampleLog, dur16,
-    dur32, file_name,
+use barrage::record::rundir::file_name;
+use barrage::record::{
+    CHUNK_RECORDS, ClockState, FLAG_NEW_CONN, Header, ProcessStats, Record, SampleLog, dur16, dur32,
 };
 
 /// splitmix64: deterministic, dependency-free jitter.

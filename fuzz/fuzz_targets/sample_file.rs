@@ -1,5 +1,5 @@
 //! Fuzzes reading a sample file: the input is written as `samples-000.bin` in a
-//! scratch run directory, then opened with `merge::open_run` and merged to the end,
+//! scratch run directory, then opened with `rundir::open_run` and merged to the end,
 //! every record formatted with every CSV column; `Header::decode` runs on it directly.
 //!
 //! Checked: no panic, no unbounded allocation (libFuzzer's -rss_limit_mb and
@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use barrage::record::merge::{self, Column, CsvOptions, Merger};
-use barrage::record::sample::{HEADER_SIZE, Header, RECORD_SIZE};
+use barrage::record::{Column, CsvOptions, Merger, csv, rundir};
+use barrage::record::{HEADER_SIZE, Header, RECORD_SIZE};
 use libfuzzer_sys::fuzz_target;
 
 /// One scratch directory per fuzzing process, reused for every input.
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
 
     let dir = scratch();
     std::fs::write(dir.join("samples-000.bin"), data).expect("write scratch file");
-    let Ok(files) = merge::open_run(std::slice::from_ref(dir)) else {
+    let Ok(files) = rundir::open_run(std::slice::from_ref(dir)) else {
         return;
     };
     assert_eq!(files.len(), 1);
@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
             );
             last = rec.end_ns;
             line.clear();
-            merge::format_row(&mut line, &rec, &files[fi], &opts);
+            csv::format_row(&mut line, &rec, &files[fi], &opts);
             assert_eq!(line.last(), Some(&b'\n'));
             rows += 1;
             assert!(rows <= max_slots, "more records than slots");
@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The same file through write_csv: same rows, or an error where the merger failed.
-    let csv = merge::write_csv(&files, std::path::Path::new("/dev/null"), &opts, |_, _| {});
+    let csv = csv::write_csv(&files, std::path::Path::new("/dev/null"), &opts, |_, _| {});
     match csv {
         Ok(n) => assert!(
             clean && n == rows,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::cli::args::{OnOff, RunArgs, TargetsMode};
 use crate::engine::conn::Template;
 use crate::engine::schedule::{Pick, Picker, Profile};
-use crate::record::merge::Column;
+use crate::record::Column;
 use crate::wire::expect::ExpectSpec;
 use crate::wire::request::{self, RequestSpec};
 use crate::wire::tls::{ClientTls, TlsOptions};

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::record::sample::ErrorKind;
+use crate::record::ErrorKind;
 use crate::report::fmt::plural;
 use crate::report::{Summary, error_code};
 

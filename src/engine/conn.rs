@@ -27,7 +27,7 @@ use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
-use crate::record::sample::{ErrorKind, ProcessStats};
+use crate::record::{ErrorKind, ProcessStats};
 use crate::time::Clock;
 use crate::wire::expect::{Check, Expect};
 use crate::wire::http::{Feed, ParseError, ResponseParser};

@@ -33,8 +33,9 @@ use crate::engine::conn::TlsCtx;
 use crate::engine::progress::{Board, Snapshot};
 use crate::engine::schedule::Schedule;
 use crate::engine::worker::{self, LoopPlan, Model, Worker};
-use crate::record::merge::{self, CsvOptions, MergeError};
-use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};
+use crate::record::{
+    self, ClockState, CsvOptions, Header, MergeError, ProcessStats, SampleLog, rundir,
+};
 use crate::report::finish::{ReportOut, merge_and_report};
 use crate::report::{Report, ReportError, ReportOptions};
 use crate::time::{Clock, wall_ns};
@@ -203,7 +204,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     // One pass over the samples writes results.csv and the report. A report that
     // cannot be built or written is reported, but must not hide the run's outcome:
     // the samples and results.csv are there for `barrage report`.
-    let files = merge::open_host_run(&cfg.out)?;
+    let files = rundir::open_host_run(&cfg.out)?;
     let csv = cfg.write_csv.then(|| cfg.out.join("results.csv"));
     let csv_opts = CsvOptions {
         precision: cfg.precision,
@@ -364,7 +365,7 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
         path: path.clone(),
         source,
     })?;
-    if merge::sample_paths(&path).is_ok() {
+    if rundir::sample_paths(&path).is_ok() {
         return Err(RunError::OutDirUsed { path });
     }
     // Prove the directory is writable now, not after the load.
@@ -489,15 +490,15 @@ fn child_main(
         core_affinity::set_for_current(ids[index % ids.len()]);
     }
     let header = Header {
-        chunk_records: sample::CHUNK_RECORDS as u32,
+        chunk_records: record::CHUNK_RECORDS as u32,
         process_index: index as u32,
         process_count: cfg.processes as u32,
         flags: if cfg.load.is_open() {
-            sample::HDR_OPEN_LOOP
+            record::HDR_OPEN_LOOP
         } else {
             0
         } | if cfg.latency_uncorrected {
-            sample::HDR_UNCORRECTED
+            record::HDR_UNCORRECTED
         } else {
             0
         },
@@ -511,7 +512,7 @@ fn child_main(
         clock_start,
         ..Default::default()
     };
-    let path = cfg.out.join(sample::file_name(index as u32));
+    let path = cfg.out.join(rundir::file_name(index as u32));
     let log = match SampleLog::create(&path, &header) {
         Ok(l) => l,
         Err(e) => {

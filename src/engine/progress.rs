@@ -5,7 +5,7 @@
 //! launcher reads all slots at every whole second of the run to print requests/s, errors and an
 //! approximate p99. No pipe, no message per request.
 //!
-//! `unsafe` here is the shared mapping, as in `sample.rs` (allowed item by item; the
+//! `unsafe` here is the shared mapping, as in `record/log.rs` (allowed item by item; the
 //! crate denies it).
 
 use std::fs::OpenOptions;

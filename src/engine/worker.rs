@@ -40,10 +40,7 @@ use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, 
 use crate::engine::deadlines::Deadlines;
 use crate::engine::progress::Slot;
 use crate::engine::schedule::{Picker, Profile, Schedule};
-use crate::record::sample::{
-    ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
-    dur32,
-};
+use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing};
 use crate::time::Clock;
 
 /// Token of the waker that tells a loop the stop level changed.
@@ -587,45 +584,24 @@ impl<'p> Worker<'p> {
         self.deadlines.remove(i);
         self.result.requests += 1;
         let r = &self.conns[i].req;
-        let mut flags = 0;
-        let (mut connect, mut tls) = (0, 0);
-        if r.new_conn {
-            flags |= FLAG_NEW_CONN;
-            connect = dur16::encode(r.connect_ns);
-            tls = dur16::encode(r.tls_ns);
-        }
-        if r.tls_resumed {
-            flags |= FLAG_TLS_RESUMED;
-        }
-        let mut lag = 0;
-        let mut latency = f.end.saturating_sub(r.start);
-        if r.scheduled {
-            flags |= FLAG_SCHEDULED;
-            lag = dur32::encode(r.start.saturating_sub(r.intended));
-            latency = f.end.saturating_sub(r.intended);
-        }
-        let ttfb = if r.first_byte > 0 {
-            dur16::encode(r.first_byte.saturating_sub(r.start))
-        } else {
-            0
-        };
-        let rec = Record {
-            end_ns: f.end,
-            service: dur32::encode(f.end.saturating_sub(r.start)),
-            lag,
-            ttfb,
-            connect,
-            tls,
+        let timing = Timing {
+            end: f.end,
+            start: r.start,
+            intended: r.scheduled.then_some(r.intended),
+            connect_ns: r.connect_ns,
+            tls_ns: r.tls_ns,
+            first_byte: r.first_byte,
+            new_conn: r.new_conn,
+            resumed: r.tls_resumed,
             status: f.status,
-            bytes: f.bytes.min(u32::MAX as u64) as u32,
+            error: f.error,
+            bytes: f.bytes,
             target: r.target,
-            error: f.error as u8,
-            flags,
         };
         if let Some(p) = &self.progress {
-            p.record(latency, f.error != crate::record::sample::ErrorKind::None);
+            p.record(timing.latency_ns(), f.error != ErrorKind::None);
         }
-        if let Err(e) = self.writer.push(&rec) {
+        if let Err(e) = self.writer.push(&Record::from_timing(&timing)) {
             self.result.stats.lost += 1;
             if self.result.error.is_none() {
                 self.result.error = Some(format!("cannot record samples: {e}"));

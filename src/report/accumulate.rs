@@ -16,7 +16,7 @@ use super::{
     IntervalLatency, IntervalStats, Moments, Point, Report, ReportError, ReportOptions, Sample,
     ScheduleStats, SourceInfo, Totals, json,
 };
-use crate::record::sample::Record;
+use crate::record::Record;
 
 /// An open-loop request that started more than this after its intended start is
 /// counted as behind schedule: twice the granularity of the timer that starts
@@ -382,7 +382,7 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::sample::ErrorKind;
+    use crate::record::ErrorKind;
 
     fn s(end_ms: u64, lat_ms: u64) -> Sample {
         Sample {
@@ -544,7 +544,7 @@ mod tests {
             end_ns: 1_000_000,
             status,
             error: error as u8,
-            flags: crate::record::sample::FLAG_VALID,
+            flags: crate::record::FLAG_VALID,
             ..Default::default()
         };
         let mut acc = Accumulator::new(ReportOptions::default());

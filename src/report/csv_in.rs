@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::{ERROR_UNKNOWN, Sample, error_code};
-use crate::record::sample::reported_status;
+use crate::record::reported_status;
 
 /// Why results.csv could not be read. Each says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -346,10 +346,7 @@ mod tests {
         let (v, st) = rows(&p, false).unwrap();
         assert!(st.header);
         assert_eq!(v[0].bytes, 100);
-        assert_eq!(
-            v[1].error,
-            crate::record::sample::ErrorKind::ConnectRefused as u8
-        );
+        assert_eq!(v[1].error, crate::record::ErrorKind::ConnectRefused as u8);
     }
 
     /// Issue 12 item 2: a results.csv written by an older barrage kept the status
@@ -369,10 +366,7 @@ mod tests {
         let (v, _) = rows(&p, false).unwrap();
         let statuses: Vec<u16> = v.iter().map(|s| s.status).collect();
         assert_eq!(statuses, [200, 0, 0, 503, 200]);
-        assert_eq!(
-            v[1].error,
-            crate::record::sample::ErrorKind::EofMidResponse as u8
-        );
+        assert_eq!(v[1].error, crate::record::ErrorKind::EofMidResponse as u8);
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn write_files(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::sample::ErrorKind;
+    use crate::record::ErrorKind;
     use crate::report::{Accumulator, ReportOptions, Sample, SourceInfo};
 
     fn s(end_ms: u64, lat_ms: u64) -> Sample {

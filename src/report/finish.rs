@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{Accumulator, Report, ReportError, ReportOptions, SourceInfo, write_files};
-use crate::record::merge::{self, CsvOptions, MergeError, Merger};
-use crate::record::sample::{ProcessStats, SampleFile};
+use crate::record::{CsvOptions, MergeError, Merger, csv};
+use crate::record::{ProcessStats, SampleFile};
 
 /// The report [`merge_and_report`] builds, and where its files go.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +56,7 @@ pub fn merge_and_report(
     let (mut acc, mut source) = for_run(files, report.opts);
     source.tls_verified = report.tls_verified;
     let records = match csv {
-        Some((path, opts)) => merge::write_csv(files, path, opts, |r, _| acc.add_record(r))?,
+        Some((path, opts)) => csv::write_csv(files, path, opts, |r, _| acc.add_record(r))?,
         None => {
             let mut m = Merger::new(files)?;
             let mut n = 0;
@@ -82,7 +82,7 @@ pub fn merge_and_report(
 /// An accumulator and source description for a run's sample files: latency is
 /// uncorrected if asked or if the run was recorded with `--latency-uncorrected`.
 pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, SourceInfo) {
-    let uncorrected = merge::recorded_uncorrected(files);
+    let uncorrected = csv::recorded_uncorrected(files);
     let opts = ReportOptions {
         corrected: opts.corrected && !uncorrected,
         ..opts
@@ -125,7 +125,7 @@ mod tests {
     /// A recorded run directory of the test fixtures (tests/fixtures/README.md).
     fn fixture(name: &str) -> Vec<SampleFile> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runs");
-        merge::open_run(&[dir.join(name)]).unwrap()
+        crate::record::rundir::open_run(&[dir.join(name)]).unwrap()
     }
 
     fn scratch(name: &str) -> PathBuf {

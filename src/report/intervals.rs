@@ -13,7 +13,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use super::IntervalStats;
-use crate::record::merge::push_seconds;
+use crate::record::csv::push_seconds;
 
 /// The header line, naming every column.
 pub const HEADER: &str =

@@ -52,7 +52,7 @@ pub mod thresholds;
 use std::io;
 use std::path::PathBuf;
 
-use crate::record::merge::MergeError;
+use crate::record::MergeError;
 
 pub use accumulate::{Accumulator, BEHIND_SCHEDULE_NS, MAX_INTERVALS};
 pub use files::{names, write_files};

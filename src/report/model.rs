@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use hdrhistogram::Histogram;
 
 use super::{Moments, ReportOptions, Summary};
-use crate::record::sample::ProcessStats;
+use crate::record::ProcessStats;
 
 /// Everything a report shows, built by [`Accumulator::finish`].
 pub struct Report {

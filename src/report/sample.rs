@@ -3,7 +3,7 @@
 //! [`ErrorKind`] byte, or [`ERROR_UNKNOWN`] for a results.csv row that failed without
 //! saying how) with the names every output shows for them.
 
-use crate::record::sample::{ErrorKind, Record};
+use crate::record::{ErrorKind, Record};
 
 /// Error code for a failed request whose kind is unknown: a results.csv row with status
 /// 0 and no `error` column (the seed tool's only way to say "failed").
@@ -33,7 +33,7 @@ pub struct Sample {
     /// Response time, ns.
     pub latency_ns: u64,
     /// HTTP status of a complete response; 0 when none came (the rule of
-    /// [`crate::record::sample::reported_status`]).
+    /// [`crate::record::reported_status`]).
     pub status: u16,
     /// Error code: 0 for success, an [`ErrorKind`] byte, or [`ERROR_UNKNOWN`].
     pub error: u8,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::finish::{ReportOut, merge_and_report};
 use super::{Accumulator, Report, ReportError, ReportOptions, SourceInfo, Summary, csv_in};
-use crate::record::merge;
+use crate::record::rundir;
 
 /// How far out of order a results.csv row may be and still land in its interval: the
 /// seed tool wrote rows roughly in completion order.
@@ -35,7 +35,7 @@ impl Input {
             return Err(bad(Path::new("."), "no input given"));
         };
         if paths.iter().all(|p| p.is_dir()) {
-            if paths.len() == 1 && merge::sample_paths(first).is_err() {
+            if paths.len() == 1 && rundir::sample_paths(first).is_err() {
                 let csv = first.join("results.csv");
                 if csv.is_file() {
                     return Ok(Input::Csv(csv));
@@ -81,7 +81,7 @@ impl Input {
     pub fn build(&self, opts: ReportOptions, skip_bad_lines: bool) -> Result<Report, ReportError> {
         match self {
             Input::Samples(dirs) => {
-                let files = merge::open_run(dirs)?;
+                let files = rundir::open_run(dirs)?;
                 let out = ReportOut {
                     opts,
                     ..Default::default()

@@ -3,18 +3,26 @@
 //! need nothing installed. It counts every request and connection and prints both
 //! when stopped, which is what the tests compare results.csv against.
 //!
-//! The query string shapes the answer, so tests can ask for what they need:
-//! `status=503`, `body=text`, `size=N` (N bytes of body), `chunked=1`,
-//! `close=1` (answer with `Connection: close`), `eof=1` (no length: the body ends
-//! when the server closes), `delay=50ms` (answer later; the
-//! connection waits, others are served meanwhile). Server-wide: `--delay` (every
-//! answer later), `--stall AT:FOR` (a pause mid-run), `--capture FILE` (every request's
-//! raw bytes, for checking what the client sent).
+//! - here: the command: listen, set up `--tls`, run one event loop per `--threads`
+//!   (accept, drive connections, fire delayed answers) until a signal or
+//!   `--duration`, then print the counts.
+//! - `conn`: one accepted connection: read (decrypting with `--tls`), answer complete
+//!   requests in order, write (encrypting); where `--delay`, `--stall AT:FOR` (a
+//!   pause mid-run), `--capture FILE` (every request's raw bytes, for checking what
+//!   the client sent) and `--peers` act.
+//! - `answer`: request parsing, and the canned answer a path's query asks for
+//!   (`status=503`, `size=N`, `chunked=1`, `delay=50ms`...).
+//!
+//! Answers of another kind (an application for scenarios to drive) belong in a file
+//! of their own beside `answer`.
+
+mod answer;
+mod conn;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -23,22 +31,22 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::cli::args::{ServeArgs, parse_duration};
+pub use answer::{Answer, answer_for};
+use conn::{ServerConn, drive};
+
+use crate::cli::args::ServeArgs;
 use crate::outln;
 use crate::report::fmt::plural;
-use crate::wire::request::percent_decode;
 use crate::wire::tls::ServerTls;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
-/// Largest request head plus body the server buffers.
-const MAX_REQUEST: usize = 1 << 20;
 
 /// What the server's threads share: counters, and the behaviour asked for on the
 /// command line.
@@ -245,26 +253,8 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-struct ServerConn {
-    stream: TcpStream,
-    /// `--tls`: the session; `inbuf`/`out` then hold plaintext.
-    tls: Option<Box<rustls::ServerConnection>>,
-    /// Handshake counted already.
-    handshake_counted: bool,
-    /// The client's address (kept for `--peers`).
-    peer: Option<std::net::IpAddr>,
-    /// Received bytes not yet answered.
-    inbuf: Vec<u8>,
-    /// Answer bytes not yet written.
-    out: Vec<u8>,
-    written: usize,
-    /// Waiting for a delayed answer until this instant.
-    paused_until: Option<Instant>,
-    /// The request being delayed: its length in `inbuf` and its answer.
-    delayed: Option<(usize, Answer)>,
-    close_after_write: bool,
-}
-
+/// One thread's event loop: accepts connections (shared listener), drives each on its
+/// readiness, and resumes a paused one when its delayed answer is due; until `stop`.
 fn serve_loop(
     mut poll: Poll,
     mut listener: TcpListener,
@@ -328,18 +318,7 @@ fn serve_loop(
                                 None => None,
                             };
                             shared.connections.fetch_add(1, Ordering::Relaxed);
-                            conns[i] = Some(ServerConn {
-                                stream,
-                                tls,
-                                handshake_counted: false,
-                                peer: Some(peer_addr.ip()),
-                                inbuf: Vec::new(),
-                                out: Vec::new(),
-                                written: 0,
-                                paused_until: None,
-                                delayed: None,
-                                close_after_write: false,
-                            });
+                            conns[i] = Some(ServerConn::new(stream, tls, peer_addr.ip()));
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(_) => break,
@@ -375,342 +354,5 @@ fn serve_loop(
                 free.push(i);
             }
         }
-    }
-}
-
-/// Reads, answers and writes as far as possible. False when the connection is done.
-fn drive(
-    c: &mut ServerConn,
-    buf: &mut [u8],
-    shared: &Shared,
-    timers: &mut BinaryHeap<Reverse<(Instant, usize)>>,
-    index: usize,
-) -> bool {
-    let eof = match read_in(c, buf, shared) {
-        Some(eof) => eof,
-        None => return false,
-    };
-    if c.inbuf.len() > MAX_REQUEST {
-        return false;
-    }
-    // Answer complete requests in order; a delayed one pauses the connection.
-    while c.paused_until.is_none() && !c.close_after_write {
-        let (len, answer) = match c.delayed.take() {
-            Some(d) => d,
-            None => match parse_request(&c.inbuf) {
-                Parsed::Partial => break,
-                Parsed::Bad => {
-                    c.out.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                    c.close_after_write = true;
-                    c.inbuf.clear();
-                    break;
-                }
-                Parsed::Request { len, mut answer } => {
-                    if let (Some(peers), Some(ip)) = (&shared.peers, c.peer) {
-                        *peers
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .entry(ip)
-                            .or_insert(0) += 1;
-                    }
-                    if let Some(f) = &shared.capture {
-                        let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
-                        let _ = f.write_all(&c.inbuf[..len]);
-                    }
-                    let now = Instant::now();
-                    let stalled = shared
-                        .stall
-                        .filter(|(a, b)| (*a..*b).contains(&now))
-                        .map(|(_, b)| b - now);
-                    let delay = [answer.delay.take(), shared.delay, stalled]
-                        .into_iter()
-                        .flatten()
-                        .max();
-                    if let Some(d) = delay.filter(|d| !d.is_zero()) {
-                        let until = Instant::now() + d;
-                        c.paused_until = Some(until);
-                        c.delayed = Some((len, answer));
-                        timers.push(Reverse((until, index)));
-                        break;
-                    }
-                    (len, answer)
-                }
-            },
-        };
-        shared.requests.fetch_add(1, Ordering::Relaxed);
-        answer.write_to(&mut c.out);
-        c.close_after_write = answer.close || answer.eof;
-        c.inbuf.drain(..len);
-    }
-    if !flush(c) {
-        return false;
-    }
-    let pending = c.tls.as_ref().is_some_and(|t| t.wants_write()) || c.written < c.out.len();
-    if c.close_after_write && !pending {
-        return false;
-    }
-    !(eof && c.out.is_empty() && c.paused_until.is_none())
-}
-
-/// Reads what the socket has (decrypting with `--tls`) into `inbuf`. `None`: the
-/// connection failed; `Some(eof)` otherwise.
-fn read_in(c: &mut ServerConn, buf: &mut [u8], shared: &Shared) -> Option<bool> {
-    loop {
-        let n = match c.stream.read(buf) {
-            Ok(0) => return Some(true),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return None,
-        };
-        let Some(tls) = c.tls.as_mut() else {
-            c.inbuf.extend_from_slice(&buf[..n]);
-            continue;
-        };
-        let mut data = &buf[..n];
-        while !data.is_empty() {
-            if tls.read_tls(&mut data).is_err() {
-                return None;
-            }
-            if tls.process_new_packets().is_err() {
-                // Send the alert that says why, then give up on the connection.
-                let _ = tls.write_tls(&mut c.stream);
-                return None;
-            }
-            let mut plain = [0u8; 16 * 1024];
-            loop {
-                match tls.reader().read(&mut plain) {
-                    Ok(0) => return Some(true),
-                    Ok(m) => c.inbuf.extend_from_slice(&plain[..m]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => return None,
-                }
-            }
-        }
-        if !c.handshake_counted && !tls.is_handshaking() {
-            c.handshake_counted = true;
-            let counter = if tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
-                &shared.tls_resumed
-            } else {
-                &shared.tls_full
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Writes pending answers (encrypting with `--tls`). False when the connection failed.
-fn flush(c: &mut ServerConn) -> bool {
-    if let Some(tls) = c.tls.as_mut() {
-        loop {
-            // Plaintext into rustls as far as its buffer takes it...
-            while c.written < c.out.len() {
-                match tls.writer().write(&c.out[c.written..]) {
-                    Ok(0) => break,
-                    Ok(n) => c.written += n,
-                    Err(_) => return false,
-                }
-            }
-            if !c.out.is_empty() && c.written == c.out.len() {
-                c.out.clear();
-                c.written = 0;
-                if c.close_after_write {
-                    tls.send_close_notify();
-                }
-            }
-            // ...and records out to the socket until it is full.
-            while tls.wants_write() {
-                match tls.write_tls(&mut c.stream) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return false,
-                }
-            }
-            if c.out.is_empty() {
-                return true;
-            }
-        }
-    }
-    while c.written < c.out.len() {
-        match c.stream.write(&c.out[c.written..]) {
-            Ok(n) => c.written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    c.out.clear();
-    c.written = 0;
-    true
-}
-
-/// What to answer one request with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    /// No Content-Length: the body ends when the server closes the connection.
-    pub eof: bool,
-    pub body: Vec<u8>,
-    pub chunked: bool,
-    pub close: bool,
-    pub delay: Option<Duration>,
-    pub head: bool,
-}
-
-impl Answer {
-    fn write_to(&self, out: &mut Vec<u8>) {
-        let reason = match self.status {
-            200 => "OK",
-            201 => "Created",
-            204 => "No Content",
-            301 => "Moved Permanently",
-            304 => "Not Modified",
-            400 => "Bad Request",
-            404 => "Not Found",
-            500 => "Internal Server Error",
-            503 => "Service Unavailable",
-            _ => "Status",
-        };
-        out.extend_from_slice(
-            format!("HTTP/1.1 {} {reason}\r\nServer: barrage\r\n", self.status).as_bytes(),
-        );
-        if self.close {
-            out.extend_from_slice(b"Connection: close\r\n");
-        }
-        let no_body = self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
-        if no_body {
-            out.extend_from_slice(b"\r\n");
-            return;
-        }
-        if self.eof {
-            out.extend_from_slice(b"\r\n");
-            if !self.head {
-                out.extend_from_slice(&self.body);
-            }
-        } else if self.chunked {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-            if !self.head {
-                // Several chunks so clients meet chunk boundaries mid-body.
-                for piece in self.body.chunks(7) {
-                    out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-                    out.extend_from_slice(piece);
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(b"0\r\n\r\n");
-            }
-        } else {
-            out.extend_from_slice(
-                format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes(),
-            );
-            if !self.head {
-                out.extend_from_slice(&self.body);
-            }
-        }
-    }
-}
-
-enum Parsed {
-    Partial,
-    Bad,
-    Request { len: usize, answer: Answer },
-}
-
-fn parse_request(buf: &[u8]) -> Parsed {
-    if buf.is_empty() {
-        return Parsed::Partial;
-    }
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Bad,
-    };
-    let mut body_len = 0usize;
-    let mut close = req.version == Some(0);
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-            {
-                Some(n) => body_len = n,
-                None => return Parsed::Bad,
-            }
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-            if v.contains("close") {
-                close = true;
-            } else if v.contains("keep-alive") {
-                close = false;
-            }
-        }
-    }
-    if buf.len() < head_len + body_len {
-        return Parsed::Partial;
-    }
-    let path = req.path.unwrap_or("/");
-    let mut answer = answer_for(path);
-    answer.close |= close;
-    answer.head = req.method == Some("HEAD");
-    Parsed::Request {
-        len: head_len + body_len,
-        answer,
-    }
-}
-
-/// The answer a path's query asks for (see the module docs).
-pub fn answer_for(path: &str) -> Answer {
-    let mut a = Answer {
-        status: 200,
-        eof: false,
-        body: b"ok\n".to_vec(),
-        chunked: false,
-        close: false,
-        delay: None,
-        head: false,
-    };
-    let Some((_, query)) = path.split_once('?') else {
-        return a;
-    };
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "status" => {
-                a.status = v
-                    .parse()
-                    .ok()
-                    .filter(|s| (100..1000).contains(s))
-                    .unwrap_or(200)
-            }
-            "body" => a.body = percent_decode(v, true),
-            "size" => a.body = vec![b'x'; v.parse::<usize>().unwrap_or(0).min(64 << 20)],
-            "chunked" => a.chunked = v != "0",
-            "close" => a.close = v != "0",
-            "eof" => a.eof = v != "0",
-            "delay" => a.delay = parse_duration(v).ok(),
-            _ => {}
-        }
-    }
-    a
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_shapes_the_answer() {
-        let a = answer_for("/x?status=503&body=hi%20there&chunked=1&close=1&delay=5ms");
-        assert_eq!(a.status, 503);
-        assert_eq!(a.body, b"hi there");
-        assert!(a.chunked && a.close);
-        assert_eq!(a.delay, Some(Duration::from_millis(5)));
-        assert_eq!(answer_for("/?size=10").body.len(), 10);
-        assert_eq!(answer_for("/").body, b"ok\n");
-        assert_eq!(percent_decode("a%2", true), b"a%2");
-        assert_eq!(percent_decode("%41%zz+", true), b"A%zz ");
-        assert_eq!(percent_decode("a+b", false), b"a+b");
     }
 }

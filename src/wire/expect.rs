@@ -10,7 +10,7 @@
 use memchr::memmem::Finder;
 use regex::bytes::Regex;
 
-use crate::record::sample::ErrorKind;
+use crate::record::ErrorKind;
 
 /// Allowed HTTP statuses, as a bitset over 0..1024.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::record::sample::ErrorKind;
+use crate::record::ErrorKind;
 use crate::wire::tls_verify::{Reasons, Verifier};
 
 /// TLS options of a run, as given on the command line.

@@ -34,7 +34,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::record::sample::ErrorKind;
+use crate::record::ErrorKind;
 use crate::time::pretty_utc;
 
 /// The run's certificate verifier: WebPki plus pinning of `--cacert` certificates.
