@@ -32,6 +32,7 @@ pub mod console;
 pub mod engine;
 pub mod record;
 pub mod report;
+pub mod scenario;
 pub mod serve;
 pub mod time;
 pub mod wire;
