@@ -12,6 +12,7 @@
 //! - `compile`: the scenario set (scenarios, steps, expectations) built from a file.
 //! - `vu`: one virtual user's state and the calls the engine makes per step.
 
+pub mod capture;
 pub mod error;
 pub mod file;
 pub mod rng;

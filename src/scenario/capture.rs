@@ -1,0 +1,596 @@
+//! Captures: values taken from a finished response for later steps' templates.
+//!
+//! - `json = "/items/0/id"`: a JSON Pointer (RFC 6901) into the body. The body is
+//!   walked with serde_json without building a tree, and the walk stops as soon as the
+//!   value is found. A string is captured decoded; a number, `true` or `false` as
+//!   written; an object or array as its JSON text without the whitespace between
+//!   tokens; `null` or a missing member counts as nothing found.
+//! - `regex = 'id=(\d+)'`: the first group of the first match in the body.
+//! - `header = "Set-Cookie", regex = "sid=([^;]+)"`: the first group of the first
+//!   match in the values of that header (every header of that name, in order);
+//!   `header` alone captures the first such header's whole value.
+//!
+//! Everything is compiled once (regexes, the pointer split into its reference tokens).
+//! Applying a capture writes into the virtual user's slot buffer and allocates nothing
+//! once warm: the regex's group positions live in a per-user [`Scratch`].
+//!
+//! A capture that finds nothing fails its step as `capture failed`
+//! ([`ErrorKind::CaptureFailed`](crate::record::sample::ErrorKind)). So does a value
+//! holding a control byte other than tab (CR, LF, NUL...): a slot never holds one,
+//! which is what keeps a captured value from splitting a header or the request line.
+
+use std::ops::Range;
+
+use regex::bytes::{CaptureLocations, Regex};
+use serde::Deserializer as _;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::scenario::error::{ScenarioError, Source};
+use crate::scenario::file::RawCapture;
+
+/// Where a capture looks.
+#[derive(Debug, Clone)]
+enum Place {
+    Body,
+    /// Header name, as written (compared ignoring case).
+    Header(Box<str>),
+}
+
+/// How it finds the value there.
+#[derive(Debug, Clone)]
+enum Find {
+    /// Decoded reference tokens of a JSON Pointer.
+    Json(Box<[Box<str>]>),
+    /// A regex and its index among the set's regex captures (for [`Scratch`]).
+    Regex(Regex, usize),
+    /// The whole (header) value.
+    Whole,
+}
+
+/// One compiled capture.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The slot it writes.
+    pub slot: u16,
+    place: Place,
+    find: Find,
+}
+
+/// Per-virtual-user working memory for applying captures: one set of group positions
+/// per regex capture, so matching allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    locs: Vec<CaptureLocations>,
+}
+
+impl Scratch {
+    /// Scratch for every capture of a scenario set (in any order).
+    pub fn new<'a>(captures: impl Iterator<Item = &'a Capture>) -> Scratch {
+        let mut regexes: Vec<(usize, &Regex)> = captures
+            .filter_map(|c| match &c.find {
+                Find::Regex(re, i) => Some((*i, re)),
+                _ => None,
+            })
+            .collect();
+        regexes.sort_by_key(|(i, _)| *i);
+        Scratch {
+            locs: regexes
+                .iter()
+                .map(|(_, re)| re.capture_locations())
+                .collect(),
+        }
+    }
+}
+
+impl Capture {
+    /// Compiles one capture table. `span` is the table's place in the file (for a
+    /// table that says neither where nor how); `regex_index` numbers regex captures
+    /// across the set and is advanced for this one.
+    pub fn compile(
+        raw: &RawCapture,
+        span: Range<usize>,
+        slot: u16,
+        regex_index: &mut usize,
+        src: &Source,
+    ) -> Result<Capture, ScenarioError> {
+        let place = match &raw.header {
+            Some(h) => {
+                let name = h.get_ref();
+                let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+                if name.is_empty() || !name.chars().all(token) {
+                    return Err(src.error(
+                        h.span(),
+                        format!("header {name:?} is not a header name: use letters, digits and -, like \"Set-Cookie\""),
+                    ));
+                }
+                Place::Header(name.as_str().into())
+            }
+            None => Place::Body,
+        };
+        let find = match (&raw.json, &raw.regex) {
+            (Some(j), Some(_)) => {
+                return Err(src.error(
+                    j.span(),
+                    "a capture takes json or regex, not both: keep one",
+                ));
+            }
+            (Some(j), None) => {
+                if let Place::Header(_) = place {
+                    return Err(src.error(
+                        j.span(),
+                        "json reads the body, not a header: drop header, or use regex with it",
+                    ));
+                }
+                let tokens = parse_pointer(j.get_ref()).map_err(|why| src.error(j.span(), why))?;
+                Find::Json(tokens)
+            }
+            (None, Some(r)) => {
+                let re = Regex::new(r.get_ref())
+                    .map_err(|e| src.error(r.span(), regex_message(r.get_ref(), &e)))?;
+                if re.captures_len() < 2 {
+                    return Err(src.error(
+                        r.span(),
+                        format!("regex {:?} has no group: put the part to capture in parentheses, like sid=([^;]+)", r.get_ref()),
+                    ));
+                }
+                *regex_index += 1;
+                Find::Regex(re, *regex_index - 1)
+            }
+            (None, None) => match place {
+                Place::Header(_) => Find::Whole,
+                Place::Body => {
+                    return Err(src.error(
+                        span,
+                        "say where the value is: json = \"/pointer\", regex = '(group)', or header = \"Name\" (with or without regex)",
+                    ));
+                }
+            },
+        };
+        Ok(Capture { slot, place, find })
+    }
+
+    /// Whether the capture reads the body (so the engine must keep it, up to
+    /// `--max-body`); otherwise it reads only the head.
+    pub fn reads_body(&self) -> bool {
+        matches!(self.place, Place::Body)
+    }
+
+    /// Applies the capture to a finished response: `head` is its head as received
+    /// (status line and header lines), `body` its decoded body. Writes the value into
+    /// `out` (cleared first) and says whether one was found; on false `out` is empty.
+    pub fn apply(
+        &self,
+        head: &[u8],
+        body: &[u8],
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
+        let found = match (&self.place, &self.find) {
+            (Place::Body, Find::Json(tokens)) => json_find(body, tokens, out),
+            (Place::Body, Find::Regex(re, i)) => regex_find(re, &mut scratch.locs[*i], body, out),
+            (Place::Header(name), Find::Regex(re, i)) => {
+                header_values(head, name).any(|v| regex_find(re, &mut scratch.locs[*i], v, out))
+            }
+            (Place::Header(name), _) => match header_values(head, name).next() {
+                Some(v) => {
+                    out.extend_from_slice(v);
+                    true
+                }
+                None => false,
+            },
+            (Place::Body, Find::Whole) => false, // not built by compile
+        };
+        if found && out.iter().any(|&c| (c < b' ' && c != b'\t') || c == 0x7f) {
+            out.clear();
+            return false;
+        }
+        found
+    }
+}
+
+/// The values of every header named `name` (ignoring case) in a response head, in
+/// order, trimmed. Lines without a colon are skipped; the head ends at its first
+/// empty line.
+pub fn header_values<'h>(head: &'h [u8], name: &'h str) -> impl Iterator<Item = &'h [u8]> + 'h {
+    head.split(|&c| c == b'\n')
+        .skip(1) // the status line
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+        .filter_map(move |l| {
+            let colon = l.iter().position(|&c| c == b':')?;
+            if !l[..colon].eq_ignore_ascii_case(name.as_bytes()) {
+                return None;
+            }
+            Some(l[colon + 1..].trim_ascii())
+        })
+}
+
+/// The regex crate's error on one line.
+pub fn regex_message(pattern: &str, e: &regex::Error) -> String {
+    let msg = e.to_string();
+    let why = msg
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or(msg.trim());
+    format!("invalid regex {pattern:?}: {why}")
+}
+
+/// Splits a JSON Pointer into its decoded reference tokens.
+fn parse_pointer(p: &str) -> Result<Box<[Box<str>]>, String> {
+    if p.is_empty() {
+        return Ok(Box::new([]));
+    }
+    let Some(rest) = p.strip_prefix('/') else {
+        return Err(format!(
+            "invalid JSON Pointer {p:?}: it must start with /, like /token or /items/0/id (or be \"\" for the whole body)"
+        ));
+    };
+    rest.split('/')
+        .map(|t| {
+            let mut out = String::with_capacity(t.len());
+            let mut chars = t.chars();
+            while let Some(c) = chars.next() {
+                if c != '~' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('0') => out.push('~'),
+                    Some('1') => out.push('/'),
+                    _ => {
+                        return Err(format!(
+                            "invalid JSON Pointer {p:?}: ~ must be followed by 0 or 1 (~0 is ~, ~1 is /)"
+                        ));
+                    }
+                }
+            }
+            Ok(out.into_boxed_str())
+        })
+        .collect()
+}
+
+fn regex_find(re: &Regex, locs: &mut CaptureLocations, hay: &[u8], out: &mut Vec<u8>) -> bool {
+    if re.captures_read(locs, hay).is_none() {
+        return false;
+    }
+    match locs.get(1) {
+        Some((a, b)) => {
+            out.extend_from_slice(&hay[a..b]);
+            true
+        }
+        None => false, // the group did not take part in the match
+    }
+}
+
+/// The error a walk returns to stop the parse: found, or cannot be found.
+const STOP: &str = "stop";
+
+/// Walks `body` to the pointer's value and writes it to `out`.
+fn json_find(body: &[u8], tokens: &[Box<str>], out: &mut Vec<u8>) -> bool {
+    let mut found = false;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let _ = Walk {
+        tokens,
+        out,
+        found: &mut found,
+    }
+    .deserialize(&mut de);
+    found
+}
+
+/// A [`DeserializeSeed`] that follows the rest of a pointer.
+struct Walk<'a> {
+    tokens: &'a [Box<str>],
+    out: &'a mut Vec<u8>,
+    found: &'a mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if !self.tokens.is_empty() {
+            return d.deserialize_any(self);
+        }
+        let raw = <&RawValue as de::Deserialize>::deserialize(d)?;
+        *self.found = write_json_value(raw.get(), self.out);
+        // Found or not, nothing after this value matters: stop reading.
+        Err(de::Error::custom(STOP))
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object or array to follow the pointer into")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (token, rest) = (&self.tokens[0], &self.tokens[1..]);
+        while let Some(is_it) = map.next_key_seed(KeyIs(token))? {
+            if is_it {
+                map.next_value_seed(Walk {
+                    tokens: rest,
+                    out: self.out,
+                    found: self.found,
+                })?;
+                break;
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Err(de::Error::custom(STOP))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (token, rest) = (&self.tokens[0], &self.tokens[1..]);
+        // RFC 6901: an array index is 0 or digits without a leading zero.
+        let index = match token.as_bytes() {
+            [b'0'] => Some(0),
+            [b'1'..=b'9', ..] => token.parse::<usize>().ok(),
+            _ => None,
+        };
+        if let Some(index) = index {
+            let mut skipped = 0;
+            while skipped < index && seq.next_element::<IgnoredAny>()?.is_some() {
+                skipped += 1;
+            }
+            if skipped == index {
+                seq.next_element_seed(Walk {
+                    tokens: rest,
+                    out: self.out,
+                    found: self.found,
+                })?;
+            }
+        }
+        Err(de::Error::custom(STOP))
+    }
+}
+
+/// A map key: is it this token? Compares without allocating, escaped keys included.
+struct KeyIs<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+/// Writes the value whose JSON text is `raw`; false for `null`.
+fn write_json_value(raw: &str, out: &mut Vec<u8>) -> bool {
+    match raw.as_bytes().first() {
+        Some(b'"') => serde_json::Deserializer::from_str(raw)
+            .deserialize_str(StrInto(out))
+            .is_ok(),
+        Some(b'{' | b'[') => {
+            // Compact: drop the whitespace between tokens, keep strings as written.
+            let (mut in_str, mut escaped) = (false, false);
+            for &c in raw.as_bytes() {
+                if in_str {
+                    out.push(c);
+                    match (escaped, c) {
+                        (true, _) => escaped = false,
+                        (false, b'\\') => escaped = true,
+                        (false, b'"') => in_str = false,
+                        _ => {}
+                    }
+                } else if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                    in_str = c == b'"';
+                    out.push(c);
+                }
+            }
+            true
+        }
+        _ if raw == "null" => false,
+        _ => {
+            out.extend_from_slice(raw.as_bytes());
+            true
+        }
+    }
+}
+
+/// Appends a JSON string's decoded text.
+struct StrInto<'a>(&'a mut Vec<u8>);
+
+impl<'de> Visitor<'de> for StrInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::file::RawFile;
+
+    /// Compiles the capture `toml` (the inline table's text) as slot 0.
+    fn compile(table: &str) -> Result<Capture, String> {
+        let text = format!(
+            "[[scenario]]\nname = \"s\"\n[[scenario.step]]\nname = \"a\"\npath = \"/\"\ncapture = {{ v = {table} }}\n"
+        );
+        let src = Source {
+            name: "c.toml".into(),
+            text,
+        };
+        let f: RawFile = crate::scenario::file::parse(&src).map_err(|e| e.to_string())?;
+        let step = f.scenario[0].get_ref().step[0].get_ref();
+        let (_, raw) = step.capture.iter().next().unwrap();
+        Capture::compile(raw.get_ref(), raw.span(), 0, &mut 0, &src).map_err(|e| e.to_string())
+    }
+
+    fn apply(c: &Capture, head: &str, body: &str) -> Option<String> {
+        let mut scratch = Scratch::new(std::iter::once(c));
+        let mut out = b"stale".to_vec();
+        let found = c.apply(head.as_bytes(), body.as_bytes(), &mut scratch, &mut out);
+        if !found {
+            assert!(out.is_empty(), "out is cleared when nothing is found");
+        }
+        found.then(|| String::from_utf8(out).unwrap())
+    }
+
+    const BODY: &str = r#"{"token": "t-1", "n": 1.50, "ok": true, "none": null,
+        "items": [{"id": 7, "name": "a"}, {"id": 9, "tags": ["x", "y z"]}],
+        "a/b": 1, "m~n": 2, "esc\"aped": "q\"uo\u0041\n", "": "empty key"}"#;
+
+    #[test]
+    fn json_pointers() {
+        for (pointer, want) in [
+            ("/token", Some("t-1")),
+            ("/n", Some("1.50")), // as written
+            ("/ok", Some("true")),
+            ("/none", None), // null is nothing
+            ("/missing", None),
+            ("/items/0/id", Some("7")),
+            ("/items/1/id", Some("9")),
+            ("/items/2/id", None),
+            ("/items/01", None), // a leading zero is not an index
+            ("/items/-", None),
+            ("/items/1/tags", Some(r#"["x","y z"]"#)),
+            ("/items/0", Some(r#"{"id":7,"name":"a"}"#)),
+            ("/token/x", None), // into a string
+            ("/a~1b", Some("1")),
+            ("/m~0n", Some("2")),
+            ("/esc\"aped", None), // decoded value has a newline: refused
+            ("/", Some("empty key")),
+        ] {
+            let c = compile(&format!("{{ json = '{pointer}' }}")).unwrap();
+            assert_eq!(apply(&c, "", BODY).as_deref(), want, "{pointer}");
+        }
+        let whole = compile("{ json = '' }").unwrap();
+        assert_eq!(apply(&whole, "", " 42 ").as_deref(), Some("42"));
+        let c = compile("{ json = '/a' }").unwrap();
+        assert_eq!(apply(&c, "", r#"{"a": "x\ty"}"#).as_deref(), Some("x\ty"));
+        assert_eq!(apply(&c, "", r#"{"a": "\u00e9"}"#).as_deref(), Some("é"));
+        // Not JSON, truncated, or JSON after the value is broken: found or not by what
+        // came before it.
+        assert_eq!(apply(&c, "", "<html>").as_deref(), None);
+        assert_eq!(apply(&c, "", r#"{"b": [1, 2"#).as_deref(), None);
+        assert_eq!(apply(&c, "", r#"{"a": 5, "b": ]"#).as_deref(), Some("5"));
+        assert_eq!(apply(&c, "", "").as_deref(), None);
+    }
+
+    const HEAD: &str = "HTTP/1.1 200 OK\r\nSet-Cookie: theme=dark; Path=/\r\nset-cookie: sid=abc123; HttpOnly\r\nX-Token:  tok \r\n\r\n";
+
+    #[test]
+    fn regexes_and_headers() {
+        let body_re = compile(r#"{ regex = '"id":\s*(\d+)' }"#).unwrap();
+        assert!(body_re.reads_body());
+        assert_eq!(apply(&body_re, "", BODY).as_deref(), Some("7"));
+        assert_eq!(apply(&body_re, "", "no ids").as_deref(), None);
+        let optional = compile("{ regex = 'a(x)?b' }").unwrap();
+        assert_eq!(apply(&optional, "", "ab").as_deref(), None); // the group took no part
+        assert_eq!(apply(&optional, "", "axb").as_deref(), Some("x"));
+
+        let sid = compile(r#"{ header = "Set-Cookie", regex = "sid=([^;]+)" }"#).unwrap();
+        assert!(!sid.reads_body());
+        assert_eq!(apply(&sid, HEAD, "sid=body").as_deref(), Some("abc123"));
+        let whole = compile(r#"{ header = "x-token" }"#).unwrap();
+        assert_eq!(apply(&whole, HEAD, "").as_deref(), Some("tok"));
+        let absent = compile(r#"{ header = "X-None" }"#).unwrap();
+        assert_eq!(apply(&absent, HEAD, "").as_deref(), None);
+        // A header's value never holds CR/LF; a body match that does is refused.
+        let line = compile(r#"{ regex = '(?s)a(.*)z' }"#).unwrap();
+        assert_eq!(apply(&line, "", "a1\r\n2z").as_deref(), None);
+        assert_eq!(apply(&line, "", "a1\t2z").as_deref(), Some("1\t2"));
+    }
+
+    #[test]
+    fn header_lines() {
+        let v: Vec<&[u8]> = header_values(HEAD.as_bytes(), "SET-COOKIE").collect();
+        assert_eq!(v, [&b"theme=dark; Path=/"[..], b"sid=abc123; HttpOnly"]);
+        // The status line is not a header, and nothing after the blank line is.
+        let odd = b"Set-Cookie: no\nA: 1\nbad line\nA:2\n\nA: body";
+        assert_eq!(
+            header_values(odd, "a").collect::<Vec<_>>(),
+            [&b"1"[..], b"2"]
+        );
+        assert_eq!(header_values(odd, "set-cookie").count(), 0);
+    }
+
+    /// Bad input: invalid JSON Pointer or regex, captures that say neither where nor
+    /// how. Each error names the value's line and column.
+    #[test]
+    fn bad_captures() {
+        for (table, want) in [
+            (
+                "{ json = 'token' }",
+                "c.toml:6:26: invalid JSON Pointer \"token\": it must start with /",
+            ),
+            (
+                "{ json = '/a~2' }",
+                "c.toml:6:26: invalid JSON Pointer \"/a~2\": ~ must be followed by 0 or 1",
+            ),
+            (
+                "{ regex = '(' }",
+                "c.toml:6:27: invalid regex \"(\": unclosed group",
+            ),
+            (
+                "{ regex = 'sid=.*' }",
+                "c.toml:6:27: regex \"sid=.*\" has no group: put the part",
+            ),
+            (
+                "{ json = '/a', regex = '(x)' }",
+                "c.toml:6:26: a capture takes json or regex, not both",
+            ),
+            (
+                "{ header = 'X', json = '/a' }",
+                "c.toml:6:40: json reads the body, not a header",
+            ),
+            (
+                "{ header = 'a b' }",
+                "c.toml:6:28: header \"a b\" is not a header name",
+            ),
+            ("{ }", "c.toml:6:17: say where the value is"),
+        ] {
+            let e = compile(table).unwrap_err();
+            assert!(e.starts_with(want), "{table}\n got: {e}\nwant: {want}");
+        }
+    }
+
+    #[test]
+    fn scratch_has_one_slot_per_regex() {
+        let src = Source {
+            name: "x".into(),
+            text: String::new(),
+        };
+        let raw = |re: &str| RawCapture {
+            json: None,
+            regex: Some(toml::Spanned::new(0..0, re.to_string())),
+            header: None,
+        };
+        let mut n = 0;
+        let a = Capture::compile(&raw("(a)"), 0..0, 0, &mut n, &src).unwrap();
+        let b = Capture::compile(&raw("(b)(c)"), 0..0, 1, &mut n, &src).unwrap();
+        assert_eq!(n, 2);
+        let mut s = Scratch::new([&b, &a].into_iter());
+        let mut out = Vec::new();
+        assert!(b.apply(b"", b"xbc", &mut s, &mut out));
+        assert_eq!(out, b"b");
+        assert!(a.apply(b"", b"xa", &mut s, &mut out));
+        assert_eq!(out, b"a");
+    }
+}
