@@ -13,6 +13,7 @@
 //! - `vu`: one virtual user's state and the calls the engine makes per step.
 
 pub mod capture;
+pub mod cookies;
 pub mod data;
 pub mod error;
 pub mod file;
