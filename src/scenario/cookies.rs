@@ -193,11 +193,11 @@ fn parse_cookie_date(v: &[u8]) -> Option<u64> {
     };
     let (mut time, mut day, mut month, mut year) = (None, None, None, None);
     for token in v.split(|&c| delimiter(c)).filter(|t| !t.is_empty()) {
-        if time.is_none() {
-            if let Some(t) = parse_time(token) {
-                time = Some(t);
-                continue;
-            }
+        if time.is_none()
+            && let Some(t) = parse_time(token)
+        {
+            time = Some(t);
+            continue;
         }
         let (n, len) = digits(token);
         if day.is_none() && (1..=2).contains(&len) {

@@ -27,6 +27,10 @@ pub enum ScenarioError {
         col: usize,
         msg: String,
     },
+    /// Something the command line adds does not fit the scenario file (a URL with a
+    /// path, an `--expect-*` flag the CLI let through).
+    #[error("{0}")]
+    Command(String),
 }
 
 impl ScenarioError {

@@ -202,23 +202,23 @@ fn variable(inner: &str, slot: &dyn Fn(&str) -> Result<u16, String>) -> Result<S
         "" => return Err("'{{}}' names nothing: put a name between the braces".into()),
         _ => {}
     }
-    if let Some(range) = inner.strip_prefix("random") {
-        if range.is_empty() || range.starts_with(char::is_whitespace) {
-            let bad = || {
-                format!(
-                    "{{{{{inner}}}}}: write the range as {{{{random A..B}}}} with whole numbers A <= B, like {{{{random 1..1000}}}}"
-                )
-            };
-            let (a, z) = range.trim().split_once("..").ok_or_else(bad)?;
-            let (a, z): (u64, u64) = (
-                a.trim().parse().map_err(|_| bad())?,
-                z.trim().parse().map_err(|_| bad())?,
-            );
-            if a > z {
-                return Err(bad());
-            }
-            return b(Builtin::Random(a, z));
+    if let Some(range) = inner.strip_prefix("random")
+        && (range.is_empty() || range.starts_with(char::is_whitespace))
+    {
+        let bad = || {
+            format!(
+                "{{{{{inner}}}}}: write the range as {{{{random A..B}}}} with whole numbers A <= B, like {{{{random 1..1000}}}}"
+            )
+        };
+        let (a, z) = range.trim().split_once("..").ok_or_else(bad)?;
+        let (a, z): (u64, u64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            z.trim().parse().map_err(|_| bad())?,
+        );
+        if a > z {
+            return Err(bad());
         }
+        return b(Builtin::Random(a, z));
     }
     if !valid_name(inner) {
         return Err(format!(
