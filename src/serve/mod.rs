@@ -10,6 +10,9 @@
 //! connection waits, others are served meanwhile). Server-wide: `--delay` (every
 //! answer later), `--stall AT:FOR` (a pause mid-run), `--capture FILE` (every request's
 //! raw bytes, for checking what the client sent).
+//!
+//! `/login`, `/items` and `/checkout` are the demo shop (`shop.rs`) that scenarios
+//! run against; it prints its checkouts per user when the server stops.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -35,6 +38,8 @@ use crate::report::terminal::plural;
 use crate::wire::request::percent_decode;
 use crate::wire::tls::ServerTls;
 
+pub mod shop;
+
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
 /// Largest request head plus body the server buffers.
@@ -56,6 +61,8 @@ pub struct Shared {
     pub capture: Option<Mutex<File>>,
     /// `--peers`: requests per client address.
     pub peers: Option<Mutex<std::collections::BTreeMap<std::net::IpAddr, u64>>>,
+    /// The demo shop's state.
+    pub shop: shop::Shop,
 }
 
 /// Why the server could not start.
@@ -242,6 +249,9 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
             outln!("barrage serve: peer {ip} sent {}", plural(*n, "request"));
         }
     }
+    for line in shared.shop.report() {
+        outln!("barrage serve: {line}");
+    }
     Ok(())
 }
 
@@ -397,7 +407,7 @@ fn drive(
     while c.paused_until.is_none() && !c.close_after_write {
         let (len, answer) = match c.delayed.take() {
             Some(d) => d,
-            None => match parse_request(&c.inbuf) {
+            None => match parse_request(&c.inbuf, &shared.shop) {
                 Parsed::Partial => break,
                 Parsed::Bad => {
                     c.out.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -556,6 +566,8 @@ pub struct Answer {
     pub close: bool,
     pub delay: Option<Duration>,
     pub head: bool,
+    /// More header lines, each ending in CRLF (the demo shop's).
+    pub headers: Vec<u8>,
 }
 
 impl Answer {
@@ -575,6 +587,7 @@ impl Answer {
         out.extend_from_slice(
             format!("HTTP/1.1 {} {reason}\r\nServer: barrage\r\n", self.status).as_bytes(),
         );
+        out.extend_from_slice(&self.headers);
         if self.close {
             out.extend_from_slice(b"Connection: close\r\n");
         }
@@ -616,7 +629,7 @@ enum Parsed {
     Request { len: usize, answer: Answer },
 }
 
-fn parse_request(buf: &[u8]) -> Parsed {
+fn parse_request(buf: &[u8], shop: &shop::Shop) -> Parsed {
     if buf.is_empty() {
         return Parsed::Partial;
     }
@@ -651,7 +664,10 @@ fn parse_request(buf: &[u8]) -> Parsed {
         return Parsed::Partial;
     }
     let path = req.path.unwrap_or("/");
-    let mut answer = answer_for(path);
+    let body = &buf[head_len..head_len + body_len];
+    let mut answer = shop
+        .answer(req.method.unwrap_or(""), path, req.headers, body)
+        .unwrap_or_else(|| answer_for(path));
     answer.close |= close;
     answer.head = req.method == Some("HEAD");
     Parsed::Request {
@@ -670,6 +686,7 @@ pub fn answer_for(path: &str) -> Answer {
         close: false,
         delay: None,
         head: false,
+        headers: Vec::new(),
     };
     let Some((_, query)) = path.split_once('?') else {
         return a;
