@@ -1,8 +1,8 @@
 //! Captures: values taken from a finished response for later steps' templates.
 //!
 //! - `json = "/items/0/id"`: a JSON Pointer (RFC 6901) into the body. The body is
-//!   walked with serde_json without building a tree, and the walk stops as soon as the
-//!   value is found. A string is captured decoded; a number, `true` or `false` as
+//!   walked with serde_json without building a tree (what is off the pointer's path
+//!   is skipped). A string is captured decoded; a number, `true` or `false` as
 //!   written; an object or array as its JSON text without the whitespace between
 //!   tokens; `null` or a missing member counts as nothing found.
 //! - `regex = 'id=(\d+)'`: the first group of the first match in the body.
@@ -22,7 +22,6 @@
 use std::ops::Range;
 
 use regex::bytes::{CaptureLocations, Regex};
-use serde::Deserializer as _;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -182,11 +181,11 @@ impl Capture {
             },
             (Place::Body, Find::Whole) => false, // not built by compile
         };
-        if found && out.iter().any(|&c| (c < b' ' && c != b'\t') || c == 0x7f) {
+        if !found || out.iter().any(|&c| (c < b' ' && c != b'\t') || c == 0x7f) {
             out.clear();
             return false;
         }
-        found
+        true
     }
 }
 
@@ -265,13 +264,16 @@ fn regex_find(re: &Regex, locs: &mut CaptureLocations, hay: &[u8], out: &mut Vec
     }
 }
 
-/// The error a walk returns to stop the parse: found, or cannot be found.
-const STOP: &str = "stop";
-
 /// Walks `body` to the pointer's value and writes it to `out`.
+///
+/// The walk reads the whole body (serde_json has no way to stop early without
+/// building an error, and an error allocates); what is not on the pointer's path is
+/// skipped with `IgnoredAny`, which allocates nothing. A body that is not JSON up to
+/// the value finds nothing; a value found before the body breaks is found.
 fn json_find(body: &[u8], tokens: &[Box<str>], out: &mut Vec<u8>) -> bool {
     let mut found = false;
     let mut de = serde_json::Deserializer::from_slice(body);
+    // A value found before the body stops being JSON is still found.
     let _ = Walk {
         tokens,
         out,
@@ -297,8 +299,7 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
         }
         let raw = <&RawValue as de::Deserialize>::deserialize(d)?;
         *self.found = write_json_value(raw.get(), self.out);
-        // Found or not, nothing after this value matters: stop reading.
-        Err(de::Error::custom(STOP))
+        Ok(())
     }
 }
 
@@ -306,23 +307,27 @@ impl<'de> Visitor<'de> for Walk<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an object or array to follow the pointer into")
+        f.write_str("any JSON value")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let (token, rest) = (&self.tokens[0], &self.tokens[1..]);
-        while let Some(is_it) = map.next_key_seed(KeyIs(token))? {
+        let mut seen = false;
+        // The first member of that name is the one (a JSON object's names should be
+        // unique; RFC 8259 leaves duplicates to the reader).
+        while let Some(is_it) = map.next_key_seed(KeyIs(token, seen))? {
             if is_it {
+                seen = true;
                 map.next_value_seed(Walk {
                     tokens: rest,
-                    out: self.out,
-                    found: self.found,
+                    out: &mut *self.out,
+                    found: &mut *self.found,
                 })?;
-                break;
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
-            map.next_value::<IgnoredAny>()?;
         }
-        Err(de::Error::custom(STOP))
+        Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
@@ -333,25 +338,50 @@ impl<'de> Visitor<'de> for Walk<'_> {
             [b'1'..=b'9', ..] => token.parse::<usize>().ok(),
             _ => None,
         };
-        if let Some(index) = index {
-            let mut skipped = 0;
-            while skipped < index && seq.next_element::<IgnoredAny>()?.is_some() {
-                skipped += 1;
-            }
-            if skipped == index {
+        let mut i = 0;
+        loop {
+            let more = if Some(i) == index {
                 seq.next_element_seed(Walk {
                     tokens: rest,
-                    out: self.out,
-                    found: self.found,
-                })?;
+                    out: &mut *self.out,
+                    found: &mut *self.found,
+                })?
+                .is_some()
+            } else {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            };
+            if !more {
+                return Ok(());
             }
+            i += 1;
         }
-        Err(de::Error::custom(STOP))
+    }
+
+    // A scalar where the pointer goes on: nothing found (and no error, which would
+    // allocate).
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
-/// A map key: is it this token? Compares without allocating, escaped keys included.
-struct KeyIs<'a>(&'a str);
+/// A map key: is it this token (and not seen before)? Compares without allocating,
+/// escaped keys included (serde_json unescapes into its own scratch buffer).
+struct KeyIs<'a>(&'a str, bool);
 
 impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
     type Value = bool;
@@ -369,16 +399,14 @@ impl<'de> Visitor<'de> for KeyIs<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        Ok(v == self.0)
+        Ok(!self.1 && v == self.0)
     }
 }
 
 /// Writes the value whose JSON text is `raw`; false for `null`.
 fn write_json_value(raw: &str, out: &mut Vec<u8>) -> bool {
     match raw.as_bytes().first() {
-        Some(b'"') => serde_json::Deserializer::from_str(raw)
-            .deserialize_str(StrInto(out))
-            .is_ok(),
+        Some(b'"') => unescape(&raw.as_bytes()[1..raw.len() - 1], out),
         Some(b'{' | b'[') => {
             // Compact: drop the whitespace between tokens, keep strings as written.
             let (mut in_str, mut escaped) = (false, false);
@@ -406,20 +434,53 @@ fn write_json_value(raw: &str, out: &mut Vec<u8>) -> bool {
     }
 }
 
-/// Appends a JSON string's decoded text.
-struct StrInto<'a>(&'a mut Vec<u8>);
-
-impl<'de> Visitor<'de> for StrInto<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a string")
+/// Appends the text of a JSON string's inside (serde_json has checked its escapes);
+/// false if an escape is malformed after all.
+fn unescape(s: &[u8], out: &mut Vec<u8>) -> bool {
+    let hex4 = |at: usize| -> Option<u32> {
+        let d = s.get(at..at + 4)?;
+        let text = std::str::from_utf8(d).ok()?;
+        u32::from_str_radix(text, 16).ok()
+    };
+    let mut i = 0;
+    while i < s.len() {
+        let Some(off) = s[i..].iter().position(|&c| c == b'\\') else {
+            out.extend_from_slice(&s[i..]);
+            return true;
+        };
+        out.extend_from_slice(&s[i..i + off]);
+        i += off + 1;
+        let simple = match s.get(i) {
+            Some(b'"') => b'"',
+            Some(b'\\') => b'\\',
+            Some(b'/') => b'/',
+            Some(b'b') => 8,
+            Some(b'f') => 12,
+            Some(b'n') => b'\n',
+            Some(b'r') => b'\r',
+            Some(b't') => b'\t',
+            Some(b'u') => {
+                let Some(mut code) = hex4(i + 1) else {
+                    return false;
+                };
+                i += 5;
+                if (0xD800..0xDC00).contains(&code)
+                    && s.get(i..i + 2) == Some(b"\\u")
+                    && let Some(low) = hex4(i + 2).filter(|l| (0xDC00..0xE000).contains(l))
+                {
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    i += 6;
+                }
+                let c = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+                out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes());
+                continue;
+            }
+            _ => return false,
+        };
+        out.push(simple);
+        i += 1;
     }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.0.extend_from_slice(v.as_bytes());
-        Ok(())
-    }
+    true
 }
 
 #[cfg(test)]
@@ -485,6 +546,16 @@ mod tests {
         let c = compile("{ json = '/a' }").unwrap();
         assert_eq!(apply(&c, "", r#"{"a": "x\ty"}"#).as_deref(), Some("x\ty"));
         assert_eq!(apply(&c, "", r#"{"a": "\u00e9"}"#).as_deref(), Some("é"));
+        assert_eq!(
+            apply(&c, "", r#"{"a": "x\/y \ud83d\ude00 \"q\" \\ \u0041"}"#).as_deref(),
+            Some("x/y 😀 \"q\" \\ A")
+        );
+        assert_eq!(
+            apply(&c, "", r#"{"a": "\ud800 lone"}"#).as_deref(),
+            Some("\u{fffd} lone")
+        );
+        // Duplicate names: the first one.
+        assert_eq!(apply(&c, "", r#"{"a": 1, "a": 2}"#).as_deref(), Some("1"));
         // Not JSON, truncated, or JSON after the value is broken: found or not by what
         // came before it.
         assert_eq!(apply(&c, "", "<html>").as_deref(), None);
