@@ -4,6 +4,9 @@
 //!
 //! - `cli`: the flags as typed, validated into the run's configuration; the banner
 //!   and the exit codes.
+//! - `scenario`: multi-step scenarios from a TOML file, compiled before the fork into
+//!   templates, captures, data rows and cookie jars; per virtual user, the next
+//!   request and what a response leads to.
 //! - `engine`: the launcher (time base, fork, pin, signals), one mio loop per thread
 //!   (`worker`), one state machine per connection (`conn`), the schedule and the
 //!   deadlines, the live progress board.
@@ -13,7 +16,7 @@
 //!   each process's sample file (`log`), and their merge into results.csv.
 //! - `report`: summaries, intervals, charts, HTML, HdrHistogram logs, thresholds, and
 //!   the terminal summary.
-//! - `serve`: the built-in target server.
+//! - `serve`: the built-in target server and its demo shop.
 //!
 //! `docs/architecture.md` walks through it. Everything printed for people goes through
 //! `console`, which never lets a closed stdout or stderr stop a run.
@@ -32,6 +35,7 @@ pub mod console;
 pub mod engine;
 pub mod record;
 pub mod report;
+pub mod scenario;
 pub mod serve;
 pub mod time;
 pub mod wire;

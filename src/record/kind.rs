@@ -38,6 +38,8 @@ pub enum ErrorKind {
     BodyMismatch = 33,
     SizeMismatch = 34,
     BodyTooLarge = 35,
+    /// A scenario step's capture found nothing in a complete response (`src/scenario/capture.rs`).
+    CaptureFailed = 36,
 }
 
 /// The first error code of a complete response that failed an `--expect-*` check;
@@ -68,7 +70,7 @@ pub fn reported_status(status: u16, error: u8) -> u16 {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 24] = [
+    pub const ALL: [ErrorKind; 25] = [
         ErrorKind::None,
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -93,6 +95,7 @@ impl ErrorKind {
         ErrorKind::BodyMismatch,
         ErrorKind::SizeMismatch,
         ErrorKind::BodyTooLarge,
+        ErrorKind::CaptureFailed,
     ];
 
     pub fn from_u8(v: u8) -> Option<ErrorKind> {
@@ -126,6 +129,7 @@ impl ErrorKind {
             ErrorKind::BodyMismatch => "body mismatch",
             ErrorKind::SizeMismatch => "size mismatch",
             ErrorKind::BodyTooLarge => "body too large to check",
+            ErrorKind::CaptureFailed => "capture failed",
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct Answer {
     pub close: bool,
     pub delay: Option<Duration>,
     pub head: bool,
+    /// More header lines, each ending in CRLF (the demo shop's).
+    pub headers: Vec<u8>,
 }
 
 impl Answer {
@@ -31,7 +33,10 @@ impl Answer {
             301 => "Moved Permanently",
             304 => "Not Modified",
             400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
             404 => "Not Found",
+            405 => "Method Not Allowed",
             500 => "Internal Server Error",
             503 => "Service Unavailable",
             _ => "Status",
@@ -39,6 +44,7 @@ impl Answer {
         out.extend_from_slice(
             format!("HTTP/1.1 {} {reason}\r\nServer: barrage\r\n", self.status).as_bytes(),
         );
+        out.extend_from_slice(&self.headers);
         if self.close {
             out.extend_from_slice(b"Connection: close\r\n");
         }
@@ -86,7 +92,7 @@ pub(super) enum Parsed {
 }
 
 /// Parses the request at the start of `buf` and picks its answer.
-pub(super) fn parse_request(buf: &[u8]) -> Parsed {
+pub(super) fn parse_request(buf: &[u8], shop: &super::shop::Shop) -> Parsed {
     if buf.is_empty() {
         return Parsed::Partial;
     }
@@ -121,7 +127,10 @@ pub(super) fn parse_request(buf: &[u8]) -> Parsed {
         return Parsed::Partial;
     }
     let path = req.path.unwrap_or("/");
-    let mut answer = answer_for(path);
+    let body = &buf[head_len..head_len + body_len];
+    let mut answer = shop
+        .answer(req.method.unwrap_or(""), path, req.headers, body)
+        .unwrap_or_else(|| answer_for(path));
     answer.close |= close;
     answer.head = req.method == Some("HEAD");
     Parsed::Request {
@@ -140,6 +149,7 @@ pub fn answer_for(path: &str) -> Answer {
         close: false,
         delay: None,
         head: false,
+        headers: Vec::new(),
     };
     let Some((_, query)) = path.split_once('?') else {
         return a;

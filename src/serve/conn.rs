@@ -79,7 +79,7 @@ pub(super) fn drive(
     while c.paused_until.is_none() && !c.close_after_write {
         let (len, answer) = match c.delayed.take() {
             Some(d) => d,
-            None => match parse_request(&c.inbuf) {
+            None => match parse_request(&c.inbuf, &shared.shop) {
                 Parsed::Partial => break,
                 Parsed::Bad => {
                     c.out.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");

@@ -13,11 +13,12 @@
 //! - `answer`: request parsing, and the canned answer a path's query asks for
 //!   (`status=503`, `size=N`, `chunked=1`, `delay=50ms`...).
 //!
-//! Answers of another kind (an application for scenarios to drive) belong in a file
-//! of their own beside `answer`.
+//! - `shop`: the demo shop scenarios run against (`/login`, `/items`, `/checkout`);
+//!   it prints its checkouts per user when the server stops.
 
 mod answer;
 mod conn;
+pub mod shop;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -64,6 +65,8 @@ pub struct Shared {
     pub capture: Option<Mutex<File>>,
     /// `--peers`: requests per client address.
     pub peers: Option<Mutex<std::collections::BTreeMap<std::net::IpAddr, u64>>>,
+    /// The demo shop's state.
+    pub shop: shop::Shop,
 }
 
 /// Why the server could not start.
@@ -249,6 +252,9 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         for (ip, n) in peers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             outln!("barrage serve: peer {ip} sent {}", plural(*n, "request"));
         }
+    }
+    for line in shared.shop.report() {
+        outln!("barrage serve: {line}");
     }
     Ok(())
 }
