@@ -2,17 +2,17 @@
 //! any process forks. Every bad input is caught here with a message that names the
 //! problem and the fix; nothing after this point re-validates.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::args::{OnOff, RunArgs, TargetsMode};
-use crate::engine::conn::Template;
+use crate::cli::targets::request_specs;
+use crate::cli::url::{Target, url_string};
 use crate::engine::schedule::{Pick, Picker, Profile};
 use crate::record::merge::Column;
 use crate::wire::expect::ExpectSpec;
-use crate::wire::request::{self, RequestSpec};
+use crate::wire::request::Template;
 use crate::wire::tls::{ClientTls, TlsOptions};
 
 /// Why a run could not start. Each message names the problem and the fix.
@@ -40,158 +40,6 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Invalid(String),
-}
-
-/// Where requests go.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub tls: bool,
-    /// Host as written in the URL (brackets stripped for IPv6).
-    pub host: String,
-    pub port: u16,
-    /// The value of the Host header.
-    pub authority: String,
-    /// Path and query.
-    pub path: String,
-    /// Addresses the host resolved to; connections use the first.
-    pub addrs: Vec<SocketAddr>,
-}
-
-/// A parsed URL, before resolution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    pub authority: String,
-    pub path: String,
-}
-
-/// Parses `http(s)://host[:port][/path][?query]` (userinfo and fragments dropped).
-pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
-    let bad = |why: &str| ConfigError::Url {
-        url: url.to_string(),
-        why: why.to_string(),
-    };
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("no scheme: write it as http://host[:port]/path"))?;
-    let tls = match scheme.to_ascii_lowercase().as_str() {
-        "http" => false,
-        "https" => true,
-        _ => {
-            return Err(ConfigError::Scheme {
-                url: url.to_string(),
-                scheme: scheme.to_string(),
-            });
-        }
-    };
-    let rest = rest.split('#').next().unwrap_or("");
-    let (auth, path) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
-        Some(i) => (&rest[..i], rest[i..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    let auth = auth.rsplit('@').next().unwrap_or(auth);
-    if auth.is_empty() {
-        return Err(bad("no host"));
-    }
-    let (host, port_str) = if let Some(v6) = auth.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| bad("junk after IPv6 host"))?,
-            ),
-        };
-        (h.to_string(), port)
-    } else {
-        match auth.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (auth.to_string(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("whitespace or control characters in host"));
-    }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad(
-            "whitespace or control characters in path: percent-encode them",
-        ));
-    }
-    let port = match port_str {
-        None | Some("") => {
-            if tls {
-                443
-            } else {
-                80
-            }
-        }
-        Some(p) => match p.parse::<u16>() {
-            Ok(0) => {
-                return Err(bad(
-                    "port 0 cannot be connected to: give a port from 1 to 65535",
-                ));
-            }
-            Ok(p) => p,
-            Err(_) => return Err(bad(&format!("port {p:?} is not a number from 1 to 65535"))),
-        },
-    };
-    let default_port = if tls { 443 } else { 80 };
-    let host_for_header = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.clone()
-    };
-    let authority = if port == default_port {
-        host_for_header
-    } else {
-        format!("{host_for_header}:{port}")
-    };
-    Ok(Url {
-        tls,
-        host,
-        port,
-        authority,
-        path,
-    })
-}
-
-impl Target {
-    pub fn resolve(url: &str) -> Result<Target, ConfigError> {
-        Target::resolve_url(&parse_url(url)?)
-    }
-
-    pub fn resolve_url(u: &Url) -> Result<Target, ConfigError> {
-        let u = u.clone();
-        let addrs: Vec<SocketAddr> = (u.host.as_str(), u.port)
-            .to_socket_addrs()
-            .map_err(|e| ConfigError::Resolve {
-                host: u.host.clone(),
-                why: e.to_string(),
-            })?
-            .collect();
-        if addrs.is_empty() {
-            return Err(ConfigError::Resolve {
-                host: u.host,
-                why: "no addresses".into(),
-            });
-        }
-        Ok(Target {
-            tls: u.tls,
-            host: u.host,
-            port: u.port,
-            authority: u.authority,
-            path: u.path,
-            addrs,
-        })
-    }
 }
 
 /// How requests are started (see `worker.rs`).
@@ -369,28 +217,7 @@ pub fn share(total: u64, n: usize, i: usize) -> u64 {
     ((t * (i + 1)) / n - (t * i) / n) as u64
 }
 
-/// Builds the request bytes of a plain GET.
-pub fn build_request(target: &Target, keepalive: bool) -> Vec<u8> {
-    let url = Url {
-        tls: target.tls,
-        host: target.host.clone(),
-        port: target.port,
-        authority: target.authority.clone(),
-        path: target.path.clone(),
-    };
-    let spec = RequestSpec {
-        method: "GET".into(),
-        url,
-        headers: Vec::new(),
-        body: Vec::new(),
-        weight: 1,
-        expect: Default::default(),
-        origin: String::new(),
-    };
-    request::build(&spec, keepalive).0
-}
-
-fn invalid(msg: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(msg: impl Into<String>) -> ConfigError {
     ConfigError::Invalid(msg.into())
 }
 
@@ -487,7 +314,7 @@ impl RunConfig {
             None => Vec::new(),
         };
         let keepalive = !a.no_keepalive;
-        let (specs, warnings) = request_specs(a)?;
+        let specs = request_specs(a)?;
         let first = &specs[0];
         let target = Target::resolve_url(&first.url)?;
         for s in &specs[1..] {
@@ -500,7 +327,7 @@ impl RunConfig {
                 )));
             }
         }
-        let mut warnings = warnings;
+        let mut warnings = Vec::new();
         let mut templates = Vec::new();
         let flags = ExpectSpec {
             status: a.expect_status.clone(),
@@ -509,8 +336,7 @@ impl RunConfig {
             size: a.expect_size.clone(),
         };
         for s in &specs {
-            let (bytes, w) = request::build(s, keepalive);
-            warnings.extend(w);
+            warnings.extend(s.length_warnings());
             let expect = s
                 .expect
                 .or(&flags)
@@ -520,11 +346,7 @@ impl RunConfig {
                     origin => invalid(format!("{origin}: {e}")),
                 })?
                 .map(Arc::new);
-            templates.push(Template {
-                bytes: bytes.into(),
-                head: s.method == "HEAD",
-                expect,
-            });
+            templates.push(Template::new(&s.parts(), keepalive, expect));
         }
         let target_names = specs
             .iter()
@@ -654,15 +476,6 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-fn url_string(u: &Url) -> String {
-    format!(
-        "{}://{}{}",
-        if u.tls { "https" } else { "http" },
-        u.authority,
-        u.path
-    )
-}
-
 fn load_spec(a: &RunArgs, connections: usize) -> Result<LoadSpec, ConfigError> {
     let open = a.rate.is_some() || a.rate_stages.is_some();
     if a.rate.is_some() && a.rate_stages.is_some() {
@@ -742,74 +555,6 @@ fn load_spec(a: &RunArgs, connections: usize) -> Result<LoadSpec, ConfigError> {
     })
 }
 
-fn request_specs(a: &RunArgs) -> Result<(Vec<RequestSpec>, Vec<String>), ConfigError> {
-    let method = a.method.to_ascii_uppercase();
-    if method.is_empty()
-        || !method
-            .chars()
-            .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '_')
-    {
-        return Err(invalid(format!(
-            "--method {:?} is not an HTTP method name (like GET or POST)",
-            a.method
-        )));
-    }
-    let mut global = Vec::new();
-    for h in &a.headers {
-        global.push(request::parse_header(h, "-H")?);
-    }
-    if let Some(ct) = &a.content_type {
-        if ct.contains(['\r', '\n']) {
-            return Err(invalid("--content-type contains CR or LF"));
-        }
-        if !global
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        {
-            global.push(("Content-Type".to_string(), ct.clone()));
-        }
-    }
-    let body = match (&a.body, &a.body_file) {
-        (Some(b), _) => Some(b.as_bytes().to_vec()),
-        (None, Some(p)) => Some(request::read_body(p, "--body-file")?),
-        (None, None) => None,
-    };
-    let mut specs = match (&a.url, &a.targets) {
-        (Some(_), Some(_)) => return Err(invalid("give either a URL or --targets FILE, not both")),
-        (None, None) => {
-            return Err(invalid(
-                "no target: give a URL (like http://127.0.0.1:8080/) or --targets FILE",
-            ));
-        }
-        (Some(url), None) => vec![RequestSpec {
-            method: method.clone(),
-            url: parse_url(url)?,
-            headers: Vec::new(),
-            body: Vec::new(),
-            weight: 1,
-            expect: Default::default(),
-            origin: "the command line".into(),
-        }],
-        (None, Some(path)) => request::parse_targets(path)?,
-    };
-    for s in &mut specs {
-        // Command-line headers first; a target's own header of the same name wins.
-        let own = std::mem::take(&mut s.headers);
-        s.headers = global
-            .iter()
-            .filter(|(n, _)| !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(n)))
-            .cloned()
-            .collect();
-        s.headers.extend(own);
-        if s.body.is_empty()
-            && let Some(b) = &body
-        {
-            s.body = b.clone();
-        }
-    }
-    Ok((specs, Vec::new()))
-}
-
 fn tls_config(a: &RunArgs, target: &Target) -> Result<Option<ClientTls>, ConfigError> {
     let opts = TlsOptions {
         sni: a.sni.clone(),
@@ -864,51 +609,6 @@ fn default_run_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        let u = parse_url("http://127.0.0.1:8080/a/b?q=1#frag").unwrap();
-        assert_eq!(
-            u,
-            Url {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 8080,
-                authority: "127.0.0.1:8080".into(),
-                path: "/a/b?q=1".into()
-            }
-        );
-        let u = parse_url("https://user:pw@[::1]/").unwrap();
-        assert_eq!(
-            (u.tls, u.host.as_str(), u.port, u.authority.as_str()),
-            (true, "::1", 443, "[::1]")
-        );
-        let u = parse_url("HTTP://example.com?x=1").unwrap();
-        assert_eq!(
-            (u.port, u.path.as_str(), u.authority.as_str()),
-            (80, "/?x=1", "example.com")
-        );
-        let u = parse_url("http://[::1]:9000").unwrap();
-        assert_eq!(u.authority, "[::1]:9000");
-    }
-
-    #[test]
-    fn bad_urls_name_the_problem() {
-        let cases = [
-            ("127.0.0.1:8080", "no scheme"),
-            ("ftp://x/", "unsupported scheme"),
-            ("http:///path", "no host"),
-            ("http://h:0/", "port 0"),
-            ("http://h:99999/", "not a number"),
-            ("http://h:x/", "not a number"),
-            ("http://[::1/", "unclosed"),
-            ("http://h/a b", "whitespace"),
-        ];
-        for (url, want) in cases {
-            let e = parse_url(url).unwrap_err().to_string();
-            assert!(e.contains(want), "{url}: {e}");
-        }
-    }
 
     #[test]
     fn shares_sum_exactly() {
@@ -984,20 +684,5 @@ mod tests {
                 .to_string()
                 .contains("milliseconds")
         );
-    }
-
-    #[test]
-    fn request_bytes() {
-        let t = Target {
-            tls: false,
-            host: "h".into(),
-            port: 8080,
-            authority: "h:8080".into(),
-            path: "/x".into(),
-            addrs: vec![],
-        };
-        let r = String::from_utf8(build_request(&t, false)).unwrap();
-        assert!(r.starts_with("GET /x HTTP/1.1\r\nHost: h:8080\r\nUser-Agent: barrage/"));
-        assert!(r.ends_with("Connection: close\r\n\r\n"));
     }
 }

@@ -29,8 +29,9 @@ use rustls::{ClientConfig, ClientConnection, HandshakeKind};
 
 use crate::record::sample::{ErrorKind, ProcessStats};
 use crate::time::Clock;
-use crate::wire::expect::{Check, Expect};
+use crate::wire::expect::Check;
 use crate::wire::http::{Feed, ParseError, ResponseParser};
+use crate::wire::request::Template;
 use crate::wire::tls_verify::Reasons;
 
 /// Where a connection is in its life.
@@ -102,16 +103,6 @@ pub enum Step {
     Done(Finished),
     /// The server closed the connection while it was idle (not an error).
     IdleClosed,
-}
-
-/// One request, as bytes, built before the load starts.
-#[derive(Debug, Clone)]
-pub struct Template {
-    pub bytes: Arc<[u8]>,
-    /// The method is HEAD: the response has no body whatever its headers say.
-    pub head: bool,
-    /// What its responses must look like (`--expect-*`); `None`: anything goes.
-    pub expect: Option<Arc<Expect>>,
 }
 
 /// TLS parameters of a thread.

@@ -36,7 +36,7 @@ use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::os::fd::{AsFd, AsRawFd};
 
-use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
+use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, TlsCtx};
 use crate::engine::deadlines::Deadlines;
 use crate::engine::progress::Slot;
 use crate::engine::schedule::{Picker, Profile, Schedule};
@@ -45,6 +45,7 @@ use crate::record::sample::{
     dur32,
 };
 use crate::time::Clock;
+use crate::wire::request::Template;
 
 /// Token of the waker that tells a loop the stop level changed.
 pub const WAKER: Token = Token(usize::MAX);
