@@ -5,6 +5,7 @@
 pub mod args;
 pub mod banner;
 pub mod config;
+pub mod distributed;
 pub mod exit;
 pub mod targets;
 pub mod url;

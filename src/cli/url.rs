@@ -1,10 +1,11 @@
-//! The target URL: `http(s)://host[:port][/path][?query]` parsed into its parts, and
-//! the host resolved to the addresses connections go to. The URL of every target (the
-//! command line's or a targets file's) passes through here before any process forks.
+//! Addresses: the target URL (`http(s)://host[:port][/path][?query]`) parsed into its
+//! parts and its host resolved to the addresses connections go to, and the source
+//! addresses they come from (`--bind`). The URL of every target (the command line's or
+//! a targets file's) passes through here before any process forks.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use crate::cli::config::ConfigError;
+use crate::cli::config::{ConfigError, invalid};
 
 /// Where requests go.
 #[derive(Debug, Clone)]
@@ -166,6 +167,31 @@ pub fn url_string(u: &Url) -> String {
         u.authority,
         u.path
     )
+}
+
+/// Parses `--bind`: addresses, comma-separated, or IPv4 ranges `A-B` (last octet).
+pub fn parse_bind(s: &str) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let bad = |part: &str| {
+        invalid(format!(
+            "--bind {part:?} is not an IP address or a range like 127.0.0.2-127.0.0.9"
+        ))
+    };
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        if let Some((a, b)) = part.split_once('-') {
+            let a: Ipv4Addr = a.trim().parse().map_err(|_| bad(part))?;
+            let b: Ipv4Addr = b.trim().parse().map_err(|_| bad(part))?;
+            let (lo, hi) = (u32::from(a), u32::from(b));
+            if lo > hi || hi - lo > 65_535 {
+                return Err(bad(part));
+            }
+            out.extend((lo..=hi).map(|v| IpAddr::V4(Ipv4Addr::from(v))));
+        } else {
+            out.push(part.parse().map_err(|_| bad(part))?);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
