@@ -28,11 +28,11 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::cli::config::{LoadSpec, RunConfig, share};
+use crate::cli::config::RunConfig;
 use crate::engine::conn::TlsCtx;
+use crate::engine::plan::Load;
 use crate::engine::progress::{Board, Snapshot};
-use crate::engine::schedule::Schedule;
-use crate::engine::worker::{self, LoopPlan, Model, Worker};
+use crate::engine::worker::{self, Traffic, Worker};
 use crate::record::merge::{self, CsvOptions, MergeError};
 use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};
 use crate::report::{self, Report, ReportError, ReportOptions};
@@ -110,12 +110,13 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
 
-    let board = Board::create(&cfg.out.join(PROGRESS_FILE), cfg.loops()).map_err(|source| {
-        RunError::OutDir {
-            path: cfg.out.clone(),
-            source,
-        }
-    })?;
+    let board =
+        Board::create(&cfg.out.join(PROGRESS_FILE), cfg.plan.loops()).map_err(|source| {
+            RunError::OutDir {
+                path: cfg.out.clone(),
+                source,
+            }
+        })?;
     // The time base: now, or the --start-at instant (which may be in the future: the
     // loops wait for it after setting up, so every host starts together).
     let now_wall = wall_ns();
@@ -154,7 +155,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     }
     let parent = nix::unistd::getpid();
     let mut pids: Vec<Pid> = Vec::new();
-    for index in 0..cfg.processes {
+    for index in 0..cfg.plan.processes {
         // SAFETY: the parent is single-threaded here (no thread is started before the
         // fork in `barrage run`), so the child inherits a consistent address space;
         // the child only runs `child_main` and leaves with `_exit`.
@@ -191,7 +192,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         }
     }
 
-    let mut progress = Progress::new(&board, base, cfg.duration, cfg.quiet);
+    let mut progress = Progress::new(&board, base, cfg.plan.duration, cfg.quiet);
     let (children, interrupted, stop_signal) = wait_children(&pids, &mut sigfd, || progress.tick());
     progress.finish();
     drop(board);
@@ -325,23 +326,24 @@ impl<'a> Progress<'a> {
 /// root, the hard) open-file limit as far as this run needs.
 fn raise_fd_limit(cfg: &RunConfig) -> Result<(), RunError> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let conns = match &cfg.load {
-        LoadSpec::Open {
+    let plan = &cfg.plan;
+    let conns = match &plan.load {
+        Load::Open {
             max_connections, ..
-        } => (*max_connections).max(cfg.connections),
-        LoadSpec::Closed { .. } => cfg.connections,
+        } => (*max_connections).max(plan.connections),
+        Load::Closed { .. } => plan.connections,
     };
-    let per_process = (0..cfg.processes)
+    let per_process = (0..plan.processes)
         .map(|p| {
-            (0..cfg.threads)
-                .map(|t| cfg.loop_connections(p * cfg.threads + t))
+            (0..plan.threads)
+                .map(|t| plan.loop_connections(p * plan.threads + t))
                 .sum::<usize>()
         })
         .max()
         .unwrap_or(0);
     // Open loop may open up to --max-connections: scale the closed-loop share.
-    let per_process = per_process * conns / cfg.connections.max(1);
-    let needed = (per_process + 64 + 8 * cfg.threads) as u64;
+    let per_process = per_process * conns / plan.connections.max(1);
+    let needed = (per_process + 64 + 8 * plan.threads) as u64;
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return Ok(());
     };
@@ -353,7 +355,7 @@ fn raise_fd_limit(cfg: &RunConfig) -> Result<(), RunError> {
     {
         return Ok(());
     }
-    let room = hard.saturating_sub(64 + 8 * cfg.threads as u64).max(1);
+    let room = hard.saturating_sub(64 + 8 * plan.threads as u64).max(1);
     let processes = (conns as u64).div_ceil(room);
     Err(RunError::FdLimit {
         needed,
@@ -383,11 +385,11 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
     // Prove the directory is writable now, not after the load.
     let meta = serde_json::json!({
         "url": cfg.url,
-        "processes": cfg.processes,
-        "threads": cfg.threads,
-        "connections": cfg.connections,
-        "duration_s": cfg.duration.map(|d| d.as_secs_f64()),
-        "requests": cfg.requests,
+        "processes": cfg.plan.processes,
+        "threads": cfg.plan.threads,
+        "connections": cfg.plan.connections,
+        "duration_s": cfg.plan.duration.map(|d| d.as_secs_f64()),
+        "requests": cfg.plan.requests,
         "timeout_s": cfg.timeout.as_secs_f64(),
         "keepalive": cfg.keepalive,
         "version": env!("CARGO_PKG_VERSION"),
@@ -504,8 +506,8 @@ fn child_main(
     let header = Header {
         chunk_records: sample::CHUNK_RECORDS as u32,
         process_index: index as u32,
-        process_count: cfg.processes as u32,
-        flags: if cfg.load.is_open() {
+        process_count: cfg.plan.processes as u32,
+        flags: if cfg.plan.load.is_open() {
             sample::HDR_OPEN_LOOP
         } else {
             0
@@ -516,11 +518,11 @@ fn child_main(
         },
         wall_start_ns: wall,
         claimed_chunks: 0,
-        shard_index: cfg.shard_index,
-        shard_count: cfg.shard_count,
-        config_hash: config_hash(cfg),
+        shard_index: cfg.plan.shard_index,
+        shard_count: cfg.plan.shard_count,
+        config_hash: cfg.hash(),
         host_id: cfg.host_id.clone(),
-        run_id: cfg.run_id.clone().unwrap_or_else(|| run_id(cfg, wall)),
+        run_id: cfg.run_id_at(wall),
         clock_start,
         ..Default::default()
     };
@@ -589,48 +591,12 @@ fn run_threads(
     // Counted before the wake, so the count is right whenever the wake is seen.
     let finished = AtomicUsize::new(0);
     let stop = Arc::new(AtomicU8::new(worker::RUNNING));
-    let end = cfg.duration.map(|d| d.as_nanos() as u64);
 
     let mut workers = Vec::new();
     let mut wakers = Vec::new();
-    for t in 0..cfg.threads {
-        let l = index * cfg.threads + t;
-        let model = match &cfg.load {
-            LoadSpec::Closed {
-                interval,
-                rampup,
-                stages,
-            } => Model::Closed {
-                interval: interval.map(|d| d.as_nanos() as u64),
-                rampup: rampup.map(|d| d.as_nanos() as u64),
-                stages: stages.clone(),
-            },
-            LoadSpec::Open {
-                rate,
-                max_connections,
-            } => Model::Open {
-                schedule: {
-                    let (offset, stride) = cfg.loop_schedule_slots(l);
-                    Schedule {
-                        rate: rate.clone(),
-                        offset,
-                        stride,
-                    }
-                },
-                max_connections: share(
-                    *max_connections as u64,
-                    cfg.global_loops(),
-                    cfg.global_loop(l),
-                ) as usize,
-            },
-        };
-        let plan = LoopPlan {
-            index: cfg.global_loop(l),
-            loops: cfg.global_loops(),
-            connections: cfg.loop_connections(l),
-            quota: cfg.loop_requests(l),
-            end,
-            timeout: cfg.timeout,
+    for t in 0..cfg.plan.threads {
+        let l = index * cfg.plan.threads + t;
+        let traffic = Traffic {
             addr: cfg.target.addrs[0],
             targets: Arc::clone(&cfg.templates),
             picker: Arc::clone(&cfg.picker),
@@ -641,13 +607,15 @@ fn run_threads(
             }),
             keepalive: cfg.keepalive,
             bind: Arc::clone(&cfg.bind),
-            model,
+            timeout: cfg.timeout,
         };
         let wpoll = Poll::new()?;
         wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);
         workers.push(Worker::new(
             wpoll,
-            plan,
+            &cfg.plan,
+            l,
+            traffic,
             clock,
             Arc::clone(&stop),
             log.writer(),
@@ -722,32 +690,4 @@ pub fn clock_state() -> ClockState {
         max_error_us: tx.maxerror,
         est_error_us: tx.esterror,
     }
-}
-
-/// FNV-1a over the settings that must agree for files to belong to one run: stable
-/// across hosts and builds, unlike std's hasher.
-fn config_hash(cfg: &RunConfig) -> u64 {
-    // The test's settings, not this host's (processes and threads may differ).
-    let canon = format!(
-        "{:?}|{}|{:?}|{:?}|{:?}|{}|{:?}|{}",
-        cfg.target_names,
-        cfg.connections,
-        cfg.duration,
-        cfg.requests,
-        cfg.timeout,
-        cfg.keepalive,
-        cfg.load,
-        cfg.shard_count
-    );
-    canon.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn run_id(cfg: &RunConfig, wall: u64) -> String {
-    format!(
-        "{}-{:08x}",
-        crate::time::utc_stamp(wall / 1_000_000_000),
-        config_hash(cfg) as u32
-    )
 }

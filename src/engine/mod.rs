@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod deadlines;
 pub mod launcher;
+pub mod plan;
 pub mod progress;
 pub mod schedule;
 pub mod worker;

@@ -38,8 +38,9 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, TlsCtx};
 use crate::engine::deadlines::Deadlines;
+use crate::engine::plan::{Load, Plan};
 use crate::engine::progress::Slot;
-use crate::engine::schedule::{Picker, Profile, Schedule};
+use crate::engine::schedule::{Picker, Schedule};
 use crate::record::sample::{
     ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
     dur32,
@@ -76,36 +77,11 @@ const STAGE_TICK: u64 = 1_000_000;
 /// Read buffer per thread. Responses are framed in it, never stored.
 const RBUF: usize = 64 * 1024;
 
-/// When requests start.
+/// What one loop sends and where: every request's bytes and how the next is picked,
+/// the address, TLS, keep-alive, `--bind` and the request timeout. (When requests
+/// start is the [`Plan`]'s.)
 #[derive(Debug, Clone)]
-pub enum Model {
-    Closed {
-        /// Minimum start-to-start time of one connection's requests, ns.
-        interval: Option<u64>,
-        /// Spread connection starts over this long, ns.
-        rampup: Option<u64>,
-        /// Active connections over time, for the whole run.
-        stages: Option<Arc<Profile>>,
-    },
-    Open {
-        schedule: Schedule,
-        /// Connections this loop may open to keep the schedule.
-        max_connections: usize,
-    },
-}
-
-/// What one loop must do.
-#[derive(Debug, Clone)]
-pub struct LoopPlan {
-    /// This loop's index among all `loops` of the run (for interleaving shares).
-    pub index: usize,
-    pub loops: usize,
-    pub connections: usize,
-    /// Requests this loop may start, for count-bounded runs.
-    pub quota: Option<u64>,
-    /// When to stop starting requests, ns since the time base.
-    pub end: Option<u64>,
-    pub timeout: Duration,
+pub struct Traffic {
     pub addr: SocketAddr,
     pub targets: Arc<[Template]>,
     pub picker: Arc<Picker>,
@@ -113,7 +89,7 @@ pub struct LoopPlan {
     pub keepalive: bool,
     /// Source addresses to spread connections over (`--bind`).
     pub bind: Arc<[std::net::IpAddr]>,
-    pub model: Model,
+    pub timeout: Duration,
 }
 
 /// What a loop reports when it ends.
@@ -130,7 +106,20 @@ pub struct Worker<'p> {
     poll: Poll,
     registry: Registry,
     conns: Vec<Conn>,
-    plan: LoopPlan,
+    /// The run's load plan, and this loop's number on this host.
+    plan: &'p Plan,
+    l: usize,
+    traffic: Traffic,
+    /// This loop's index among all `loops` of the test (for interleaving shares).
+    index: usize,
+    loops: usize,
+    /// When to stop starting requests, ns since the time base.
+    end: Option<u64>,
+    /// Closed loop: minimum start-to-start time of one connection's requests, ns.
+    interval: Option<u64>,
+    /// Open loop: this loop's share of the schedule, and of `--max-connections`.
+    schedule: Option<Schedule>,
+    max_connections: usize,
     clock: Clock,
     stop: Arc<AtomicU8>,
     writer: ChunkWriter,
@@ -171,29 +160,45 @@ pub struct Worker<'p> {
 impl<'p> Worker<'p> {
     pub fn new(
         poll: Poll,
-        plan: LoopPlan,
+        plan: &'p Plan,
+        l: usize,
+        traffic: Traffic,
         clock: Clock,
         stop: Arc<AtomicU8>,
         writer: ChunkWriter,
         progress: Option<Slot<'p>>,
     ) -> io::Result<Worker<'p>> {
         let registry = poll.registry().try_clone()?;
-        let conns = (0..plan.connections).map(|i| Conn::new(Token(i))).collect();
-        let start_timer = match plan.model {
-            // Without one, starts are timed by the poll's timeout (millisecond grain).
-            Model::Open { .. } => StartTimer::new(&registry, &clock).ok(),
-            Model::Closed { .. } => None,
+        let connections = plan.loop_connections(l);
+        let conns = (0..connections).map(|i| Conn::new(Token(i))).collect();
+        let schedule = plan.loop_schedule(l);
+        // Without one, starts are timed by the poll's timeout (millisecond grain).
+        let start_timer = match schedule {
+            Some(_) => StartTimer::new(&registry, &clock).ok(),
+            None => None,
+        };
+        let index = plan.global_loop(l);
+        let interval = match &plan.load {
+            Load::Closed { interval, .. } => interval.map(|d| d.as_nanos() as u64),
+            Load::Open { .. } => None,
         };
         Ok(Worker {
             poll,
             registry,
             conns,
-            timeout_ns: plan.timeout.as_nanos() as u64,
-            quota: plan.quota,
-            rng: 0x9E37_79B9_7F4A_7C15
-                ^ (plan.index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
-            active: plan.connections,
+            timeout_ns: traffic.timeout.as_nanos() as u64,
+            quota: plan.loop_requests(l),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            active: connections,
             plan,
+            l,
+            traffic,
+            index,
+            loops: plan.global_loops(),
+            end: plan.end_ns(),
+            interval,
+            schedule,
+            max_connections: plan.loop_max_connections(l),
             clock,
             stop,
             writer,
@@ -294,15 +299,15 @@ impl<'p> Worker<'p> {
             Io {
                 registry: &self.registry,
                 clock: &self.clock,
-                addr: self.plan.addr,
-                targets: &self.plan.targets,
-                tls: self.plan.tls.as_ref(),
+                addr: self.traffic.addr,
+                targets: &self.traffic.targets,
+                tls: self.traffic.tls.as_ref(),
                 rbuf: &mut self.rbuf,
                 pbuf: &mut self.pbuf,
                 stats: &mut self.result.stats,
                 negotiated: &mut self.result.negotiated,
-                keepalive: self.plan.keepalive,
-                bind: &self.plan.bind,
+                keepalive: self.traffic.keepalive,
+                bind: &self.traffic.bind,
             },
         )
     }
@@ -310,41 +315,43 @@ impl<'p> Worker<'p> {
     /// The first requests: every connection now, or spread over the ramp-up, or the
     /// open-loop schedule's first due requests.
     fn start(&mut self, now: u64) {
-        match self.plan.model.clone() {
-            Model::Closed {
+        let plan = self.plan;
+        match &plan.load {
+            Load::Closed {
                 rampup: Some(r), ..
             } => {
                 // Connection i of this loop starts at (i + l/L) / n of the ramp: loops
                 // interleave, and every process ramps the same way, as the original's
                 // threads did.
                 let n = self.conns.len() as f64;
-                let phase = self.plan.index as f64 / self.plan.loops as f64;
+                let phase = self.index as f64 / self.loops as f64;
+                let r = r.as_nanos() as u64;
                 for i in 0..self.conns.len() {
                     let at = ((i as f64 + phase) / n * r as f64) as u64;
                     self.wakeups.push(Reverse((at, i as u32, 0)));
                 }
             }
-            Model::Closed {
+            Load::Closed {
                 stages: Some(_), ..
             } => {
                 self.active = 0;
                 self.update_stage(now);
             }
-            Model::Closed { .. } => {
+            Load::Closed { .. } => {
                 for i in 0..self.conns.len() {
                     self.start_next(i, now);
                 }
             }
-            Model::Open { schedule, .. } => {
+            Load::Open { .. } => {
                 self.free = (0..self.conns.len() as u32).rev().collect();
-                self.next_intended = schedule.intended(0);
+                self.next_intended = self.intended(0);
                 self.dispatch(now);
             }
         }
     }
 
     fn may_start(&self, now: u64) -> bool {
-        !self.stopping && self.quota != Some(0) && self.plan.end.is_none_or(|end| now < end)
+        !self.stopping && self.quota != Some(0) && self.end.is_none_or(|end| now < end)
     }
 
     /// Nothing is outstanding and nothing more will start.
@@ -355,12 +362,12 @@ impl<'p> Worker<'p> {
         if !self.may_start(now) {
             return true;
         }
-        match &self.plan.model {
-            Model::Open { .. } => self.next_intended.is_none(),
-            Model::Closed {
+        match &self.plan.load {
+            Load::Open { .. } => self.next_intended.is_none(),
+            Load::Closed {
                 stages: Some(p), ..
             } => p.settled(now) && self.active == 0,
-            Model::Closed { .. } => false,
+            Load::Closed { .. } => false,
         }
     }
 
@@ -373,7 +380,7 @@ impl<'p> Worker<'p> {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        consider(self.plan.end.filter(|&e| e > now));
+        consider(self.end.filter(|&e| e > now));
         consider(self.grace_end);
         consider(self.wakeups.peek().map(|Reverse((t, _, _))| *t));
         consider(self.next_stage_tick);
@@ -406,12 +413,8 @@ impl<'p> Worker<'p> {
     }
 
     fn has_free_connection(&self) -> bool {
-        match &self.plan.model {
-            Model::Open {
-                max_connections, ..
-            } => !self.free.is_empty() || self.conns.len() < *max_connections,
-            Model::Closed { .. } => false,
-        }
+        self.schedule.is_some()
+            && (!self.free.is_empty() || self.conns.len() < self.max_connections)
     }
 
     /// Closed loop: gives connection `i` its next request, now or when pacing allows,
@@ -422,10 +425,7 @@ impl<'p> Worker<'p> {
                 self.conns[i].close();
                 return;
             }
-            if let Model::Closed {
-                interval: Some(iv), ..
-            } = self.plan.model
-            {
+            if let Some(iv) = self.interval {
                 let c = &self.conns[i];
                 let due = c.req.start + iv;
                 if c.seq > 0 && due > now {
@@ -447,10 +447,9 @@ impl<'p> Worker<'p> {
     fn next_target(&mut self) -> u16 {
         let n = self.started;
         self.started += 1;
-        self.plan.picker.pick(
-            n * self.plan.loops as u64 + self.plan.index as u64,
-            &mut self.rng,
-        )
+        self.traffic
+            .picker
+            .pick(n * self.loops as u64 + self.index as u64, &mut self.rng)
     }
 
     /// Starts one request on connection `i`; if it failed at once, records it and
@@ -480,12 +479,10 @@ impl<'p> Worker<'p> {
     /// Open loop: hands due requests to free connections (opening more up to
     /// `--max-connections`), oldest first.
     fn dispatch(&mut self, mut now: u64) {
-        let Model::Open {
-            max_connections, ..
-        } = self.plan.model
-        else {
+        if self.schedule.is_none() {
             return;
-        };
+        }
+        let max_connections = self.max_connections;
         while let Some(intended) = self.next_intended {
             if intended > now {
                 break;
@@ -529,7 +526,7 @@ impl<'p> Worker<'p> {
     fn may_schedule(&self, intended: u64, now: u64) -> bool {
         !self.stopping
             && self.quota != Some(0)
-            && self.plan.end.is_none_or(|e| {
+            && self.end.is_none_or(|e| {
                 intended < e && (now < e || (!self.starved && now < e.saturating_add(END_SLACK_NS)))
             })
     }
@@ -539,20 +536,19 @@ impl<'p> Worker<'p> {
     /// the end of the run itself are not counted.
     fn end_schedule(&mut self, now: u64) {
         self.next_intended = None;
-        let Model::Open { schedule, .. } = &self.plan.model else {
+        let Some(schedule) = &self.schedule else {
             return;
         };
         if !self.starved {
             return;
         }
         let end = self
-            .plan
             .end
             .unwrap_or(u64::MAX)
             .min(self.stopped_at.unwrap_or(u64::MAX))
             .min(now);
         let mut due = schedule.due_before(end);
-        if let Some(q) = self.plan.quota {
+        if let Some(q) = self.plan.loop_requests(self.l) {
             due = due.min(q);
         }
         self.result.stats.unsent += due.saturating_sub(self.next_j);
@@ -560,10 +556,7 @@ impl<'p> Worker<'p> {
 
     /// Intended start of this loop's `j`-th open-loop request.
     fn intended(&self, j: u64) -> Option<u64> {
-        match &self.plan.model {
-            Model::Open { schedule, .. } => schedule.intended(j),
-            Model::Closed { .. } => None,
-        }
+        self.schedule.as_ref().and_then(|s| s.intended(j))
     }
 
     fn after(&mut self, i: usize, step: Step) {
@@ -572,12 +565,11 @@ impl<'p> Worker<'p> {
             Step::IdleClosed => {}
             Step::Done(f) => {
                 self.record(i, f);
-                match self.plan.model {
-                    Model::Open { .. } => {
-                        self.free.push(i as u32);
-                        self.dispatch(f.end);
-                    }
-                    Model::Closed { .. } => self.start_next(i, f.end),
+                if self.schedule.is_some() {
+                    self.free.push(i as u32);
+                    self.dispatch(f.end);
+                } else {
+                    self.start_next(i, f.end);
                 }
             }
         }
@@ -674,14 +666,15 @@ impl<'p> Worker<'p> {
     /// `--conn-stages`: this loop's share of the active connections at `now`; starts
     /// the newly active ones (the others stop after their current request).
     fn update_stage(&mut self, now: u64) {
-        let Model::Closed {
+        let plan = self.plan;
+        let Load::Closed {
             stages: Some(p), ..
-        } = &self.plan.model
+        } = &plan.load
         else {
             return;
         };
         let total = p.value_at(now).floor() as u64;
-        let share = crate::cli::config::share(total, self.plan.loops, self.plan.index) as usize;
+        let share = plan.loop_share(total, self.l) as usize;
         let share = share.min(self.conns.len());
         self.next_stage_tick = if p.settled(now) {
             None
