@@ -32,7 +32,7 @@ use crate::cli::config::RunConfig;
 use crate::engine::conn::TlsCtx;
 use crate::engine::plan::Load;
 use crate::engine::progress::{Board, Snapshot};
-use crate::engine::worker::{self, Traffic, Worker};
+use crate::engine::worker::{self, Sink, Traffic, Worker};
 use crate::record::merge::{self, CsvOptions, MergeError};
 use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};
 use crate::report::{self, Report, ReportError, ReportOptions};
@@ -618,8 +618,10 @@ fn run_threads(
             traffic,
             clock,
             Arc::clone(&stop),
-            log.writer(),
-            Some(board.slot(l)),
+            Sink {
+                writer: log.writer(),
+                progress: Some(board.slot(l)),
+            },
         )?);
     }
 

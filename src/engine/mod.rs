@@ -9,4 +9,5 @@ pub mod launcher;
 pub mod plan;
 pub mod progress;
 pub mod schedule;
+pub mod transport;
 pub mod worker;

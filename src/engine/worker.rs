@@ -92,6 +92,13 @@ pub struct Traffic {
     pub timeout: Duration,
 }
 
+/// Where a loop's finished requests go: its chunks of the process's sample log, and
+/// its slot of the live progress board.
+pub struct Sink<'p> {
+    pub writer: ChunkWriter,
+    pub progress: Option<Slot<'p>>,
+}
+
 /// What a loop reports when it ends.
 #[derive(Debug, Default)]
 pub struct LoopResult {
@@ -121,6 +128,8 @@ pub struct Worker<'p> {
     schedule: Option<Schedule>,
     max_connections: usize,
     clock: Clock,
+    /// The latest clock reading ([`Worker::tick`]).
+    last_tick: u64,
     stop: Arc<AtomicU8>,
     writer: ChunkWriter,
     progress: Option<Slot<'p>>,
@@ -165,9 +174,9 @@ impl<'p> Worker<'p> {
         traffic: Traffic,
         clock: Clock,
         stop: Arc<AtomicU8>,
-        writer: ChunkWriter,
-        progress: Option<Slot<'p>>,
+        sink: Sink<'p>,
     ) -> io::Result<Worker<'p>> {
+        let Sink { writer, progress } = sink;
         let registry = poll.registry().try_clone()?;
         let connections = plan.loop_connections(l);
         let conns = (0..connections).map(|i| Conn::new(Token(i))).collect();
@@ -200,6 +209,7 @@ impl<'p> Worker<'p> {
             schedule,
             max_connections: plan.loop_max_connections(l),
             clock,
+            last_tick: 0,
             stop,
             writer,
             progress,
@@ -238,7 +248,7 @@ impl<'p> Worker<'p> {
                 }
             }
         }
-        let mut now = self.clock.now();
+        let mut now = self.tick();
         self.start(now);
         loop {
             // `now` is the time the timers just fired at: the next poll's timeout
@@ -256,7 +266,7 @@ impl<'p> Worker<'p> {
                 self.cancel_all();
                 break;
             }
-            now = self.clock.now();
+            now = self.tick();
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.check_stop(now);
@@ -276,20 +286,53 @@ impl<'p> Worker<'p> {
                     writable: ev.is_writable(),
                     closed: ev.is_read_closed() || ev.is_write_closed() || ev.is_error(),
                 };
-                let step = {
-                    let (conns, mut io) = self.split();
-                    conns[i].on_ready(&mut io, now, ready)
-                };
-                self.after(i, step);
+                self.on_ready(i, ready);
             }
-            now = self.clock.now();
+            now = self.tick();
             self.fire_timers(now);
         }
         if self.next_intended.is_some() {
-            let now = self.clock.now();
+            let now = self.tick();
             self.end_schedule(now);
         }
         self.result
+    }
+
+    /// Reads the clock. Connections are only ever handed the latest reading, so the
+    /// requests a loop records end in order (the sample log's chunks are sorted by
+    /// completion time).
+    fn tick(&mut self) -> u64 {
+        self.last_tick = self.clock.now();
+        self.last_tick
+    }
+
+    /// The time to hand a connection for something due at `now`: the latest clock
+    /// reading if that is later (a timer pass starts requests and records failures as
+    /// it goes, reading the clock; the next one must not be stamped before them).
+    fn at(&self, now: u64) -> u64 {
+        now.max(self.last_tick)
+    }
+
+    /// Hands connection `i` its readiness. Bytes that may end a request are stamped
+    /// with the time they are read at (one clock read per readable event, as there was
+    /// one per response read); a write-only event (a connect, a write resuming) takes
+    /// the latest reading.
+    fn on_ready(&mut self, i: usize, ready: Ready) {
+        let mut at = if ready.readable || ready.closed {
+            self.tick()
+        } else {
+            self.last_tick
+        };
+        loop {
+            let step = {
+                let (conns, mut io) = self.split();
+                conns[i].on_ready(&mut io, at, ready)
+            };
+            if step != Step::Again {
+                return self.after(i, step);
+            }
+            at = self.tick();
+        }
     }
 
     /// Borrows the connections and the I/O context at once.
@@ -298,7 +341,6 @@ impl<'p> Worker<'p> {
             &mut self.conns,
             Io {
                 registry: &self.registry,
-                clock: &self.clock,
                 addr: self.traffic.addr,
                 targets: &self.traffic.targets,
                 tls: self.traffic.tls.as_ref(),
@@ -455,6 +497,7 @@ impl<'p> Worker<'p> {
     /// Starts one request on connection `i`; if it failed at once, records it and
     /// returns how it ended.
     fn launch(&mut self, i: usize, now: u64, req: ReqInfo) -> Option<Finished> {
+        let now = self.at(now);
         if let Some(q) = self.quota.as_mut() {
             *q -= 1;
         }
@@ -468,11 +511,12 @@ impl<'p> Worker<'p> {
             Step::Done(f) => {
                 self.record(i, f);
                 Some(Finished {
-                    end: self.clock.now(),
+                    end: self.tick(),
                     ..f
                 })
             }
-            Step::Wait | Step::IdleClosed => None,
+            // `begin` only connects or writes: it never asks to be called again.
+            Step::Wait | Step::Again | Step::IdleClosed => None,
         }
     }
 
@@ -561,8 +605,8 @@ impl<'p> Worker<'p> {
 
     fn after(&mut self, i: usize, step: Step) {
         match step {
-            Step::Wait => {}
-            Step::IdleClosed => {}
+            // (`Again` is handled where readiness is handed over.)
+            Step::Wait | Step::Again | Step::IdleClosed => {}
             Step::Done(f) => {
                 self.record(i, f);
                 if self.schedule.is_some() {
@@ -636,10 +680,8 @@ impl<'p> Worker<'p> {
             // connection is busy; dequeue first all the same, so the loop always ends.
             debug_assert!(self.conns[i].busy());
             self.deadlines.remove(i);
-            let step = {
-                let (conns, mut io) = self.split();
-                conns[i].on_timeout(&mut io)
-            };
+            let at = self.at(now);
+            let step = self.conns[i].on_timeout(at);
             self.after(i, step);
         }
         while let Some(&Reverse((at, i, seq))) = self.wakeups.peek() {
@@ -706,14 +748,12 @@ impl<'p> Worker<'p> {
 
     /// Ends every outstanding request as cancelled (recorded) and closes everything.
     fn cancel_all(&mut self) {
+        let now = self.tick();
         self.stopping = true;
-        self.stopped_at.get_or_insert(self.clock.now());
+        self.stopped_at.get_or_insert(now);
         self.grace_end = None;
         for i in 0..self.conns.len() {
-            let step = {
-                let (conns, mut io) = self.split();
-                conns[i].cancel(&mut io)
-            };
+            let step = self.conns[i].cancel(now);
             if let Step::Done(f) = step {
                 self.record(i, f);
             }
