@@ -16,8 +16,8 @@
 //! never escape as panics or `Err`: each becomes the request's error kind, the socket
 //! is dropped, and the next request reconnects.
 //!
-//! The request a connection carries is an [`InFlight`]: its identity and timing
-//! ([`ReqInfo`]) and its response checks. There is one per connection today; with
+//! The request a connection carries is an [`InFlight`] (`inflight.rs`): its identity
+//! and timing and its response checks. There is one per connection today; with
 //! pipelining (issue 15) a connection would hold a queue of them, written back to back
 //! and framed in order by the one parser, and `Writing`/`Reading` would become one
 //! open state with a write cursor and that queue.
@@ -30,20 +30,19 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, HandshakeKind};
+use rustls::{ClientConnection, HandshakeKind};
 
-use crate::engine::transport::{self, Got, Received, Sent, Transport, io_error};
+use crate::engine::inflight::{Finished, InFlight, ReqInfo};
+use crate::engine::transport::{
+    self, Got, Negotiated, Received, Sent, TlsCtx, Transport, connect_error, connect_from, io_error,
+};
 use crate::record::sample::{ErrorKind, ProcessStats};
-use crate::wire::expect::Check;
 use crate::wire::http::{Feed, ParseError, ResponseParser};
 use crate::wire::request::Template;
-use crate::wire::tls_verify::Reasons;
 
 /// Where a connection is in its life, with what it owns there.
 #[derive(Debug, Default)]
@@ -104,64 +103,6 @@ impl fmt::Display for State {
     }
 }
 
-/// Timing and identity of a request a connection is carrying.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReqInfo {
-    /// When the request started (connect start if it opened the connection), ns.
-    pub start: u64,
-    /// When the schedule wanted it to start (open loop), ns.
-    pub intended: u64,
-    pub scheduled: bool,
-    pub target: u16,
-    /// Set while running: the request opened its connection.
-    pub new_conn: bool,
-    pub connect_ns: u64,
-    pub tls_ns: u64,
-    pub tls_resumed: bool,
-    /// First response byte, ns (0 until it arrives).
-    pub first_byte: u64,
-    /// Already re-sent once after a reused connection closed under it.
-    pub retried: bool,
-}
-
-/// One request on a connection: who it is and when things happened to it, and its
-/// response checks in progress (their buffers are kept from request to request).
-#[derive(Debug, Default)]
-pub struct InFlight {
-    pub info: ReqInfo,
-    check: Check,
-}
-
-/// The sample encoder and the pacing read the request's timing as `conn.req.start`.
-impl Deref for InFlight {
-    type Target = ReqInfo;
-    fn deref(&self) -> &ReqInfo {
-        &self.info
-    }
-}
-
-impl InFlight {
-    /// The request's template. Every request is one of the run's templates today; a
-    /// scenario step (issue 13) would render its bytes into a buffer of the
-    /// connection's instead, and [`InFlight::bytes`] would hand those out.
-    fn template<'t>(&self, targets: &'t [Template]) -> &'t Template {
-        &targets[self.info.target as usize]
-    }
-
-    fn bytes<'t>(&self, targets: &'t [Template]) -> &'t [u8] {
-        &self.template(targets).bytes
-    }
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Finished {
-    pub end: u64,
-    pub status: u16,
-    pub error: ErrorKind,
-    pub bytes: u64,
-}
-
 /// What the worker must do after handing the connection an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -175,23 +116,6 @@ pub enum Step {
     Done(Finished),
     /// The server closed the connection while it was idle (not an error).
     IdleClosed,
-}
-
-/// TLS parameters of a thread.
-#[derive(Debug, Clone)]
-pub struct TlsCtx {
-    pub config: Arc<ClientConfig>,
-    pub server_name: ServerName<'static>,
-    /// Where a failed handshake notes why (first failure of each kind only).
-    pub reasons: Arc<Reasons>,
-}
-
-/// What was negotiated by a handshake: version, suite and group as wire numbers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Negotiated {
-    pub version: u16,
-    pub suite: u16,
-    pub group: u16,
 }
 
 /// What a connection needs from its thread to do I/O.
@@ -663,29 +587,6 @@ impl Conn {
     pub fn close(&mut self) {
         self.parser.reset();
         self.run(|_, _| (State::Closed, Step::Wait));
-    }
-}
-
-/// A non-blocking connect from `source` (port chosen by the kernel) to `addr`.
-fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&SocketAddr::new(source, 0).into())?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(TcpStream::from_std(socket.into()))
-}
-
-fn connect_error(e: &io::Error) -> ErrorKind {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
-        io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
-        io::ErrorKind::ConnectionReset => ErrorKind::Reset,
-        _ => ErrorKind::ConnectError,
     }
 }
 

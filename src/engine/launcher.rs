@@ -29,9 +29,9 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
 use crate::cli::config::RunConfig;
-use crate::engine::conn::TlsCtx;
 use crate::engine::plan::Load;
 use crate::engine::progress::{Board, Snapshot};
+use crate::engine::transport::TlsCtx;
 use crate::engine::worker::{self, Sink, Traffic, Worker};
 use crate::record::merge::{self, CsvOptions, MergeError};
 use crate::record::sample::{self, ClockState, Header, ProcessStats, SampleLog};

@@ -5,6 +5,7 @@
 
 pub mod conn;
 pub mod deadlines;
+pub mod inflight;
 pub mod launcher;
 pub mod plan;
 pub mod progress;

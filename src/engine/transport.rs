@@ -1,7 +1,9 @@
-//! The socket under an open connection, plain or TLS, behind one small interface
-//! (wrk's `sock`): queue a request, write it, receive what arrived, check an idle
-//! socket. The state machine in `conn.rs` drives both kinds the same way; only the
-//! TLS handshake, before a [`Transport`] exists, is TLS-specific there.
+//! The socket under a connection. Opening it: a non-blocking connect (from a
+//! `--bind` source address if given) and the error kind of a failed one; the thread's
+//! TLS parameters. Once open: plain or TLS behind one small interface (wrk's `sock`),
+//! [`Transport`]: queue a request, write it, receive what arrived, check an idle
+//! socket. The state machine in `conn.rs` drives both kinds the same way; only the TLS
+//! handshake, before a `Transport` exists, is TLS-specific there.
 //!
 //! TLS is rustls's `ClientConnection` driven by the loop's readiness (rustls's
 //! `tlsclient-mio` recipe): raw bytes are read into the thread's buffer with one
@@ -9,12 +11,32 @@
 //! plain socket's bytes. Nothing here allocates or reads the clock.
 
 use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::ClientConnection;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 
-use crate::engine::conn::TlsCtx;
 use crate::record::sample::ErrorKind;
+use crate::wire::tls_verify::Reasons;
+
+/// TLS parameters of a thread.
+#[derive(Debug, Clone)]
+pub struct TlsCtx {
+    pub config: Arc<ClientConfig>,
+    pub server_name: ServerName<'static>,
+    /// Where a failed handshake notes why (first failure of each kind only).
+    pub reasons: Arc<Reasons>,
+}
+
+/// What was negotiated by a handshake: version, suite and group as wire numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Negotiated {
+    pub version: u16,
+    pub suite: u16,
+    pub group: u16,
+}
 
 /// An open connection's byte stream.
 #[derive(Debug)]
@@ -229,5 +251,28 @@ pub fn io_error(e: &io::Error) -> ErrorKind {
         | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
         io::ErrorKind::TimedOut => ErrorKind::Timeout,
         _ => ErrorKind::Io,
+    }
+}
+
+/// A non-blocking connect from `source` (port chosen by the kernel) to `addr`.
+pub fn connect_from(source: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+pub fn connect_error(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        io::ErrorKind::ConnectionReset => ErrorKind::Reset,
+        _ => ErrorKind::ConnectError,
     }
 }

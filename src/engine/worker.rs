@@ -36,11 +36,13 @@ use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::os::fd::{AsFd, AsRawFd};
 
-use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, TlsCtx};
+use crate::engine::conn::{Conn, Io, Ready, Step};
 use crate::engine::deadlines::Deadlines;
+use crate::engine::inflight::{Finished, ReqInfo};
 use crate::engine::plan::{Load, Plan};
 use crate::engine::progress::Slot;
 use crate::engine::schedule::{Picker, Schedule};
+use crate::engine::transport::{Negotiated, TlsCtx};
 use crate::record::sample::{
     ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
     dur32,
