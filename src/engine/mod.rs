@@ -3,12 +3,16 @@
 //! on a schedule (`schedule`) with request deadlines (`deadlines`); every loop posts
 //! live counters to the progress board (`progress`).
 
+pub mod clock;
 pub mod conn;
 pub mod deadlines;
 pub mod inflight;
 pub mod launcher;
+pub mod live;
 pub mod plan;
+pub mod process;
 pub mod progress;
 pub mod schedule;
+pub mod signals;
 pub mod transport;
 pub mod worker;
