@@ -4,11 +4,13 @@
 //! live counters to the progress board (`progress`).
 
 pub mod clock;
+pub mod closed_loop;
 pub mod conn;
 pub mod deadlines;
 pub mod inflight;
 pub mod launcher;
 pub mod live;
+pub mod open_loop;
 pub mod plan;
 pub mod process;
 pub mod progress;

@@ -146,7 +146,7 @@ fn run_threads(
     let done = Waker::new(poll.registry(), THREAD_DONE)?;
     // Counted before the wake, so the count is right whenever the wake is seen.
     let finished = AtomicUsize::new(0);
-    let stop = Arc::new(AtomicU8::new(worker::RUNNING));
+    let stop = Arc::new(AtomicU8::new(signals::RUNNING));
 
     let mut workers = Vec::new();
     let mut wakers = Vec::new();
@@ -196,18 +196,18 @@ fn run_threads(
             handles.push(h);
         }
         let mut events = Events::with_capacity(8);
-        let mut level = worker::RUNNING;
+        let mut level = signals::RUNNING;
         while finished.load(Ordering::Acquire) < handles.len() {
             if let Err(e) = poll.poll(&mut events, None)
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 // Without the poll we cannot hear signals; stop the loops cleanly.
-                stop.store(worker::GRACEFUL, Ordering::Release);
+                stop.store(signals::GRACEFUL, Ordering::Release);
                 wakers.iter().for_each(|w| drop(w.wake()));
                 return Err(e);
             }
             while let Ok(Some(_)) = sigfd.read_signal() {
-                level = (level + 1).min(worker::HARD);
+                level = (level + 1).min(signals::HARD);
                 stop.store(level, Ordering::Release);
                 for w in &wakers {
                     let _ = w.wake();

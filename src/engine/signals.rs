@@ -6,10 +6,22 @@
 //! process turns each SIGTERM into the next stop level of its loops.
 
 use std::io;
+use std::time::Duration;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
+
+/// How hard a worker process has been asked to stop: the stop level its loops read
+/// (when their waker fires).
+pub const RUNNING: u8 = 0;
+/// Finish in-flight requests (within [`GRACE`]), start no new ones.
+pub const GRACEFUL: u8 = 1;
+/// Record in-flight requests as cancelled and leave now.
+pub const HARD: u8 = 2;
+
+/// How long in-flight requests may run on after a graceful stop.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// The launcher's stop signals, blocked and readable from a signalfd.
 pub struct StopSignals {

@@ -1,47 +1,45 @@
 //! One worker thread: its mio poll, its connections, its timers, its share of the
-//! requests, and the load model that decides when each request starts.
+//! requests (read from the [`Plan`]), and the recording of every finished request.
 //!
-//! Closed loop (default): a connection sends its next request when the previous
-//! response ends, or at `previous start + --interval` (pacing); connections come up
-//! over `--rampup` or follow `--conn-stages`. Open loop (`--rate`, `--rate-stages`):
-//! every request has an intended start on a fixed schedule; a free connection takes
-//! the oldest due request; latency is measured from the intended start, so a stalled
-//! server shows up in the latencies instead of silently slowing the schedule.
+//! When requests start is the load model's: closed loop (`closed_loop.rs`: a
+//! connection sends its next request when the previous response ends, paced by
+//! `--interval`, ramped by `--rampup`, or following `--conn-stages`) or open loop
+//! (`open_loop.rs`: every request has an intended start on a fixed schedule; a free
+//! connection takes the oldest due request; latency counts from the intended start).
 //!
 //! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
 //! in start order with one timeout for all, so they form a FIFO queue (`deadlines.rs`),
-//! which also counts the requests in flight; pacing and ramp wake-ups go in a small
-//! heap; the open-loop schedule is one "next intended" value. The poll's timeout has
+//! which also counts the requests in flight; pacing and ramp wake-ups, stage ticks and
+//! the next open-loop start are the other timers. The poll's timeout has
 //! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
-//! to [`TIMER_GRANULARITY_NS`] late. An open-loop start at least that far after the
-//! previous one is timed instead by a timerfd armed for the exact instant: one
-//! syscall per such start, so at most one per millisecond per loop, and none at the
-//! rates where starts are closer together than the granularity.
+//! to [`TIMER_GRANULARITY_NS`] late (open loop times its starts finer where it can).
+//!
+//! Time is read here and handed to the connections (`conn.rs` never reads the clock):
+//! once after each poll, once per readable event (the bytes that may end a request),
+//! and again when a connection asks for a fresh time ([`Step::Again`]). A connection
+//! is only ever handed the latest reading, so a loop's records end in order.
 //!
 //! Nothing here is shared with other threads except the stop level (read when the
 //! waker fires), this loop's own progress slot, and the sample log's chunk counter
 //! (touched once per 16 Ki records).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use std::os::fd::{AsFd, AsRawFd};
+use mio::{Events, Poll, Registry, Token};
 
+use crate::engine::closed_loop::{Begin, ClosedLoop};
 use crate::engine::conn::{Conn, Io, Ready, Step};
 use crate::engine::deadlines::Deadlines;
 use crate::engine::inflight::{Finished, ReqInfo};
-use crate::engine::plan::{Load, Plan};
+use crate::engine::open_loop::{Free, OpenLoop, START_TIMER};
+use crate::engine::plan::Plan;
 use crate::engine::progress::Slot;
-use crate::engine::schedule::{Picker, Schedule};
+use crate::engine::schedule::Picker;
+use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
 use crate::engine::transport::{Negotiated, TlsCtx};
 use crate::record::sample::{
     ChunkWriter, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, ProcessStats, Record, dur16,
@@ -52,29 +50,16 @@ use crate::wire::request::Template;
 
 /// Token of the waker that tells a loop the stop level changed.
 pub const WAKER: Token = Token(usize::MAX);
-/// Token of the open-loop start timer (a timerfd).
-const START_TIMER: Token = Token(usize::MAX - 1);
 
 /// How late the poll's timeout can wake a loop: epoll takes whole milliseconds and mio
 /// rounds up. Open-loop starts closer together than this are timed by it; the report
 /// counts a start as behind schedule only well above it (`report::BEHIND_SCHEDULE_NS`).
 pub const TIMER_GRANULARITY_NS: u64 = 1_000_000;
 
-/// How hard the process has been asked to stop.
-pub const RUNNING: u8 = 0;
-/// Finish in-flight requests (within [`GRACE`]), start no new ones.
-pub const GRACEFUL: u8 = 1;
-/// Record in-flight requests as cancelled and leave now.
-pub const HARD: u8 = 2;
-
-/// How long in-flight requests may run on after a graceful stop.
-const GRACE: Duration = Duration::from_secs(2);
 /// How long after the end an open-loop request due before it may still start: the
 /// poll's timeout has whole-millisecond granularity, so the wake-up for the end can
 /// come up to that late, after requests due in its last millisecond.
 const END_SLACK_NS: u64 = 2_000_000;
-/// How often a changing `--conn-stages` profile is re-read.
-const STAGE_TICK: u64 = 1_000_000;
 
 /// Read buffer per thread. Responses are framed in it, never stored.
 const RBUF: usize = 64 * 1024;
@@ -124,11 +109,10 @@ pub struct Worker<'p> {
     loops: usize,
     /// When to stop starting requests, ns since the time base.
     end: Option<u64>,
-    /// Closed loop: minimum start-to-start time of one connection's requests, ns.
-    interval: Option<u64>,
-    /// Open loop: this loop's share of the schedule, and of `--max-connections`.
-    schedule: Option<Schedule>,
-    max_connections: usize,
+    /// Closed loop: pacing, ramp-up, stages.
+    closed: ClosedLoop,
+    /// Open loop: the schedule, free connections, the start timer.
+    open: Option<OpenLoop>,
     clock: Clock,
     /// The latest clock reading ([`Worker::tick`]).
     last_tick: u64,
@@ -139,8 +123,6 @@ pub struct Worker<'p> {
     pbuf: Box<[u8]>,
     /// The requests in flight, by deadline.
     deadlines: Deadlines,
-    /// Pacing and ramp-up starts: (when, connection, seq at scheduling).
-    wakeups: BinaryHeap<Reverse<(u64, u32, u32)>>,
     timeout_ns: u64,
     quota: Option<u64>,
     stopping: bool,
@@ -148,23 +130,8 @@ pub struct Worker<'p> {
     /// Requests started (picks the target).
     started: u64,
     rng: u64,
-    /// Closed loop with stages: connections `0..active` may work.
-    active: usize,
-    next_stage_tick: Option<u64>,
-    /// Open loop: free connections, this loop's next request number and its
-    /// intended start.
-    free: Vec<u32>,
-    next_j: u64,
-    next_intended: Option<u64>,
-    /// The intended start of the request before `next_j`.
-    prev_intended: Option<u64>,
-    /// Open loop: the oldest due request is waiting for a connection (every one busy,
-    /// --max-connections reached). Only such requests count as unsent at the end.
-    starved: bool,
     /// When a stop was asked for (the end of the schedule, for counting unsent).
     stopped_at: Option<u64>,
-    /// Open loop: the precise start timer, if the kernel gave one.
-    start_timer: Option<StartTimer>,
     result: LoopResult,
 }
 
@@ -182,17 +149,11 @@ impl<'p> Worker<'p> {
         let registry = poll.registry().try_clone()?;
         let connections = plan.loop_connections(l);
         let conns = (0..connections).map(|i| Conn::new(Token(i))).collect();
-        let schedule = plan.loop_schedule(l);
-        // Without one, starts are timed by the poll's timeout (millisecond grain).
-        let start_timer = match schedule {
-            Some(_) => StartTimer::new(&registry, &clock).ok(),
-            None => None,
-        };
+        let open = plan.loop_schedule(l).map(|schedule| {
+            let max = plan.loop_max_connections(l);
+            OpenLoop::new(schedule, max, connections, &registry, &clock)
+        });
         let index = plan.global_loop(l);
-        let interval = match &plan.load {
-            Load::Closed { interval, .. } => interval.map(|d| d.as_nanos() as u64),
-            Load::Open { .. } => None,
-        };
         Ok(Worker {
             poll,
             registry,
@@ -200,16 +161,14 @@ impl<'p> Worker<'p> {
             timeout_ns: traffic.timeout.as_nanos() as u64,
             quota: plan.loop_requests(l),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
-            active: connections,
+            closed: ClosedLoop::new(plan, connections),
             plan,
             l,
             traffic,
             index,
             loops: plan.global_loops(),
             end: plan.end_ns(),
-            interval,
-            schedule,
-            max_connections: plan.loop_max_connections(l),
+            open,
             clock,
             last_tick: 0,
             stop,
@@ -218,18 +177,10 @@ impl<'p> Worker<'p> {
             rbuf: vec![0u8; RBUF].into_boxed_slice(),
             pbuf: vec![0u8; RBUF].into_boxed_slice(),
             deadlines: Deadlines::default(),
-            wakeups: BinaryHeap::new(),
             stopping: false,
             grace_end: None,
             started: 0,
-            next_stage_tick: None,
-            free: Vec::new(),
-            next_j: 0,
-            next_intended: None,
-            prev_intended: None,
-            starved: false,
             stopped_at: None,
-            start_timer,
             result: LoopResult::default(),
         })
     }
@@ -275,10 +226,9 @@ impl<'p> Worker<'p> {
                     continue;
                 }
                 if ev.token() == START_TIMER {
-                    // The start it was armed for is due: `fire_timers` starts it. (Were
-                    // it early, the next pass arms it again rather than wait on it.)
-                    if let Some(t) = self.start_timer.as_mut() {
-                        t.armed = None;
+                    // The start it was armed for is due: `fire_timers` starts it.
+                    if let Some(o) = self.open.as_mut() {
+                        o.timer_fired();
                     }
                     continue;
                 }
@@ -293,7 +243,7 @@ impl<'p> Worker<'p> {
             now = self.tick();
             self.fire_timers(now);
         }
-        if self.next_intended.is_some() {
+        if self.next_intended().is_some() {
             let now = self.tick();
             self.end_schedule(now);
         }
@@ -359,38 +309,19 @@ impl<'p> Worker<'p> {
     /// The first requests: every connection now, or spread over the ramp-up, or the
     /// open-loop schedule's first due requests.
     fn start(&mut self, now: u64) {
-        let plan = self.plan;
-        match &plan.load {
-            Load::Closed {
-                rampup: Some(r), ..
-            } => {
-                // Connection i of this loop starts at (i + l/L) / n of the ramp: loops
-                // interleave, and every process ramps the same way, as the original's
-                // threads did.
-                let n = self.conns.len() as f64;
-                let phase = self.index as f64 / self.loops as f64;
-                let r = r.as_nanos() as u64;
-                for i in 0..self.conns.len() {
-                    let at = ((i as f64 + phase) / n * r as f64) as u64;
-                    self.wakeups.push(Reverse((at, i as u32, 0)));
-                }
-            }
-            Load::Closed {
-                stages: Some(_), ..
-            } => {
-                self.active = 0;
-                self.update_stage(now);
-            }
-            Load::Closed { .. } => {
+        if let Some(o) = self.open.as_mut() {
+            o.start();
+            return self.dispatch(now);
+        }
+        let phase = self.index as f64 / self.loops as f64;
+        match self.closed.begin(self.conns.len(), phase) {
+            Begin::All => {
                 for i in 0..self.conns.len() {
                     self.start_next(i, now);
                 }
             }
-            Load::Open { .. } => {
-                self.free = (0..self.conns.len() as u32).rev().collect();
-                self.next_intended = self.intended(0);
-                self.dispatch(now);
-            }
+            Begin::Ramp => {}
+            Begin::Stages => self.update_stage(now),
         }
     }
 
@@ -406,12 +337,9 @@ impl<'p> Worker<'p> {
         if !self.may_start(now) {
             return true;
         }
-        match &self.plan.load {
-            Load::Open { .. } => self.next_intended.is_none(),
-            Load::Closed {
-                stages: Some(p), ..
-            } => p.settled(now) && self.active == 0,
-            Load::Closed { .. } => false,
+        match &self.open {
+            Some(_) => self.next_intended().is_none(),
+            None => self.closed.stages_over(now),
         }
     }
 
@@ -426,56 +354,42 @@ impl<'p> Worker<'p> {
         };
         consider(self.end.filter(|&e| e > now));
         consider(self.grace_end);
-        consider(self.wakeups.peek().map(|Reverse((t, _, _))| *t));
-        consider(self.next_stage_tick);
+        consider(self.closed.next_timer());
         if self.has_free_connection() && !precise {
-            consider(self.next_intended);
+            consider(self.next_intended());
         }
         next.map(|t| Duration::from_nanos(t.saturating_sub(now)))
     }
 
-    /// Open loop: arms the start timer for the next intended start when it is at least
-    /// [`TIMER_GRANULARITY_NS`] after the previous one (so at most once a millisecond)
-    /// and a connection can take it. Returns whether the timer times that start.
+    /// Open loop: arms the start timer for the next start if it can time it; returns
+    /// whether it does.
     fn arm_start_timer(&mut self, now: u64) -> bool {
-        let (Some(t), Some(timer)) = (self.next_intended, self.start_timer.as_ref()) else {
-            return false;
-        };
-        if t <= now || !self.has_free_connection() {
-            return false;
-        }
-        if timer.armed == Some(t) {
-            return true;
-        }
-        if self
-            .prev_intended
-            .is_some_and(|p| t - p < TIMER_GRANULARITY_NS)
-        {
-            return false;
-        }
-        self.start_timer.as_mut().is_some_and(|timer| timer.arm(t))
+        let room = self.has_free_connection();
+        self.open.as_mut().is_some_and(|o| o.arm_timer(now, room))
     }
 
     fn has_free_connection(&self) -> bool {
-        self.schedule.is_some()
-            && (!self.free.is_empty() || self.conns.len() < self.max_connections)
+        self.open
+            .as_ref()
+            .is_some_and(|o| o.has_room(self.conns.len()))
+    }
+
+    /// Open loop: the intended start of the next request, while the schedule runs.
+    fn next_intended(&self) -> Option<u64> {
+        self.open.as_ref().and_then(OpenLoop::next)
     }
 
     /// Closed loop: gives connection `i` its next request, now or when pacing allows,
     /// or closes it when the run (or its stage) is over.
     fn start_next(&mut self, i: usize, mut now: u64) {
         loop {
-            if !self.may_start(now) || i >= self.active {
+            if !self.may_start(now) || !self.closed.active(i) {
                 self.conns[i].close();
                 return;
             }
-            if let Some(iv) = self.interval {
-                let c = &self.conns[i];
-                let due = c.req.start + iv;
-                if c.seq > 0 && due > now {
-                    self.wakeups.push(Reverse((due, i as u32, c.seq)));
-                    return;
-                }
+            let c = &self.conns[i];
+            if self.closed.must_wait(i, c.seq, c.req.start, now) {
+                return;
             }
             let req = ReqInfo {
                 target: self.next_target(),
@@ -525,11 +439,7 @@ impl<'p> Worker<'p> {
     /// Open loop: hands due requests to free connections (opening more up to
     /// `--max-connections`), oldest first.
     fn dispatch(&mut self, mut now: u64) {
-        if self.schedule.is_none() {
-            return;
-        }
-        let max_connections = self.max_connections;
-        while let Some(intended) = self.next_intended {
+        while let Some(intended) = self.next_intended() {
             if intended > now {
                 break;
             }
@@ -537,21 +447,17 @@ impl<'p> Worker<'p> {
                 self.end_schedule(now);
                 break;
             }
-            let i = match self.free.pop() {
-                Some(i) => i as usize,
-                None if self.conns.len() < max_connections => {
-                    self.conns.push(Conn::new(Token(self.conns.len())));
-                    self.conns.len() - 1
+            let open = self.conns.len();
+            let Some(o) = self.open.as_mut() else { break };
+            let i = match o.connection(open) {
+                Some(Free::Conn(i)) => i,
+                Some(Free::New) => {
+                    self.conns.push(Conn::new(Token(open)));
+                    open
                 }
-                None => {
-                    self.starved = true;
-                    break;
-                }
+                None => break,
             };
-            self.starved = false;
-            self.prev_intended = Some(intended);
-            self.next_j += 1;
-            self.next_intended = self.intended(self.next_j);
+            o.take();
             let req = ReqInfo {
                 target: self.next_target(),
                 intended,
@@ -559,7 +465,9 @@ impl<'p> Worker<'p> {
                 ..ReqInfo::default()
             };
             if let Some(f) = self.launch(i, now, req) {
-                self.free.push(i as u32);
+                if let Some(o) = self.open.as_mut() {
+                    o.release(i);
+                }
                 now = f.end;
             }
         }
@@ -573,7 +481,8 @@ impl<'p> Worker<'p> {
         !self.stopping
             && self.quota != Some(0)
             && self.end.is_none_or(|e| {
-                intended < e && (now < e || (!self.starved && now < e.saturating_add(END_SLACK_NS)))
+                let starved = self.open.as_ref().is_some_and(|o| o.starved);
+                intended < e && (now < e || (!starved && now < e.saturating_add(END_SLACK_NS)))
             })
     }
 
@@ -581,28 +490,15 @@ impl<'p> Worker<'p> {
     /// still waiting for a connection are unsent; requests whose only obstacle was
     /// the end of the run itself are not counted.
     fn end_schedule(&mut self, now: u64) {
-        self.next_intended = None;
-        let Some(schedule) = &self.schedule else {
-            return;
-        };
-        if !self.starved {
-            return;
-        }
         let end = self
             .end
             .unwrap_or(u64::MAX)
             .min(self.stopped_at.unwrap_or(u64::MAX))
             .min(now);
-        let mut due = schedule.due_before(end);
-        if let Some(q) = self.plan.loop_requests(self.l) {
-            due = due.min(q);
+        let quota = self.plan.loop_requests(self.l);
+        if let Some(o) = self.open.as_mut() {
+            self.result.stats.unsent += o.end(end, quota);
         }
-        self.result.stats.unsent += due.saturating_sub(self.next_j);
-    }
-
-    /// Intended start of this loop's `j`-th open-loop request.
-    fn intended(&self, j: u64) -> Option<u64> {
-        self.schedule.as_ref().and_then(|s| s.intended(j))
     }
 
     fn after(&mut self, i: usize, step: Step) {
@@ -611,11 +507,12 @@ impl<'p> Worker<'p> {
             Step::Wait | Step::Again | Step::IdleClosed => {}
             Step::Done(f) => {
                 self.record(i, f);
-                if self.schedule.is_some() {
-                    self.free.push(i as u32);
-                    self.dispatch(f.end);
-                } else {
-                    self.start_next(i, f.end);
+                match self.open.as_mut() {
+                    Some(o) => {
+                        o.release(i);
+                        self.dispatch(f.end);
+                    }
+                    None => self.start_next(i, f.end),
                 }
             }
         }
@@ -686,20 +583,15 @@ impl<'p> Worker<'p> {
             let step = self.conns[i].on_timeout(at);
             self.after(i, step);
         }
-        while let Some(&Reverse((at, i, seq))) = self.wakeups.peek() {
-            if at > now {
-                break;
-            }
-            self.wakeups.pop();
-            let i = i as usize;
+        while let Some((i, seq)) = self.closed.due(now) {
             if self.conns[i].seq == seq && !self.conns[i].busy() {
                 self.start_next(i, now);
             }
         }
-        if self.next_stage_tick.is_some_and(|t| t <= now) {
+        if self.closed.stage_due(now) {
             self.update_stage(now);
         }
-        if self.next_intended.is_some_and(|t| t <= now) {
+        if self.next_intended().is_some_and(|t| t <= now) {
             self.dispatch(now);
         }
         if self.grace_end.is_some_and(|g| now >= g) {
@@ -710,24 +602,11 @@ impl<'p> Worker<'p> {
     /// `--conn-stages`: this loop's share of the active connections at `now`; starts
     /// the newly active ones (the others stop after their current request).
     fn update_stage(&mut self, now: u64) {
-        let plan = self.plan;
-        let Load::Closed {
-            stages: Some(p), ..
-        } = &plan.load
-        else {
-            return;
-        };
-        let total = p.value_at(now).floor() as u64;
-        let share = plan.loop_share(total, self.l) as usize;
-        let share = share.min(self.conns.len());
-        self.next_stage_tick = if p.settled(now) {
-            None
-        } else {
-            Some(now + STAGE_TICK)
-        };
-        let before = self.active;
-        self.active = share;
-        for i in before..share {
+        let (plan, l) = (self.plan, self.l);
+        let started = self
+            .closed
+            .stage(now, self.conns.len(), |total| plan.loop_share(total, l));
+        for i in started {
             if !self.conns[i].busy() {
                 self.start_next(i, now);
             }
@@ -760,67 +639,5 @@ impl<'p> Worker<'p> {
                 self.record(i, f);
             }
         }
-    }
-}
-
-/// A timerfd armed for an instant of the run's clock, registered with the loop's poll:
-/// the open-loop start timer, finer than the poll's millisecond timeout.
-struct StartTimer {
-    fd: TimerFd,
-    /// CLOCK_MONOTONIC minus the run's clock (ns), to arm at an absolute time.
-    offset: i128,
-    /// The instant (run clock, ns) it is armed for.
-    armed: Option<u64>,
-}
-
-impl StartTimer {
-    fn new(registry: &Registry, clock: &crate::time::Clock) -> io::Result<StartTimer> {
-        let fd = TimerFd::new(
-            ClockId::CLOCK_MONOTONIC,
-            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-        )?;
-        // The run's clock is an Instant, which is CLOCK_MONOTONIC on Linux: one reading
-        // of each gives the offset between them. The base may still be ahead
-        // (--start-at), so the run's time can be negative. Read second, the monotonic
-        // clock can only be late: the timer fires a few ns late, never early.
-        let now = std::time::Instant::now();
-        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
-        let base = clock.base();
-        let run = if now >= base {
-            (now - base).as_nanos() as i128
-        } else {
-            -((base - now).as_nanos() as i128)
-        };
-        let mono = mono.tv_sec() as i128 * 1_000_000_000 + mono.tv_nsec() as i128;
-        // Edge-triggered: every expiry (a new edge) wakes the poll; arming again resets
-        // the expiry count, so the fd never needs reading.
-        registry.register(
-            &mut SourceFd(&fd.as_fd().as_raw_fd()),
-            START_TIMER,
-            Interest::READABLE,
-        )?;
-        Ok(StartTimer {
-            fd,
-            offset: mono - run,
-            armed: None,
-        })
-    }
-
-    /// Arms the timer for run-clock instant `t`; false if that failed.
-    fn arm(&mut self, t: u64) -> bool {
-        let at = (t as i128 + self.offset).max(1);
-        let ts = TimeSpec::new(
-            (at / 1_000_000_000) as libc::time_t,
-            (at % 1_000_000_000) as libc::c_long,
-        );
-        let ok = self
-            .fd
-            .set(
-                Expiration::OneShot(ts),
-                TimerSetTimeFlags::TFD_TIMER_ABSTIME,
-            )
-            .is_ok();
-        self.armed = ok.then_some(t);
-        ok
     }
 }
