@@ -335,7 +335,7 @@ impl Conn {
                 Got::Eof => {
                     if let Some(t) = io.tls {
                         t.reasons.note(ErrorKind::TlsHandshake, || {
-                            crate::wire::tls_verify::CLOSED_MID_HANDSHAKE.to_string()
+                            crate::wire::tls_reasons::CLOSED_MID_HANDSHAKE.to_string()
                         });
                     }
                     return self.fail(now, ErrorKind::TlsHandshake);

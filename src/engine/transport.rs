@@ -19,7 +19,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::record::sample::ErrorKind;
-use crate::wire::tls_verify::Reasons;
+use crate::wire::tls_reasons::Reasons;
 
 /// TLS parameters of a thread.
 #[derive(Debug, Clone)]
@@ -233,7 +233,7 @@ pub fn feed_tls(
             let kind = crate::wire::tls::error_kind(&e);
             if let Some(ctx) = ctx {
                 ctx.reasons.note(kind, || {
-                    crate::wire::tls_verify::handshake_reason(&e, bytes)
+                    crate::wire::tls_reasons::handshake_reason(&e, bytes)
                 });
             }
             let _ = tls.write_tls(stream);

@@ -563,7 +563,7 @@ fn tls_peer_hanging_up_mid_handshake() {
     assert!(
         reasons
             .iter()
-            .any(|(_, why)| why == crate::wire::tls_verify::CLOSED_MID_HANDSHAKE),
+            .any(|(_, why)| why == crate::wire::tls_reasons::CLOSED_MID_HANDSHAKE),
         "{reasons:?}"
     );
     server.join().unwrap();
