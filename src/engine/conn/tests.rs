@@ -568,3 +568,19 @@ fn tls_peer_hanging_up_mid_handshake() {
     );
     server.join().unwrap();
 }
+
+#[test]
+fn tls_handshake_timeout() {
+    // The peer accepts and reads the ClientHello, then never answers.
+    let (mut r, server) = tls_rig(|mut peer, _| {
+        let mut b = [0u8; 1];
+        // Until the client gives up and closes.
+        while matches!(peer.read(&mut b), Ok(n) if n > 0) {}
+    });
+    assert_eq!(r.begin(), Step::Wait);
+    r.until_state("handshaking");
+    let f = done(r.timeout());
+    assert_eq!((f.error, f.status, f.end), (ErrorKind::Timeout, 0, r.now));
+    assert_eq!(r.conn.state().name(), "closed");
+    server.join().unwrap();
+}
