@@ -2,16 +2,17 @@
 //!
 //! The data's path, one directory per stage:
 //!
-//! - `cli`: the flags as typed, validated into the run's configuration; the banner
-//!   and the exit codes.
+//! - `cli`: the flags as typed, validated into the run's configuration (the URL, the
+//!   requests as described, the distributed options); the banner and the exit codes.
 //! - `scenario`: multi-step scenarios from a TOML file, compiled before the fork into
 //!   templates, captures, data rows and cookie jars; per virtual user, the next
 //!   request and what a response leads to.
-//! - `engine`: the launcher (time base, fork, pin, signals), one mio loop per thread
-//!   (`worker`), one state machine per connection (`conn`), the schedule and the
-//!   deadlines, the live progress board.
-//! - `wire`: what crosses the socket: request bytes, response framing (`http`), TLS,
-//!   response checks (`expect`).
+//! - `engine`: the load plan (`plan`), the launcher (fork, wait) and each worker
+//!   process (`process`: pin, threads), one mio loop per thread (`worker`) with its
+//!   load model (`closed_loop`, `open_loop`), one state machine per connection
+//!   (`conn`) over its transport (plain or TLS), the deadlines, the live progress.
+//! - `wire`: what crosses the socket: request bytes (`request`), response framing
+//!   (`http`, `head`), response checks (`expect`), TLS.
 //! - `record`: the 32-byte record every request ends as, the mmapped log of them in
 //!   each process's sample file (`log`), and their merge into results.csv.
 //! - `report`: summaries, intervals, charts, HTML, HdrHistogram logs, thresholds, and
@@ -23,8 +24,8 @@
 //!
 //! `unsafe` is denied crate-wide and allowed item by item only where there is no safe
 //! way: the shared mappings of `record::log` (the record log) and
-//! `engine::progress` (the live board), and `engine::launcher`'s `fork`, `_exit` and
-//! `adjtimex`. Every block says why it is sound in a `// SAFETY:` line (clippy's
+//! `engine::progress` (the live board), `engine::launcher`'s `fork` and `_exit`, and
+//! `engine::clock`'s `adjtimex`. Every block says why it is sound in a `// SAFETY:` line (clippy's
 //! `undocumented_unsafe_blocks`, set in Cargo.toml, checks it).
 
 #![deny(unsafe_code)]

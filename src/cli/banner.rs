@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use crate::cli::args::{RunArgs, TargetsMode};
-use crate::cli::config::{LoadSpec, RunConfig};
+use crate::cli::config::RunConfig;
+use crate::engine::plan::Load;
 use crate::report::fmt::{fmt_duration, plural};
 use crate::report::terminal::{WIDTH, wrap};
 
@@ -33,9 +34,10 @@ pub fn render(cfg: &RunConfig, a: &RunArgs) -> String {
             cfg.url
         ),
     };
-    let conns = plural(cfg.connections as u64, "connection");
-    let model = match &cfg.load {
-        LoadSpec::Open {
+    let plan = &cfg.plan;
+    let conns = plural(plan.connections as u64, "connection");
+    let model = match &plan.load {
+        Load::Open {
             rate,
             max_connections,
         } => {
@@ -43,14 +45,14 @@ pub fn render(cfg: &RunConfig, a: &RunArgs) -> String {
                 Some(spec) => format!("--rate-stages {spec} (peak {}/s)", rate.max()),
                 None => format!("-R {}/s", rate.max()),
             };
-            let room = if *max_connections > cfg.connections {
+            let room = if *max_connections > plan.connections {
                 format!(", up to {max_connections}")
             } else {
                 String::new()
             };
             format!("{rate} open loop, {conns}{room}")
         }
-        LoadSpec::Closed {
+        Load::Closed {
             interval,
             rampup,
             stages,
@@ -71,17 +73,17 @@ pub fn render(cfg: &RunConfig, a: &RunArgs) -> String {
             m
         }
     };
-    let bound = match (cfg.duration, cfg.requests) {
+    let bound = match (plan.duration, plan.requests) {
         (Some(d), Some(n)) => format!("{} or {}", fmt_duration(d), plural(n, "request")),
         (Some(d), None) => fmt_duration(d),
         (None, Some(n)) => plural(n, "request"),
         (None, None) => String::new(),
     };
     let _ = writeln!(out, "  load         {model}; {bound}");
-    let shard = if cfg.shard_count > 1 {
+    let shard = if plan.shard_count > 1 {
         format!(
             ", shard {}/{} of the test",
-            cfg.shard_index, cfg.shard_count
+            plan.shard_index, plan.shard_count
         )
     } else {
         String::new()
@@ -89,8 +91,8 @@ pub fn render(cfg: &RunConfig, a: &RunArgs) -> String {
     let _ = writeln!(
         out,
         "  workers      {} x {}{shard}",
-        plural(cfg.processes as u64, "process"),
-        plural(cfg.threads as u64, "thread")
+        plural(plan.processes as u64, "process"),
+        plural(plan.threads as u64, "thread")
     );
     let _ = writeln!(out, "  run dir      {}", cfg.out.display());
     wrap(&out, WIDTH)

@@ -1,18 +1,26 @@
 //! The validated run: what `barrage run` was asked to do, checked and resolved before
 //! any process forks. Every bad input is caught here with a message that names the
 //! problem and the fix; nothing after this point re-validates.
+//!
+//! [`RunConfig::from_args`] goes in steps, each checking one group of flags in the
+//! order their errors are reported: the layout (`-p`, `-t`), the distributed options,
+//! the connections and bounds, the load model (into the [`Plan`] the engine reads),
+//! the requests (one origin, their bytes and checks), TLS and `--bind`.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::args::{OnOff, RunArgs, TargetsMode};
-use crate::engine::conn::Template;
+use crate::cli::distributed::{host_name, resolve_shard, resolve_start_at};
+use crate::cli::targets::{RequestSpec, request_specs};
+use crate::cli::url::{Target, parse_bind, url_string};
+use crate::engine::plan::{Load, Plan};
 use crate::engine::schedule::{Pick, Picker, Profile};
 use crate::record::Column;
 use crate::wire::expect::ExpectSpec;
-use crate::wire::request::{self, RequestSpec};
+use crate::wire::request::Template;
 use crate::wire::tls::{ClientTls, TlsOptions};
 
 /// Why a run could not start. Each message names the problem and the fix.
@@ -42,178 +50,6 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Where requests go.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub tls: bool,
-    /// Host as written in the URL (brackets stripped for IPv6).
-    pub host: String,
-    pub port: u16,
-    /// The value of the Host header.
-    pub authority: String,
-    /// Path and query.
-    pub path: String,
-    /// Addresses the host resolved to; connections use the first.
-    pub addrs: Vec<SocketAddr>,
-}
-
-/// A parsed URL, before resolution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    pub authority: String,
-    pub path: String,
-}
-
-/// Parses `http(s)://host[:port][/path][?query]` (userinfo and fragments dropped).
-pub fn parse_url(url: &str) -> Result<Url, ConfigError> {
-    let bad = |why: &str| ConfigError::Url {
-        url: url.to_string(),
-        why: why.to_string(),
-    };
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("no scheme: write it as http://host[:port]/path"))?;
-    let tls = match scheme.to_ascii_lowercase().as_str() {
-        "http" => false,
-        "https" => true,
-        _ => {
-            return Err(ConfigError::Scheme {
-                url: url.to_string(),
-                scheme: scheme.to_string(),
-            });
-        }
-    };
-    let rest = rest.split('#').next().unwrap_or("");
-    let (auth, path) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
-        Some(i) => (&rest[..i], rest[i..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    let auth = auth.rsplit('@').next().unwrap_or(auth);
-    if auth.is_empty() {
-        return Err(bad("no host"));
-    }
-    let (host, port_str) = if let Some(v6) = auth.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| bad("junk after IPv6 host"))?,
-            ),
-        };
-        (h.to_string(), port)
-    } else {
-        match auth.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (auth.to_string(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("whitespace or control characters in host"));
-    }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad(
-            "whitespace or control characters in path: percent-encode them",
-        ));
-    }
-    let port = match port_str {
-        None | Some("") => {
-            if tls {
-                443
-            } else {
-                80
-            }
-        }
-        Some(p) => match p.parse::<u16>() {
-            Ok(0) => {
-                return Err(bad(
-                    "port 0 cannot be connected to: give a port from 1 to 65535",
-                ));
-            }
-            Ok(p) => p,
-            Err(_) => return Err(bad(&format!("port {p:?} is not a number from 1 to 65535"))),
-        },
-    };
-    let default_port = if tls { 443 } else { 80 };
-    let host_for_header = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.clone()
-    };
-    let authority = if port == default_port {
-        host_for_header
-    } else {
-        format!("{host_for_header}:{port}")
-    };
-    Ok(Url {
-        tls,
-        host,
-        port,
-        authority,
-        path,
-    })
-}
-
-impl Target {
-    pub fn resolve(url: &str) -> Result<Target, ConfigError> {
-        Target::resolve_url(&parse_url(url)?)
-    }
-
-    pub fn resolve_url(u: &Url) -> Result<Target, ConfigError> {
-        let u = u.clone();
-        let addrs: Vec<SocketAddr> = (u.host.as_str(), u.port)
-            .to_socket_addrs()
-            .map_err(|e| ConfigError::Resolve {
-                host: u.host.clone(),
-                why: e.to_string(),
-            })?
-            .collect();
-        if addrs.is_empty() {
-            return Err(ConfigError::Resolve {
-                host: u.host,
-                why: "no addresses".into(),
-            });
-        }
-        Ok(Target {
-            tls: u.tls,
-            host: u.host,
-            port: u.port,
-            authority: u.authority,
-            path: u.path,
-            addrs,
-        })
-    }
-}
-
-/// How requests are started (see `worker.rs`).
-#[derive(Debug, Clone)]
-pub enum LoadSpec {
-    Closed {
-        interval: Option<Duration>,
-        rampup: Option<Duration>,
-        stages: Option<Arc<Profile>>,
-    },
-    Open {
-        rate: Profile,
-        max_connections: usize,
-    },
-}
-
-impl LoadSpec {
-    pub fn is_open(&self) -> bool {
-        matches!(self, LoadSpec::Open { .. })
-    }
-}
-
 /// A validated `barrage run`.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -221,11 +57,8 @@ pub struct RunConfig {
     pub url: String,
     /// Where every connection goes.
     pub target: Target,
-    pub processes: usize,
-    pub threads: usize,
-    pub connections: usize,
-    pub duration: Option<Duration>,
-    pub requests: Option<u64>,
+    /// The load: its model, bounds, and its layout over hosts, processes and threads.
+    pub plan: Plan,
     pub timeout: Duration,
     pub out: PathBuf,
     pub keepalive: bool,
@@ -235,7 +68,6 @@ pub struct RunConfig {
     pub target_names: Vec<String>,
     pub picker: Arc<Picker>,
     pub tls: Option<ClientTls>,
-    pub load: LoadSpec,
     pub latency_uncorrected: bool,
     pub precision: u32,
     pub columns: Vec<Column>,
@@ -245,9 +77,6 @@ pub struct RunConfig {
     pub cores: usize,
     /// Things the user asked for that look inconsistent; printed before the load.
     pub warnings: Vec<String>,
-    /// This host's shard and the number of shards (0 and 1 when not distributed).
-    pub shard_index: u32,
-    pub shard_count: u32,
     /// Unix time (ns) the load starts at (`--start-at`).
     pub start_at_ns: Option<u64>,
     pub host_id: String,
@@ -255,339 +84,68 @@ pub struct RunConfig {
     pub max_clock_error: Option<Duration>,
     pub strict_clock: bool,
     /// Source addresses for connections (`--bind`); empty: the kernel chooses.
-    pub bind: Arc<[std::net::IpAddr]>,
+    pub bind: Arc<[IpAddr]>,
 }
 
-/// Parses `--bind`: addresses, comma-separated, or IPv4 ranges `A-B` (last octet).
-pub fn parse_bind(s: &str) -> Result<Vec<std::net::IpAddr>, ConfigError> {
-    use std::net::{IpAddr, Ipv4Addr};
-    let bad = |part: &str| {
-        invalid(format!(
-            "--bind {part:?} is not an IP address or a range like 127.0.0.2-127.0.0.9"
-        ))
-    };
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        if let Some((a, b)) = part.split_once('-') {
-            let a: Ipv4Addr = a.trim().parse().map_err(|_| bad(part))?;
-            let b: Ipv4Addr = b.trim().parse().map_err(|_| bad(part))?;
-            let (lo, hi) = (u32::from(a), u32::from(b));
-            if lo > hi || hi - lo > 65_535 {
-                return Err(bad(part));
-            }
-            out.extend((lo..=hi).map(|v| IpAddr::V4(Ipv4Addr::from(v))));
-        } else {
-            out.push(part.parse().map_err(|_| bad(part))?);
-        }
-    }
-    Ok(out)
-}
-
-/// `I/N` from `--shard`, `BARRAGE_SHARD`, or `JOB_COMPLETION_INDEX` with `--shards`.
-pub fn resolve_shard(
-    flag: Option<&str>,
-    env_shard: Option<String>,
-    job_index: Option<String>,
-    shards: Option<u32>,
-) -> Result<(u32, u32), ConfigError> {
-    let parse = |s: &str, from: &str| -> Result<(u32, u32), ConfigError> {
-        let bad = || {
-            invalid(format!(
-                "{from} {s:?}: write I/N with whole numbers, like 0/3 (0-based)"
-            ))
-        };
-        let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
-        let (i, n): (u32, u32) = (
-            i.trim().parse().map_err(|_| bad())?,
-            n.trim().parse().map_err(|_| bad())?,
-        );
-        if n == 0 {
-            return Err(invalid(format!(
-                "{from} {s:?}: the shard count must be at least 1"
-            )));
-        }
-        if i >= n {
-            return Err(invalid(format!(
-                "{from} {s:?}: the index must be below the count (0-based: 0/{n} .. {}/{n})",
-                n - 1
-            )));
-        }
-        Ok((i, n))
-    };
-    if let Some(f) = flag {
-        return parse(f, "--shard");
-    }
-    if let Some(e) = env_shard.filter(|e| !e.is_empty()) {
-        return parse(&e, "BARRAGE_SHARD");
-    }
-    match (shards, job_index) {
-        (Some(n), Some(i)) => parse(&format!("{i}/{n}"), "JOB_COMPLETION_INDEX with --shards"),
-        (Some(_), None) => Err(invalid(
-            "--shards needs the shard index: set JOB_COMPLETION_INDEX or use --shard I/N",
-        )),
-        (None, _) => Ok((0, 1)),
-    }
-}
-
-/// Parses `--start-at` (Unix seconds) and checks it against `now_ns`.
-pub fn resolve_start_at(s: &str, now_ns: u64, tolerance: Duration) -> Result<u64, ConfigError> {
-    let t: f64 = s
-        .trim()
-        .parse()
-        .ok()
-        .filter(|t: &f64| t.is_finite() && *t > 0.0)
-        .ok_or_else(|| {
-            invalid(format!(
-                "--start-at {s:?} is not a Unix time in seconds (like $(date +%s) + 10)"
-            ))
-        })?;
-    if t > 1e11 {
-        return Err(invalid(format!(
-            "--start-at {s}: that is in the year 5000; give seconds, not milliseconds"
-        )));
-    }
-    let at = (t * 1e9) as u64;
-    if at + (tolerance.as_nanos() as u64) < now_ns {
-        return Err(invalid(format!(
-            "--start-at is {:.3} s in the past (tolerance {:?}): pick a later time, or raise --start-tolerance",
-            (now_ns - at) as f64 / 1e9,
-            tolerance
-        )));
-    }
-    if at > now_ns + 86_400_000_000_000 {
-        return Err(invalid(format!(
-            "--start-at {s} is more than a day away: check the time"
-        )));
-    }
-    Ok(at)
-}
-
-/// `floor(total*(i+1)/n) - floor(total*i/n)`: shares that differ by at most one and
-/// sum exactly to `total`.
-pub fn share(total: u64, n: usize, i: usize) -> u64 {
-    let (t, n, i) = (total as u128, n as u128, i as u128);
-    ((t * (i + 1)) / n - (t * i) / n) as u64
-}
-
-/// Builds the request bytes of a plain GET.
-pub fn build_request(target: &Target, keepalive: bool) -> Vec<u8> {
-    let url = Url {
-        tls: target.tls,
-        host: target.host.clone(),
-        port: target.port,
-        authority: target.authority.clone(),
-        path: target.path.clone(),
-    };
-    let spec = RequestSpec {
-        method: "GET".into(),
-        url,
-        headers: Vec::new(),
-        body: Vec::new(),
-        weight: 1,
-        expect: Default::default(),
-        origin: String::new(),
-    };
-    request::build(&spec, keepalive).0
-}
-
-fn invalid(msg: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(msg: impl Into<String>) -> ConfigError {
     ConfigError::Invalid(msg.into())
+}
+
+/// The requests of a run, built.
+struct Requests {
+    /// The origin every request goes to.
+    target: Target,
+    templates: Vec<Template>,
+    /// "METHOD URL" of each.
+    names: Vec<String>,
+    picker: Picker,
 }
 
 impl RunConfig {
     pub fn from_args(a: &RunArgs) -> Result<RunConfig, ConfigError> {
-        let cores = core_affinity::get_core_ids()
-            .map(|c| c.len())
-            .unwrap_or(1)
-            .max(1);
-        let processes = a.processes.unwrap_or(cores);
-        if processes == 0 {
-            return Err(ConfigError::Zero {
-                what: "--processes",
-                got: "0".into(),
-            });
-        }
-        if a.threads == 0 {
-            return Err(ConfigError::Zero {
-                what: "--threads",
-                got: "0".into(),
-            });
-        }
-        let (shard_index, shard_count) = resolve_shard(
-            a.shard.as_deref(),
-            std::env::var("BARRAGE_SHARD").ok(),
-            std::env::var("JOB_COMPLETION_INDEX").ok(),
-            a.shards,
-        )?;
-        let start_at_ns = match &a.start_at {
-            Some(s) => Some(resolve_start_at(
-                s,
-                crate::time::wall_ns(),
-                a.start_tolerance,
-            )?),
-            None => None,
-        };
-        if shard_count > 1 && start_at_ns.is_none() {
-            return Err(invalid(
-                "--shard needs --start-at, so every host starts the test at the same instant",
-            ));
-        }
+        let (cores, processes) = layout(a)?;
+        let (shard_index, shard_count, start_at_ns) = distributed(a)?;
         // Every loop of every host needs a connection.
-        let loops = processes * a.threads * shard_count as usize;
-        let connections = a.connections.unwrap_or(loops.max(64));
-        if connections == 0 {
-            return Err(ConfigError::Zero {
-                what: "--connections",
-                got: "0".into(),
-            });
-        }
-        if connections < loops {
-            return Err(ConfigError::TooFewConnections {
-                connections,
-                processes,
-                threads: a.threads,
-                min: loops,
-            });
-        }
-        if a.requests == Some(0) {
-            return Err(ConfigError::Zero {
-                what: "--requests",
-                got: "0".into(),
-            });
-        }
-        if a.duration == Some(Duration::ZERO) {
-            return Err(ConfigError::ZeroDuration { what: "--duration" });
-        }
-        if a.timeout.is_zero() {
-            return Err(ConfigError::ZeroDuration { what: "--timeout" });
-        }
-        let load = load_spec(a, connections)?;
-        let duration = match (a.duration, a.requests, &load) {
-            (Some(d), _, _) => Some(d),
-            (None, _, LoadSpec::Open { rate, .. }) if a.rate_stages.is_some() => {
-                Some(Duration::from_nanos(rate.end()))
-            }
-            (
-                None,
-                _,
-                LoadSpec::Closed {
-                    stages: Some(p), ..
-                },
-            ) => Some(Duration::from_nanos(p.end())),
-            (None, None, _) => Some(Duration::from_secs(10)),
-            (None, Some(_), _) => None,
+        let connections = connections(a, processes, processes * a.threads * shard_count as usize)?;
+        check_bounds(a)?;
+        let load = load(a, connections)?;
+        let duration = duration(a, &load)?;
+        let plan = Plan {
+            load,
+            connections,
+            duration,
+            requests: a.requests,
+            processes,
+            threads: a.threads,
+            shard_index,
+            shard_count,
         };
-        if duration == Some(Duration::ZERO) {
-            return Err(invalid(
-                "the stages last 0s: give them a duration, like 10s:1000",
-            ));
-        }
         let columns = match &a.columns {
             Some(s) => Column::parse_list(s).map_err(ConfigError::Invalid)?,
             None => Vec::new(),
         };
         let keepalive = !a.no_keepalive;
-        let (specs, warnings) = request_specs(a)?;
-        let first = &specs[0];
-        let target = Target::resolve_url(&first.url)?;
-        for s in &specs[1..] {
-            if (s.url.tls, &s.url.host, s.url.port)
-                != (first.url.tls, &first.url.host, first.url.port)
-            {
-                return Err(invalid(format!(
-                    "{}: every target must share one scheme://host:port ({}); run one barrage per origin",
-                    s.origin, first.url.authority
-                )));
-            }
-        }
-        let mut warnings = warnings;
-        let mut templates = Vec::new();
-        let flags = ExpectSpec {
-            status: a.expect_status.clone(),
-            body: a.expect_body.clone(),
-            regex: a.expect_body_regex.clone(),
-            size: a.expect_size.clone(),
-        };
-        for s in &specs {
-            let (bytes, w) = request::build(s, keepalive);
-            warnings.extend(w);
-            let expect = s
-                .expect
-                .or(&flags)
-                .compile(a.max_body)
-                .map_err(|e| match s.origin.as_str() {
-                    "the command line" => invalid(e),
-                    origin => invalid(format!("{origin}: {e}")),
-                })?
-                .map(Arc::new);
-            templates.push(Template {
-                bytes: bytes.into(),
-                head: s.method == "HEAD",
-                expect,
-            });
-        }
-        let target_names = specs
-            .iter()
-            .map(|s| format!("{} {}", s.method, url_string(&s.url)))
-            .collect();
-        let weights: Vec<u32> = specs.iter().map(|s| s.weight).collect();
-        let pick = match a.targets_mode {
-            TargetsMode::RoundRobin => Pick::RoundRobin,
-            TargetsMode::Random => Pick::Random,
-        };
+        let specs = request_specs(a)?;
+        let mut warnings = Vec::new();
+        let requests = requests(a, &specs, keepalive, &mut warnings)?;
+        let target = requests.target;
         let tls = tls_config(a, &target)?;
         if target.tls && a.sni.is_none() {
-            // A Host header naming another site than the URL: SNI and the certificate
-            // check still use the URL's host, which the server may not expect.
-            for s in &specs {
-                if let Some((_, host)) = s
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-                {
-                    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-                    if !name.eq_ignore_ascii_case(&target.host) {
-                        warnings.push(format!(
-                            "{}: Host: {host} but TLS sends and verifies the name {}; add --sni {name} if the server expects it",
-                            s.origin, target.host
-                        ));
-                    }
-                }
-            }
+            warnings.extend(sni_warnings(&specs, &target));
         }
-        let bind: Arc<[std::net::IpAddr]> = match &a.bind {
-            Some(b) => {
-                let ips = parse_bind(b)?;
-                if let Some(ip) = ips
-                    .iter()
-                    .find(|ip| ip.is_ipv4() != target.addrs[0].is_ipv4())
-                {
-                    return Err(invalid(format!(
-                        "--bind {ip} is not the same IP version as the target {}",
-                        target.addrs[0]
-                    )));
-                }
-                ips.into()
-            }
-            None => Arc::from(Vec::new()),
-        };
-        let url = a.url.clone().unwrap_or_else(|| url_string(&first.url));
+        let bind = bind(a, &target)?;
+        let url = a.url.clone().unwrap_or_else(|| url_string(&specs[0].url));
         Ok(RunConfig {
             url,
             target,
-            processes,
-            threads: a.threads,
-            connections,
-            duration,
-            requests: a.requests,
+            plan,
             timeout: a.timeout,
             out: a.out.clone().unwrap_or_else(default_run_dir),
             keepalive,
-            templates: templates.into(),
-            target_names,
-            picker: Arc::new(Picker::new(&weights, pick)),
+            templates: requests.templates.into(),
+            target_names: requests.names,
+            picker: Arc::new(requests.picker),
             tls,
-            load,
             latency_uncorrected: a.latency_uncorrected,
             precision: a.precision,
             columns,
@@ -595,8 +153,6 @@ impl RunConfig {
             quiet: a.quiet,
             cores,
             warnings,
-            shard_index,
-            shard_count,
             start_at_ns,
             host_id: a.host_id.clone().unwrap_or_else(host_name),
             run_id: a.run_id.clone(),
@@ -606,64 +162,255 @@ impl RunConfig {
         })
     }
 
-    /// Worker loops on this host.
-    pub fn loops(&self) -> usize {
-        self.processes * self.threads
+    /// FNV-1a over the settings that must agree for sample files to belong to one run
+    /// (stored in every sample header, checked by the merge): stable across hosts and
+    /// builds, unlike std's hasher.
+    pub fn hash(&self) -> u64 {
+        self.canonical()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+            })
     }
 
-    /// Worker loops of the whole test (all shards).
-    pub fn global_loops(&self) -> usize {
-        self.loops() * self.shard_count as usize
-    }
-
-    /// Index among all loops of the test of this host's loop `l`.
-    pub fn global_loop(&self, l: usize) -> usize {
-        self.shard_index as usize * self.loops() + l
-    }
-
-    /// Connections of this host's loop `l`.
-    pub fn loop_connections(&self, l: usize) -> usize {
-        share(
-            self.connections as u64,
-            self.global_loops(),
-            self.global_loop(l),
-        ) as usize
-    }
-
-    /// Request quota of this host's loop `l`, when the run is count-bounded.
-    pub fn loop_requests(&self, l: usize) -> Option<u64> {
-        self.requests
-            .map(|n| share(n, self.global_loops(), self.global_loop(l)))
-    }
-
-    /// Open loop: loop `l`'s requests are global numbers `offset + stride * j`, so
-    /// request `k` goes to host `k mod N`, and loops interleave within the host.
-    pub fn loop_schedule_slots(&self, l: usize) -> (u64, u64) {
-        let n = self.shard_count as u64;
-        (
-            self.shard_index as u64 + n * l as u64,
-            n * self.loops() as u64,
+    /// The test's settings as text, not this host's (processes and threads may differ).
+    /// Older runs' files carry the hash of exactly this text: it must not change.
+    fn canonical(&self) -> String {
+        let p = &self.plan;
+        format!(
+            "{:?}|{}|{:?}|{:?}|{:?}|{}|{:?}|{}",
+            self.target_names,
+            p.connections,
+            p.duration,
+            p.requests,
+            self.timeout,
+            self.keepalive,
+            p.load,
+            p.shard_count
         )
     }
+
+    /// The run's id unless `--run-id` gave one: the start's UTC date and time and the
+    /// configuration's hash.
+    pub fn run_id_at(&self, wall_ns: u64) -> String {
+        self.run_id.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{:08x}",
+                crate::time::utc_stamp(wall_ns / 1_000_000_000),
+                self.hash() as u32
+            )
+        })
+    }
 }
 
-fn host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_string())
+/// `-p` (default: one process per core) and `-t`: the cores and the processes.
+fn layout(a: &RunArgs) -> Result<(usize, usize), ConfigError> {
+    let cores = core_affinity::get_core_ids()
+        .map(|c| c.len())
+        .unwrap_or(1)
+        .max(1);
+    let processes = a.processes.unwrap_or(cores);
+    if processes == 0 {
+        return Err(ConfigError::Zero {
+            what: "--processes",
+            got: "0".into(),
+        });
+    }
+    if a.threads == 0 {
+        return Err(ConfigError::Zero {
+            what: "--threads",
+            got: "0".into(),
+        });
+    }
+    Ok((cores, processes))
 }
 
-fn url_string(u: &Url) -> String {
-    format!(
-        "{}://{}{}",
-        if u.tls { "https" } else { "http" },
-        u.authority,
-        u.path
-    )
+/// This host's shard, the shard count, and the common start (`--start-at`), which a
+/// sharded run needs.
+fn distributed(a: &RunArgs) -> Result<(u32, u32, Option<u64>), ConfigError> {
+    let (shard_index, shard_count) = resolve_shard(
+        a.shard.as_deref(),
+        std::env::var("BARRAGE_SHARD").ok(),
+        std::env::var("JOB_COMPLETION_INDEX").ok(),
+        a.shards,
+    )?;
+    let start_at_ns = match &a.start_at {
+        Some(s) => Some(resolve_start_at(
+            s,
+            crate::time::wall_ns(),
+            a.start_tolerance,
+        )?),
+        None => None,
+    };
+    if shard_count > 1 && start_at_ns.is_none() {
+        return Err(invalid(
+            "--shard needs --start-at, so every host starts the test at the same instant",
+        ));
+    }
+    Ok((shard_index, shard_count, start_at_ns))
 }
 
-fn load_spec(a: &RunArgs, connections: usize) -> Result<LoadSpec, ConfigError> {
+/// `-c` (default 64, or one per loop), at least one for each of the test's `loops`.
+fn connections(a: &RunArgs, processes: usize, loops: usize) -> Result<usize, ConfigError> {
+    let connections = a.connections.unwrap_or(loops.max(64));
+    if connections == 0 {
+        return Err(ConfigError::Zero {
+            what: "--connections",
+            got: "0".into(),
+        });
+    }
+    if connections < loops {
+        return Err(ConfigError::TooFewConnections {
+            connections,
+            processes,
+            threads: a.threads,
+            min: loops,
+        });
+    }
+    Ok(connections)
+}
+
+/// `-n`, `-d` and `--timeout` must be above zero.
+fn check_bounds(a: &RunArgs) -> Result<(), ConfigError> {
+    if a.requests == Some(0) {
+        return Err(ConfigError::Zero {
+            what: "--requests",
+            got: "0".into(),
+        });
+    }
+    if a.duration == Some(Duration::ZERO) {
+        return Err(ConfigError::ZeroDuration { what: "--duration" });
+    }
+    if a.timeout.is_zero() {
+        return Err(ConfigError::ZeroDuration { what: "--timeout" });
+    }
+    Ok(())
+}
+
+/// How long requests start: `-d`, else the stages' length, else 10 s unless `-n`
+/// bounds the run.
+fn duration(a: &RunArgs, load: &Load) -> Result<Option<Duration>, ConfigError> {
+    let duration = match (a.duration, a.requests, load) {
+        (Some(d), _, _) => Some(d),
+        (None, _, Load::Open { rate, .. }) if a.rate_stages.is_some() => {
+            Some(Duration::from_nanos(rate.end()))
+        }
+        (
+            None,
+            _,
+            Load::Closed {
+                stages: Some(p), ..
+            },
+        ) => Some(Duration::from_nanos(p.end())),
+        (None, None, _) => Some(Duration::from_secs(10)),
+        (None, Some(_), _) => None,
+    };
+    if duration == Some(Duration::ZERO) {
+        return Err(invalid(
+            "the stages last 0s: give them a duration, like 10s:1000",
+        ));
+    }
+    Ok(duration)
+}
+
+/// Every request's bytes and checks, built once; all must share one origin.
+fn requests(
+    a: &RunArgs,
+    specs: &[RequestSpec],
+    keepalive: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Requests, ConfigError> {
+    let first = &specs[0];
+    let target = Target::resolve_url(&first.url)?;
+    for s in &specs[1..] {
+        if (s.url.tls, &s.url.host, s.url.port) != (first.url.tls, &first.url.host, first.url.port)
+        {
+            return Err(invalid(format!(
+                "{}: every target must share one scheme://host:port ({}); run one barrage per origin",
+                s.origin, first.url.authority
+            )));
+        }
+    }
+    let flags = ExpectSpec {
+        status: a.expect_status.clone(),
+        body: a.expect_body.clone(),
+        regex: a.expect_body_regex.clone(),
+        size: a.expect_size.clone(),
+    };
+    let mut templates = Vec::new();
+    for s in specs {
+        warnings.extend(s.length_warnings());
+        let expect = s
+            .expect
+            .or(&flags)
+            .compile(a.max_body)
+            .map_err(|e| match s.origin.as_str() {
+                "the command line" => invalid(e),
+                origin => invalid(format!("{origin}: {e}")),
+            })?
+            .map(Arc::new);
+        templates.push(Template::new(&s.parts(), keepalive, expect));
+    }
+    let names = specs
+        .iter()
+        .map(|s| format!("{} {}", s.method, url_string(&s.url)))
+        .collect();
+    let weights: Vec<u32> = specs.iter().map(|s| s.weight).collect();
+    let pick = match a.targets_mode {
+        TargetsMode::RoundRobin => Pick::RoundRobin,
+        TargetsMode::Random => Pick::Random,
+    };
+    Ok(Requests {
+        target,
+        templates,
+        names,
+        picker: Picker::new(&weights, pick),
+    })
+}
+
+/// A Host header naming another site than the URL: SNI and the certificate check
+/// still use the URL's host, which the server may not expect.
+fn sni_warnings(specs: &[RequestSpec], target: &Target) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for s in specs {
+        if let Some((_, host)) = s
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+            if !name.eq_ignore_ascii_case(&target.host) {
+                warnings.push(format!(
+                    "{}: Host: {host} but TLS sends and verifies the name {}; add --sni {name} if the server expects it",
+                    s.origin, target.host
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+/// `--bind`'s source addresses, of the target's IP version.
+fn bind(a: &RunArgs, target: &Target) -> Result<Arc<[IpAddr]>, ConfigError> {
+    let Some(b) = &a.bind else {
+        return Ok(Arc::from(Vec::new()));
+    };
+    let ips = parse_bind(b)?;
+    if let Some(ip) = ips
+        .iter()
+        .find(|ip| ip.is_ipv4() != target.addrs[0].is_ipv4())
+    {
+        return Err(invalid(format!(
+            "--bind {ip} is not the same IP version as the target {}",
+            target.addrs[0]
+        )));
+    }
+    Ok(ips.into())
+}
+
+/// The load model the flags ask for: open loop with `--rate`/`--rate-stages`, else
+/// closed loop with `--interval`, `--rampup` or `--conn-stages`.
+fn load(a: &RunArgs, connections: usize) -> Result<Load, ConfigError> {
     let open = a.rate.is_some() || a.rate_stages.is_some();
     if a.rate.is_some() && a.rate_stages.is_some() {
         return Err(invalid("give either --rate or --rate-stages, not both"));
@@ -704,7 +451,7 @@ fn load_spec(a: &RunArgs, connections: usize) -> Result<LoadSpec, ConfigError> {
                 "--max-connections {max_connections} is below -c {connections}: it bounds the extra connections, so give at least -c"
             )));
         }
-        return Ok(LoadSpec::Open {
+        return Ok(Load::Open {
             rate,
             max_connections,
         });
@@ -735,79 +482,11 @@ fn load_spec(a: &RunArgs, connections: usize) -> Result<LoadSpec, ConfigError> {
         }
         None => None,
     };
-    Ok(LoadSpec::Closed {
+    Ok(Load::Closed {
         interval: a.interval.filter(|d| !d.is_zero()),
         rampup: a.rampup.filter(|d| !d.is_zero()),
         stages,
     })
-}
-
-fn request_specs(a: &RunArgs) -> Result<(Vec<RequestSpec>, Vec<String>), ConfigError> {
-    let method = a.method.to_ascii_uppercase();
-    if method.is_empty()
-        || !method
-            .chars()
-            .all(|c| c.is_ascii_alphabetic() || c == '-' || c == '_')
-    {
-        return Err(invalid(format!(
-            "--method {:?} is not an HTTP method name (like GET or POST)",
-            a.method
-        )));
-    }
-    let mut global = Vec::new();
-    for h in &a.headers {
-        global.push(request::parse_header(h, "-H")?);
-    }
-    if let Some(ct) = &a.content_type {
-        if ct.contains(['\r', '\n']) {
-            return Err(invalid("--content-type contains CR or LF"));
-        }
-        if !global
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        {
-            global.push(("Content-Type".to_string(), ct.clone()));
-        }
-    }
-    let body = match (&a.body, &a.body_file) {
-        (Some(b), _) => Some(b.as_bytes().to_vec()),
-        (None, Some(p)) => Some(request::read_body(p, "--body-file")?),
-        (None, None) => None,
-    };
-    let mut specs = match (&a.url, &a.targets) {
-        (Some(_), Some(_)) => return Err(invalid("give either a URL or --targets FILE, not both")),
-        (None, None) => {
-            return Err(invalid(
-                "no target: give a URL (like http://127.0.0.1:8080/) or --targets FILE",
-            ));
-        }
-        (Some(url), None) => vec![RequestSpec {
-            method: method.clone(),
-            url: parse_url(url)?,
-            headers: Vec::new(),
-            body: Vec::new(),
-            weight: 1,
-            expect: Default::default(),
-            origin: "the command line".into(),
-        }],
-        (None, Some(path)) => request::parse_targets(path)?,
-    };
-    for s in &mut specs {
-        // Command-line headers first; a target's own header of the same name wins.
-        let own = std::mem::take(&mut s.headers);
-        s.headers = global
-            .iter()
-            .filter(|(n, _)| !own.iter().any(|(o, _)| o.eq_ignore_ascii_case(n)))
-            .cloned()
-            .collect();
-        s.headers.extend(own);
-        if s.body.is_empty()
-            && let Some(b) = &body
-        {
-            s.body = b.clone();
-        }
-    }
-    Ok((specs, Vec::new()))
 }
 
 fn tls_config(a: &RunArgs, target: &Target) -> Result<Option<ClientTls>, ConfigError> {
@@ -864,140 +543,36 @@ fn default_run_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::args::{Cli, Command};
+    use clap::Parser;
 
-    #[test]
-    fn urls() {
-        let u = parse_url("http://127.0.0.1:8080/a/b?q=1#frag").unwrap();
-        assert_eq!(
-            u,
-            Url {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 8080,
-                authority: "127.0.0.1:8080".into(),
-                path: "/a/b?q=1".into()
-            }
-        );
-        let u = parse_url("https://user:pw@[::1]/").unwrap();
-        assert_eq!(
-            (u.tls, u.host.as_str(), u.port, u.authority.as_str()),
-            (true, "::1", 443, "[::1]")
-        );
-        let u = parse_url("HTTP://example.com?x=1").unwrap();
-        assert_eq!(
-            (u.port, u.path.as_str(), u.authority.as_str()),
-            (80, "/?x=1", "example.com")
-        );
-        let u = parse_url("http://[::1]:9000").unwrap();
-        assert_eq!(u.authority, "[::1]:9000");
-    }
-
-    #[test]
-    fn bad_urls_name_the_problem() {
-        let cases = [
-            ("127.0.0.1:8080", "no scheme"),
-            ("ftp://x/", "unsupported scheme"),
-            ("http:///path", "no host"),
-            ("http://h:0/", "port 0"),
-            ("http://h:99999/", "not a number"),
-            ("http://h:x/", "not a number"),
-            ("http://[::1/", "unclosed"),
-            ("http://h/a b", "whitespace"),
-        ];
-        for (url, want) in cases {
-            let e = parse_url(url).unwrap_err().to_string();
-            assert!(e.contains(want), "{url}: {e}");
-        }
-    }
-
-    #[test]
-    fn shares_sum_exactly() {
-        for total in [0u64, 1, 7, 64, 1000, 12345] {
-            for n in 1..10 {
-                let parts: Vec<u64> = (0..n).map(|i| share(total, n, i)).collect();
-                assert_eq!(parts.iter().sum::<u64>(), total);
-                let (min, max) = (parts.iter().min().unwrap(), parts.iter().max().unwrap());
-                assert!(max - min <= 1);
-            }
-        }
-    }
-
-    #[test]
-    fn shards() {
-        assert_eq!(
-            resolve_shard(Some("1/3"), None, None, None).unwrap(),
-            (1, 3)
-        );
-        assert_eq!(
-            resolve_shard(None, Some("2/4".into()), None, None).unwrap(),
-            (2, 4)
-        );
-        assert_eq!(
-            resolve_shard(None, None, Some("0".into()), Some(2)).unwrap(),
-            (0, 2)
-        );
-        assert_eq!(resolve_shard(None, None, None, None).unwrap(), (0, 1));
-        for (flag, want) in [
-            ("3/3", "below the count"),
-            ("x/2", "write I/N"),
-            ("1/0", "at least 1"),
-            ("12", "write I/N"),
-        ] {
-            let e = resolve_shard(Some(flag), None, None, None)
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{flag}: {e}");
-        }
-        assert!(
-            resolve_shard(None, None, None, Some(3))
-                .unwrap_err()
-                .to_string()
-                .contains("JOB_COMPLETION_INDEX")
-        );
-    }
-
-    #[test]
-    fn start_times() {
-        let now = 1_800_000_000_000_000_000u64;
-        let tol = Duration::from_secs(1);
-        assert_eq!(
-            resolve_start_at("1800000010.5", now, tol).unwrap(),
-            1_800_000_010_500_000_000
-        );
-        assert!(
-            resolve_start_at("1800000000", now + 500_000_000, tol).is_ok(),
-            "within tolerance"
-        );
-        let e = resolve_start_at("1799999990", now, tol)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("10.000 s in the past"), "{e}");
-        assert!(
-            resolve_start_at("soon", now, tol)
-                .unwrap_err()
-                .to_string()
-                .contains("not a Unix time")
-        );
-        assert!(
-            resolve_start_at("1800000000000", now, tol)
-                .unwrap_err()
-                .to_string()
-                .contains("milliseconds")
-        );
-    }
-
-    #[test]
-    fn request_bytes() {
-        let t = Target {
-            tls: false,
-            host: "h".into(),
-            port: 8080,
-            authority: "h:8080".into(),
-            path: "/x".into(),
-            addrs: vec![],
+    fn config(flags: &[&str]) -> RunConfig {
+        let mut argv = vec!["barrage", "run", "-o", "/nonexistent/barrage-test"];
+        argv.extend_from_slice(flags);
+        let Command::Run(a) = Cli::parse_from(argv).command else {
+            panic!("not a run");
         };
-        let r = String::from_utf8(build_request(&t, false)).unwrap();
-        assert!(r.starts_with("GET /x HTTP/1.1\r\nHost: h:8080\r\nUser-Agent: barrage/"));
-        assert!(r.ends_with("Connection: close\r\n\r\n"));
+        RunConfig::from_args(&a).unwrap()
+    }
+
+    /// The hash in every sample header is over this text; runs recorded before the load
+    /// plan had its own type (when it was `LoadSpec`) must still merge with new ones.
+    #[test]
+    fn configuration_text_is_what_older_runs_hashed() {
+        let c = config(&[
+            "http://127.0.0.1:9/", "-c", "8", "-d", "3s", "-p", "2", "-t", "1",
+        ]);
+        assert_eq!(
+            c.canonical(),
+            "[\"GET http://127.0.0.1:9/\"]|8|Some(3s)|None|10s|true|Closed { interval: None, rampup: None, stages: None }|1"
+        );
+        let c = config(&[
+            "http://127.0.0.1:9/x", "-c", "4", "-n", "100", "-p", "1", "-t", "1", "--interval",
+            "10ms", "--rampup", "1s", "--no-keepalive", "--timeout", "2s",
+        ]);
+        assert_eq!(
+            c.canonical(),
+            "[\"GET http://127.0.0.1:9/x\"]|4|None|Some(100)|2s|false|Closed { interval: Some(10ms), rampup: Some(1s), stages: None }|1"
+        );
     }
 }

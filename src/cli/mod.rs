@@ -1,7 +1,11 @@
-//! The command line: clap structs as typed (`args`), validated into a run (`config`),
-//! the banner a run prints first, and the exit codes.
+//! The command line: clap structs as typed (`args`), validated into a run (`config`)
+//! from the target URL (`url`) and the requests as described (`targets`); the banner
+//! a run prints first, and the exit codes.
 
 pub mod args;
 pub mod banner;
 pub mod config;
+pub mod distributed;
 pub mod exit;
+pub mod targets;
+pub mod url;

@@ -1,107 +1,71 @@
 //! One worker thread: its mio poll, its connections, its timers, its share of the
-//! requests, and the load model that decides when each request starts.
+//! requests (read from the [`Plan`]), and the recording of every finished request.
 //!
-//! Closed loop (default): a connection sends its next request when the previous
-//! response ends, or at `previous start + --interval` (pacing); connections come up
-//! over `--rampup` or follow `--conn-stages`. Open loop (`--rate`, `--rate-stages`):
-//! every request has an intended start on a fixed schedule; a free connection takes
-//! the oldest due request; latency is measured from the intended start, so a stalled
-//! server shows up in the latencies instead of silently slowing the schedule.
+//! When requests start is the load model's: closed loop (`closed_loop.rs`: a
+//! connection sends its next request when the previous response ends, paced by
+//! `--interval`, ramped by `--rampup`, or following `--conn-stages`) or open loop
+//! (`open_loop.rs`: every request has an intended start on a fixed schedule; a free
+//! connection takes the oldest due request; latency counts from the intended start).
 //!
 //! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
 //! in start order with one timeout for all, so they form a FIFO queue (`deadlines.rs`),
-//! which also counts the requests in flight; pacing and ramp wake-ups go in a small
-//! heap; the open-loop schedule is one "next intended" value. The poll's timeout has
+//! which also counts the requests in flight; pacing and ramp wake-ups, stage ticks and
+//! the next open-loop start are the other timers. The poll's timeout has
 //! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
-//! to [`TIMER_GRANULARITY_NS`] late. An open-loop start at least that far after the
-//! previous one is timed instead by a timerfd armed for the exact instant: one
-//! syscall per such start, so at most one per millisecond per loop, and none at the
-//! rates where starts are closer together than the granularity.
+//! to [`TIMER_GRANULARITY_NS`] late (open loop times its starts finer where it can).
+//!
+//! Time is read here and handed to the connections (`conn.rs` never reads the clock):
+//! once after each poll, once per readable event (the bytes that may end a request),
+//! and again when a connection asks for a fresh time ([`Step::Again`]). A connection
+//! is only ever handed the latest reading, so a loop's records end in order.
 //!
 //! Nothing here is shared with other threads except the stop level (read when the
 //! waker fires), this loop's own progress slot, and the sample log's chunk counter
 //! (touched once per 16 Ki records).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use std::os::fd::{AsFd, AsRawFd};
+use mio::{Events, Poll, Registry, Token};
 
-use crate::engine::conn::{Conn, Finished, Io, Negotiated, Ready, ReqInfo, Step, Template, TlsCtx};
+use crate::engine::closed_loop::{Begin, ClosedLoop};
+use crate::engine::conn::{Conn, Io, Ready, Step};
 use crate::engine::deadlines::Deadlines;
+use crate::engine::inflight::{Finished, ReqInfo};
+use crate::engine::open_loop::{Free, OpenLoop, START_TIMER};
+use crate::engine::plan::Plan;
 use crate::engine::progress::Slot;
-use crate::engine::schedule::{Picker, Profile, Schedule};
+use crate::engine::schedule::Picker;
+use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
+use crate::engine::transport::{Negotiated, TlsCtx};
 use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing};
 use crate::time::Clock;
+use crate::wire::request::Template;
 
 /// Token of the waker that tells a loop the stop level changed.
 pub const WAKER: Token = Token(usize::MAX);
-/// Token of the open-loop start timer (a timerfd).
-const START_TIMER: Token = Token(usize::MAX - 1);
 
 /// How late the poll's timeout can wake a loop: epoll takes whole milliseconds and mio
 /// rounds up. Open-loop starts closer together than this are timed by it; the report
 /// counts a start as behind schedule only well above it (`report::BEHIND_SCHEDULE_NS`).
 pub const TIMER_GRANULARITY_NS: u64 = 1_000_000;
 
-/// How hard the process has been asked to stop.
-pub const RUNNING: u8 = 0;
-/// Finish in-flight requests (within [`GRACE`]), start no new ones.
-pub const GRACEFUL: u8 = 1;
-/// Record in-flight requests as cancelled and leave now.
-pub const HARD: u8 = 2;
-
-/// How long in-flight requests may run on after a graceful stop.
-const GRACE: Duration = Duration::from_secs(2);
 /// How long after the end an open-loop request due before it may still start: the
 /// poll's timeout has whole-millisecond granularity, so the wake-up for the end can
 /// come up to that late, after requests due in its last millisecond.
 const END_SLACK_NS: u64 = 2_000_000;
-/// How often a changing `--conn-stages` profile is re-read.
-const STAGE_TICK: u64 = 1_000_000;
 
 /// Read buffer per thread. Responses are framed in it, never stored.
 const RBUF: usize = 64 * 1024;
 
-/// When requests start.
+/// What one loop sends and where: every request's bytes and how the next is picked,
+/// the address, TLS, keep-alive, `--bind` and the request timeout. (When requests
+/// start is the [`Plan`]'s.)
 #[derive(Debug, Clone)]
-pub enum Model {
-    Closed {
-        /// Minimum start-to-start time of one connection's requests, ns.
-        interval: Option<u64>,
-        /// Spread connection starts over this long, ns.
-        rampup: Option<u64>,
-        /// Active connections over time, for the whole run.
-        stages: Option<Arc<Profile>>,
-    },
-    Open {
-        schedule: Schedule,
-        /// Connections this loop may open to keep the schedule.
-        max_connections: usize,
-    },
-}
-
-/// What one loop must do.
-#[derive(Debug, Clone)]
-pub struct LoopPlan {
-    /// This loop's index among all `loops` of the run (for interleaving shares).
-    pub index: usize,
-    pub loops: usize,
-    pub connections: usize,
-    /// Requests this loop may start, for count-bounded runs.
-    pub quota: Option<u64>,
-    /// When to stop starting requests, ns since the time base.
-    pub end: Option<u64>,
-    pub timeout: Duration,
+pub struct Traffic {
     pub addr: SocketAddr,
     pub targets: Arc<[Template]>,
     pub picker: Arc<Picker>,
@@ -109,7 +73,14 @@ pub struct LoopPlan {
     pub keepalive: bool,
     /// Source addresses to spread connections over (`--bind`).
     pub bind: Arc<[std::net::IpAddr]>,
-    pub model: Model,
+    pub timeout: Duration,
+}
+
+/// Where a loop's finished requests go: its chunks of the process's sample log, and
+/// its slot of the live progress board.
+pub struct Sink<'p> {
+    pub writer: ChunkWriter,
+    pub progress: Option<Slot<'p>>,
 }
 
 /// What a loop reports when it ends.
@@ -126,8 +97,22 @@ pub struct Worker<'p> {
     poll: Poll,
     registry: Registry,
     conns: Vec<Conn>,
-    plan: LoopPlan,
+    /// The run's load plan, and this loop's number on this host.
+    plan: &'p Plan,
+    l: usize,
+    traffic: Traffic,
+    /// This loop's index among all `loops` of the test (for interleaving shares).
+    index: usize,
+    loops: usize,
+    /// When to stop starting requests, ns since the time base.
+    end: Option<u64>,
+    /// Closed loop: pacing, ramp-up, stages.
+    closed: ClosedLoop,
+    /// Open loop: the schedule, free connections, the start timer.
+    open: Option<OpenLoop>,
     clock: Clock,
+    /// The latest clock reading ([`Worker::tick`]).
+    last_tick: u64,
     stop: Arc<AtomicU8>,
     writer: ChunkWriter,
     progress: Option<Slot<'p>>,
@@ -135,8 +120,6 @@ pub struct Worker<'p> {
     pbuf: Box<[u8]>,
     /// The requests in flight, by deadline.
     deadlines: Deadlines,
-    /// Pacing and ramp-up starts: (when, connection, seq at scheduling).
-    wakeups: BinaryHeap<Reverse<(u64, u32, u32)>>,
     timeout_ns: u64,
     quota: Option<u64>,
     stopping: bool,
@@ -144,71 +127,57 @@ pub struct Worker<'p> {
     /// Requests started (picks the target).
     started: u64,
     rng: u64,
-    /// Closed loop with stages: connections `0..active` may work.
-    active: usize,
-    next_stage_tick: Option<u64>,
-    /// Open loop: free connections, this loop's next request number and its
-    /// intended start.
-    free: Vec<u32>,
-    next_j: u64,
-    next_intended: Option<u64>,
-    /// The intended start of the request before `next_j`.
-    prev_intended: Option<u64>,
-    /// Open loop: the oldest due request is waiting for a connection (every one busy,
-    /// --max-connections reached). Only such requests count as unsent at the end.
-    starved: bool,
     /// When a stop was asked for (the end of the schedule, for counting unsent).
     stopped_at: Option<u64>,
-    /// Open loop: the precise start timer, if the kernel gave one.
-    start_timer: Option<StartTimer>,
     result: LoopResult,
 }
 
 impl<'p> Worker<'p> {
     pub fn new(
         poll: Poll,
-        plan: LoopPlan,
+        plan: &'p Plan,
+        l: usize,
+        traffic: Traffic,
         clock: Clock,
         stop: Arc<AtomicU8>,
-        writer: ChunkWriter,
-        progress: Option<Slot<'p>>,
+        sink: Sink<'p>,
     ) -> io::Result<Worker<'p>> {
+        let Sink { writer, progress } = sink;
         let registry = poll.registry().try_clone()?;
-        let conns = (0..plan.connections).map(|i| Conn::new(Token(i))).collect();
-        let start_timer = match plan.model {
-            // Without one, starts are timed by the poll's timeout (millisecond grain).
-            Model::Open { .. } => StartTimer::new(&registry, &clock).ok(),
-            Model::Closed { .. } => None,
-        };
+        let connections = plan.loop_connections(l);
+        let conns = (0..connections).map(|i| Conn::new(Token(i))).collect();
+        let open = plan.loop_schedule(l).map(|schedule| {
+            let max = plan.loop_max_connections(l);
+            OpenLoop::new(schedule, max, connections, &registry, &clock)
+        });
+        let index = plan.global_loop(l);
         Ok(Worker {
             poll,
             registry,
             conns,
-            timeout_ns: plan.timeout.as_nanos() as u64,
-            quota: plan.quota,
-            rng: 0x9E37_79B9_7F4A_7C15
-                ^ (plan.index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
-            active: plan.connections,
+            timeout_ns: traffic.timeout.as_nanos() as u64,
+            quota: plan.loop_requests(l),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            closed: ClosedLoop::new(plan, connections),
             plan,
+            l,
+            traffic,
+            index,
+            loops: plan.global_loops(),
+            end: plan.end_ns(),
+            open,
             clock,
+            last_tick: 0,
             stop,
             writer,
             progress,
             rbuf: vec![0u8; RBUF].into_boxed_slice(),
             pbuf: vec![0u8; RBUF].into_boxed_slice(),
             deadlines: Deadlines::default(),
-            wakeups: BinaryHeap::new(),
             stopping: false,
             grace_end: None,
             started: 0,
-            next_stage_tick: None,
-            free: Vec::new(),
-            next_j: 0,
-            next_intended: None,
-            prev_intended: None,
-            starved: false,
             stopped_at: None,
-            start_timer,
             result: LoopResult::default(),
         })
     }
@@ -229,7 +198,7 @@ impl<'p> Worker<'p> {
                 }
             }
         }
-        let mut now = self.clock.now();
+        let mut now = self.tick();
         self.start(now);
         loop {
             // `now` is the time the timers just fired at: the next poll's timeout
@@ -247,17 +216,16 @@ impl<'p> Worker<'p> {
                 self.cancel_all();
                 break;
             }
-            now = self.clock.now();
+            now = self.tick();
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.check_stop(now);
                     continue;
                 }
                 if ev.token() == START_TIMER {
-                    // The start it was armed for is due: `fire_timers` starts it. (Were
-                    // it early, the next pass arms it again rather than wait on it.)
-                    if let Some(t) = self.start_timer.as_mut() {
-                        t.armed = None;
+                    // The start it was armed for is due: `fire_timers` starts it.
+                    if let Some(o) = self.open.as_mut() {
+                        o.timer_fired();
                     }
                     continue;
                 }
@@ -267,20 +235,53 @@ impl<'p> Worker<'p> {
                     writable: ev.is_writable(),
                     closed: ev.is_read_closed() || ev.is_write_closed() || ev.is_error(),
                 };
-                let step = {
-                    let (conns, mut io) = self.split();
-                    conns[i].on_ready(&mut io, now, ready)
-                };
-                self.after(i, step);
+                self.on_ready(i, ready);
             }
-            now = self.clock.now();
+            now = self.tick();
             self.fire_timers(now);
         }
-        if self.next_intended.is_some() {
-            let now = self.clock.now();
+        if self.next_intended().is_some() {
+            let now = self.tick();
             self.end_schedule(now);
         }
         self.result
+    }
+
+    /// Reads the clock. Connections are only ever handed the latest reading, so the
+    /// requests a loop records end in order (the sample log's chunks are sorted by
+    /// completion time).
+    fn tick(&mut self) -> u64 {
+        self.last_tick = self.clock.now();
+        self.last_tick
+    }
+
+    /// The time to hand a connection for something due at `now`: the latest clock
+    /// reading if that is later (a timer pass starts requests and records failures as
+    /// it goes, reading the clock; the next one must not be stamped before them).
+    fn at(&self, now: u64) -> u64 {
+        now.max(self.last_tick)
+    }
+
+    /// Hands connection `i` its readiness. Bytes that may end a request are stamped
+    /// with the time they are read at (one clock read per readable event, as there was
+    /// one per response read); a write-only event (a connect, a write resuming) takes
+    /// the latest reading.
+    fn on_ready(&mut self, i: usize, ready: Ready) {
+        let mut at = if ready.readable || ready.closed {
+            self.tick()
+        } else {
+            self.last_tick
+        };
+        loop {
+            let step = {
+                let (conns, mut io) = self.split();
+                conns[i].on_ready(&mut io, at, ready)
+            };
+            if step != Step::Again {
+                return self.after(i, step);
+            }
+            at = self.tick();
+        }
     }
 
     /// Borrows the connections and the I/O context at once.
@@ -289,16 +290,15 @@ impl<'p> Worker<'p> {
             &mut self.conns,
             Io {
                 registry: &self.registry,
-                clock: &self.clock,
-                addr: self.plan.addr,
-                targets: &self.plan.targets,
-                tls: self.plan.tls.as_ref(),
+                addr: self.traffic.addr,
+                targets: &self.traffic.targets,
+                tls: self.traffic.tls.as_ref(),
                 rbuf: &mut self.rbuf,
                 pbuf: &mut self.pbuf,
                 stats: &mut self.result.stats,
                 negotiated: &mut self.result.negotiated,
-                keepalive: self.plan.keepalive,
-                bind: &self.plan.bind,
+                keepalive: self.traffic.keepalive,
+                bind: &self.traffic.bind,
             },
         )
     }
@@ -306,41 +306,24 @@ impl<'p> Worker<'p> {
     /// The first requests: every connection now, or spread over the ramp-up, or the
     /// open-loop schedule's first due requests.
     fn start(&mut self, now: u64) {
-        match self.plan.model.clone() {
-            Model::Closed {
-                rampup: Some(r), ..
-            } => {
-                // Connection i of this loop starts at (i + l/L) / n of the ramp: loops
-                // interleave, and every process ramps the same way, as the original's
-                // threads did.
-                let n = self.conns.len() as f64;
-                let phase = self.plan.index as f64 / self.plan.loops as f64;
-                for i in 0..self.conns.len() {
-                    let at = ((i as f64 + phase) / n * r as f64) as u64;
-                    self.wakeups.push(Reverse((at, i as u32, 0)));
-                }
-            }
-            Model::Closed {
-                stages: Some(_), ..
-            } => {
-                self.active = 0;
-                self.update_stage(now);
-            }
-            Model::Closed { .. } => {
+        if let Some(o) = self.open.as_mut() {
+            o.start();
+            return self.dispatch(now);
+        }
+        let phase = self.index as f64 / self.loops as f64;
+        match self.closed.begin(self.conns.len(), phase) {
+            Begin::All => {
                 for i in 0..self.conns.len() {
                     self.start_next(i, now);
                 }
             }
-            Model::Open { schedule, .. } => {
-                self.free = (0..self.conns.len() as u32).rev().collect();
-                self.next_intended = schedule.intended(0);
-                self.dispatch(now);
-            }
+            Begin::Ramp => {}
+            Begin::Stages => self.update_stage(now),
         }
     }
 
     fn may_start(&self, now: u64) -> bool {
-        !self.stopping && self.quota != Some(0) && self.plan.end.is_none_or(|end| now < end)
+        !self.stopping && self.quota != Some(0) && self.end.is_none_or(|end| now < end)
     }
 
     /// Nothing is outstanding and nothing more will start.
@@ -351,12 +334,9 @@ impl<'p> Worker<'p> {
         if !self.may_start(now) {
             return true;
         }
-        match &self.plan.model {
-            Model::Open { .. } => self.next_intended.is_none(),
-            Model::Closed {
-                stages: Some(p), ..
-            } => p.settled(now) && self.active == 0,
-            Model::Closed { .. } => false,
+        match &self.open {
+            Some(_) => self.next_intended().is_none(),
+            None => self.closed.stages_over(now),
         }
     }
 
@@ -369,65 +349,44 @@ impl<'p> Worker<'p> {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        consider(self.plan.end.filter(|&e| e > now));
+        consider(self.end.filter(|&e| e > now));
         consider(self.grace_end);
-        consider(self.wakeups.peek().map(|Reverse((t, _, _))| *t));
-        consider(self.next_stage_tick);
+        consider(self.closed.next_timer());
         if self.has_free_connection() && !precise {
-            consider(self.next_intended);
+            consider(self.next_intended());
         }
         next.map(|t| Duration::from_nanos(t.saturating_sub(now)))
     }
 
-    /// Open loop: arms the start timer for the next intended start when it is at least
-    /// [`TIMER_GRANULARITY_NS`] after the previous one (so at most once a millisecond)
-    /// and a connection can take it. Returns whether the timer times that start.
+    /// Open loop: arms the start timer for the next start if it can time it; returns
+    /// whether it does.
     fn arm_start_timer(&mut self, now: u64) -> bool {
-        let (Some(t), Some(timer)) = (self.next_intended, self.start_timer.as_ref()) else {
-            return false;
-        };
-        if t <= now || !self.has_free_connection() {
-            return false;
-        }
-        if timer.armed == Some(t) {
-            return true;
-        }
-        if self
-            .prev_intended
-            .is_some_and(|p| t - p < TIMER_GRANULARITY_NS)
-        {
-            return false;
-        }
-        self.start_timer.as_mut().is_some_and(|timer| timer.arm(t))
+        let room = self.has_free_connection();
+        self.open.as_mut().is_some_and(|o| o.arm_timer(now, room))
     }
 
     fn has_free_connection(&self) -> bool {
-        match &self.plan.model {
-            Model::Open {
-                max_connections, ..
-            } => !self.free.is_empty() || self.conns.len() < *max_connections,
-            Model::Closed { .. } => false,
-        }
+        self.open
+            .as_ref()
+            .is_some_and(|o| o.has_room(self.conns.len()))
+    }
+
+    /// Open loop: the intended start of the next request, while the schedule runs.
+    fn next_intended(&self) -> Option<u64> {
+        self.open.as_ref().and_then(OpenLoop::next)
     }
 
     /// Closed loop: gives connection `i` its next request, now or when pacing allows,
     /// or closes it when the run (or its stage) is over.
     fn start_next(&mut self, i: usize, mut now: u64) {
         loop {
-            if !self.may_start(now) || i >= self.active {
+            if !self.may_start(now) || !self.closed.active(i) {
                 self.conns[i].close();
                 return;
             }
-            if let Model::Closed {
-                interval: Some(iv), ..
-            } = self.plan.model
-            {
-                let c = &self.conns[i];
-                let due = c.req.start + iv;
-                if c.seq > 0 && due > now {
-                    self.wakeups.push(Reverse((due, i as u32, c.seq)));
-                    return;
-                }
+            let c = &self.conns[i];
+            if self.closed.must_wait(i, c.seq, c.req.start, now) {
+                return;
             }
             let req = ReqInfo {
                 target: self.next_target(),
@@ -443,15 +402,15 @@ impl<'p> Worker<'p> {
     fn next_target(&mut self) -> u16 {
         let n = self.started;
         self.started += 1;
-        self.plan.picker.pick(
-            n * self.plan.loops as u64 + self.plan.index as u64,
-            &mut self.rng,
-        )
+        self.traffic
+            .picker
+            .pick(n * self.loops as u64 + self.index as u64, &mut self.rng)
     }
 
     /// Starts one request on connection `i`; if it failed at once, records it and
     /// returns how it ended.
     fn launch(&mut self, i: usize, now: u64, req: ReqInfo) -> Option<Finished> {
+        let now = self.at(now);
         if let Some(q) = self.quota.as_mut() {
             *q -= 1;
         }
@@ -465,24 +424,19 @@ impl<'p> Worker<'p> {
             Step::Done(f) => {
                 self.record(i, f);
                 Some(Finished {
-                    end: self.clock.now(),
+                    end: self.tick(),
                     ..f
                 })
             }
-            Step::Wait | Step::IdleClosed => None,
+            // `begin` only connects or writes: it never asks to be called again.
+            Step::Wait | Step::Again | Step::IdleClosed => None,
         }
     }
 
     /// Open loop: hands due requests to free connections (opening more up to
     /// `--max-connections`), oldest first.
     fn dispatch(&mut self, mut now: u64) {
-        let Model::Open {
-            max_connections, ..
-        } = self.plan.model
-        else {
-            return;
-        };
-        while let Some(intended) = self.next_intended {
+        while let Some(intended) = self.next_intended() {
             if intended > now {
                 break;
             }
@@ -490,21 +444,17 @@ impl<'p> Worker<'p> {
                 self.end_schedule(now);
                 break;
             }
-            let i = match self.free.pop() {
-                Some(i) => i as usize,
-                None if self.conns.len() < max_connections => {
-                    self.conns.push(Conn::new(Token(self.conns.len())));
-                    self.conns.len() - 1
+            let open = self.conns.len();
+            let Some(o) = self.open.as_mut() else { break };
+            let i = match o.connection(open) {
+                Some(Free::Conn(i)) => i,
+                Some(Free::New) => {
+                    self.conns.push(Conn::new(Token(open)));
+                    open
                 }
-                None => {
-                    self.starved = true;
-                    break;
-                }
+                None => break,
             };
-            self.starved = false;
-            self.prev_intended = Some(intended);
-            self.next_j += 1;
-            self.next_intended = self.intended(self.next_j);
+            o.take();
             let req = ReqInfo {
                 target: self.next_target(),
                 intended,
@@ -512,7 +462,9 @@ impl<'p> Worker<'p> {
                 ..ReqInfo::default()
             };
             if let Some(f) = self.launch(i, now, req) {
-                self.free.push(i as u32);
+                if let Some(o) = self.open.as_mut() {
+                    o.release(i);
+                }
                 now = f.end;
             }
         }
@@ -525,8 +477,9 @@ impl<'p> Worker<'p> {
     fn may_schedule(&self, intended: u64, now: u64) -> bool {
         !self.stopping
             && self.quota != Some(0)
-            && self.plan.end.is_none_or(|e| {
-                intended < e && (now < e || (!self.starved && now < e.saturating_add(END_SLACK_NS)))
+            && self.end.is_none_or(|e| {
+                let starved = self.open.as_ref().is_some_and(|o| o.starved);
+                intended < e && (now < e || (!starved && now < e.saturating_add(END_SLACK_NS)))
             })
     }
 
@@ -534,46 +487,29 @@ impl<'p> Worker<'p> {
     /// still waiting for a connection are unsent; requests whose only obstacle was
     /// the end of the run itself are not counted.
     fn end_schedule(&mut self, now: u64) {
-        self.next_intended = None;
-        let Model::Open { schedule, .. } = &self.plan.model else {
-            return;
-        };
-        if !self.starved {
-            return;
-        }
         let end = self
-            .plan
             .end
             .unwrap_or(u64::MAX)
             .min(self.stopped_at.unwrap_or(u64::MAX))
             .min(now);
-        let mut due = schedule.due_before(end);
-        if let Some(q) = self.plan.quota {
-            due = due.min(q);
-        }
-        self.result.stats.unsent += due.saturating_sub(self.next_j);
-    }
-
-    /// Intended start of this loop's `j`-th open-loop request.
-    fn intended(&self, j: u64) -> Option<u64> {
-        match &self.plan.model {
-            Model::Open { schedule, .. } => schedule.intended(j),
-            Model::Closed { .. } => None,
+        let quota = self.plan.loop_requests(self.l);
+        if let Some(o) = self.open.as_mut() {
+            self.result.stats.unsent += o.end(end, quota);
         }
     }
 
     fn after(&mut self, i: usize, step: Step) {
         match step {
-            Step::Wait => {}
-            Step::IdleClosed => {}
+            // (`Again` is handled where readiness is handed over.)
+            Step::Wait | Step::Again | Step::IdleClosed => {}
             Step::Done(f) => {
                 self.record(i, f);
-                match self.plan.model {
-                    Model::Open { .. } => {
-                        self.free.push(i as u32);
+                match self.open.as_mut() {
+                    Some(o) => {
+                        o.release(i);
                         self.dispatch(f.end);
                     }
-                    Model::Closed { .. } => self.start_next(i, f.end),
+                    None => self.start_next(i, f.end),
                 }
             }
         }
@@ -619,26 +555,19 @@ impl<'p> Worker<'p> {
             // connection is busy; dequeue first all the same, so the loop always ends.
             debug_assert!(self.conns[i].busy());
             self.deadlines.remove(i);
-            let step = {
-                let (conns, mut io) = self.split();
-                conns[i].on_timeout(&mut io)
-            };
+            let at = self.at(now);
+            let step = self.conns[i].on_timeout(at);
             self.after(i, step);
         }
-        while let Some(&Reverse((at, i, seq))) = self.wakeups.peek() {
-            if at > now {
-                break;
-            }
-            self.wakeups.pop();
-            let i = i as usize;
+        while let Some((i, seq)) = self.closed.due(now) {
             if self.conns[i].seq == seq && !self.conns[i].busy() {
                 self.start_next(i, now);
             }
         }
-        if self.next_stage_tick.is_some_and(|t| t <= now) {
+        if self.closed.stage_due(now) {
             self.update_stage(now);
         }
-        if self.next_intended.is_some_and(|t| t <= now) {
+        if self.next_intended().is_some_and(|t| t <= now) {
             self.dispatch(now);
         }
         if self.grace_end.is_some_and(|g| now >= g) {
@@ -649,23 +578,11 @@ impl<'p> Worker<'p> {
     /// `--conn-stages`: this loop's share of the active connections at `now`; starts
     /// the newly active ones (the others stop after their current request).
     fn update_stage(&mut self, now: u64) {
-        let Model::Closed {
-            stages: Some(p), ..
-        } = &self.plan.model
-        else {
-            return;
-        };
-        let total = p.value_at(now).floor() as u64;
-        let share = crate::cli::config::share(total, self.plan.loops, self.plan.index) as usize;
-        let share = share.min(self.conns.len());
-        self.next_stage_tick = if p.settled(now) {
-            None
-        } else {
-            Some(now + STAGE_TICK)
-        };
-        let before = self.active;
-        self.active = share;
-        for i in before..share {
+        let (plan, l) = (self.plan, self.l);
+        let started = self
+            .closed
+            .stage(now, self.conns.len(), |total| plan.loop_share(total, l));
+        for i in started {
             if !self.conns[i].busy() {
                 self.start_next(i, now);
             }
@@ -688,79 +605,15 @@ impl<'p> Worker<'p> {
 
     /// Ends every outstanding request as cancelled (recorded) and closes everything.
     fn cancel_all(&mut self) {
+        let now = self.tick();
         self.stopping = true;
-        self.stopped_at.get_or_insert(self.clock.now());
+        self.stopped_at.get_or_insert(now);
         self.grace_end = None;
         for i in 0..self.conns.len() {
-            let step = {
-                let (conns, mut io) = self.split();
-                conns[i].cancel(&mut io)
-            };
+            let step = self.conns[i].cancel(now);
             if let Step::Done(f) = step {
                 self.record(i, f);
             }
         }
-    }
-}
-
-/// A timerfd armed for an instant of the run's clock, registered with the loop's poll:
-/// the open-loop start timer, finer than the poll's millisecond timeout.
-struct StartTimer {
-    fd: TimerFd,
-    /// CLOCK_MONOTONIC minus the run's clock (ns), to arm at an absolute time.
-    offset: i128,
-    /// The instant (run clock, ns) it is armed for.
-    armed: Option<u64>,
-}
-
-impl StartTimer {
-    fn new(registry: &Registry, clock: &crate::time::Clock) -> io::Result<StartTimer> {
-        let fd = TimerFd::new(
-            ClockId::CLOCK_MONOTONIC,
-            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-        )?;
-        // The run's clock is an Instant, which is CLOCK_MONOTONIC on Linux: one reading
-        // of each gives the offset between them. The base may still be ahead
-        // (--start-at), so the run's time can be negative. Read second, the monotonic
-        // clock can only be late: the timer fires a few ns late, never early.
-        let now = std::time::Instant::now();
-        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
-        let base = clock.base();
-        let run = if now >= base {
-            (now - base).as_nanos() as i128
-        } else {
-            -((base - now).as_nanos() as i128)
-        };
-        let mono = mono.tv_sec() as i128 * 1_000_000_000 + mono.tv_nsec() as i128;
-        // Edge-triggered: every expiry (a new edge) wakes the poll; arming again resets
-        // the expiry count, so the fd never needs reading.
-        registry.register(
-            &mut SourceFd(&fd.as_fd().as_raw_fd()),
-            START_TIMER,
-            Interest::READABLE,
-        )?;
-        Ok(StartTimer {
-            fd,
-            offset: mono - run,
-            armed: None,
-        })
-    }
-
-    /// Arms the timer for run-clock instant `t`; false if that failed.
-    fn arm(&mut self, t: u64) -> bool {
-        let at = (t as i128 + self.offset).max(1);
-        let ts = TimeSpec::new(
-            (at / 1_000_000_000) as libc::time_t,
-            (at % 1_000_000_000) as libc::c_long,
-        );
-        let ok = self
-            .fd
-            .set(
-                Expiration::OneShot(ts),
-                TimerSetTimeFlags::TFD_TIMER_ABSTIME,
-            )
-            .is_ok();
-        self.armed = ok.then_some(t);
-        ok
     }
 }

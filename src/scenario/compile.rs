@@ -14,7 +14,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use crate::cli::config::{Url, parse_url};
+use crate::cli::url::{Url, parse_url};
 use crate::scenario::capture::{Capture, regex_message};
 use crate::scenario::data::DataTable;
 use crate::scenario::error::{ScenarioError, Source};

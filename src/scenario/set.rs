@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use crate::cli::config::Url;
+use crate::cli::url::Url;
 use crate::scenario::capture::Capture;
 use crate::scenario::data::{DataCursor, DataTable};
 use crate::scenario::file::{OnError, Order};

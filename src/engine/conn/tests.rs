@@ -1,0 +1,586 @@
+//! The connection state machine over real loopback sockets, driven the way the worker
+//! drives it: a mio poll for readiness, and made-up times (the machine never reads the
+//! clock, so every time it records is one a test gave it). The peer is a plain
+//! blocking socket (or rustls over one) the test writes to and closes at chosen
+//! moments. Polls wait at most [`GUARD`] for an event and fail the test without one:
+//! a hang guard, not a timing assertion.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream as PeerStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::{Events, Poll, Token};
+use socket2::SockRef;
+
+use super::*;
+use crate::record::{ErrorKind, ProcessStats};
+use crate::wire::request::{Parts, Template};
+
+const GUARD: Duration = Duration::from_secs(10);
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello";
+const CHUNKED: &[u8] =
+    b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\n";
+
+fn template(method: &str, body: &[u8]) -> Template {
+    let p = Parts {
+        method,
+        authority: "127.0.0.1",
+        path: "/t",
+        headers: &[],
+        body,
+    };
+    Template::new(&p, true, None)
+}
+
+/// One connection, its thread's context, a listening peer and a made-up clock.
+struct Rig {
+    poll: Poll,
+    events: Events,
+    listener: TcpListener,
+    /// Where connections go: the listener's address.
+    addr: SocketAddr,
+    targets: Vec<Template>,
+    tls: Option<TlsCtx>,
+    rbuf: Vec<u8>,
+    pbuf: Vec<u8>,
+    stats: ProcessStats,
+    negotiated: Option<Negotiated>,
+    conn: Conn,
+    now: u64,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        Rig::with(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            template("GET", b""),
+        )
+    }
+
+    fn with(listener: TcpListener, target: Template) -> Rig {
+        Rig {
+            poll: Poll::new().unwrap(),
+            events: Events::with_capacity(8),
+            addr: listener.local_addr().unwrap(),
+            listener,
+            targets: vec![target],
+            tls: None,
+            rbuf: vec![0; 64 * 1024],
+            pbuf: vec![0; 64 * 1024],
+            stats: ProcessStats::default(),
+            negotiated: None,
+            conn: Conn::new(Token(0)),
+            now: 1_000,
+        }
+    }
+
+    /// Runs `f` on the connection with its I/O context.
+    fn with_io<T>(&mut self, f: impl FnOnce(&mut Conn, &mut Io<'_>) -> T) -> T {
+        let mut io = Io {
+            registry: self.poll.registry(),
+            addr: self.addr,
+            targets: &self.targets,
+            tls: self.tls.as_ref(),
+            rbuf: &mut self.rbuf,
+            pbuf: &mut self.pbuf,
+            stats: &mut self.stats,
+            negotiated: &mut self.negotiated,
+            keepalive: true,
+            bind: &[],
+        };
+        f(&mut self.conn, &mut io)
+    }
+
+    fn begin(&mut self) -> Step {
+        let now = self.now;
+        self.with_io(|c, io| c.begin(io, now, ReqInfo::default()))
+    }
+
+    fn accept(&self) -> PeerStream {
+        let (peer, _) = self.listener.accept().unwrap();
+        peer.set_read_timeout(Some(GUARD)).unwrap();
+        peer
+    }
+
+    /// Waits for the connection's next readiness, hands it over at the next made-up
+    /// time (100 ns later), and again at a fresh time while it asks to be called again.
+    fn event(&mut self) -> Step {
+        self.events.clear();
+        self.poll.poll(&mut self.events, Some(GUARD)).unwrap();
+        let ev = self
+            .events
+            .iter()
+            .next()
+            .expect("an event within the guard");
+        let ready = Ready {
+            readable: ev.is_readable(),
+            writable: ev.is_writable(),
+            closed: ev.is_read_closed() || ev.is_write_closed() || ev.is_error(),
+        };
+        loop {
+            self.now += 100;
+            let now = self.now;
+            let step = self.with_io(|c, io| c.on_ready(io, now, ready));
+            if step != Step::Again {
+                return step;
+            }
+        }
+    }
+
+    /// Events until the connection has something to say.
+    fn until_step(&mut self) -> Step {
+        loop {
+            match self.event() {
+                Step::Wait => {}
+                step => return step,
+            }
+        }
+    }
+
+    /// Events until the connection reaches state `name`.
+    fn until_state(&mut self, name: &str) {
+        while self.conn.state().name() != name {
+            assert_eq!(self.event(), Step::Wait, "on the way to {name}");
+        }
+    }
+
+    fn timeout(&mut self) -> Step {
+        self.now += 100;
+        self.conn.on_timeout(self.now)
+    }
+
+    /// Connects, and returns the peer with the request read.
+    fn connected(&mut self) -> PeerStream {
+        assert_eq!(self.begin(), Step::Wait);
+        let mut peer = self.accept();
+        self.until_state("reading");
+        read_request(&mut peer, self.targets[0].bytes.len());
+        peer
+    }
+}
+
+fn read_request(peer: &mut PeerStream, len: usize) -> Vec<u8> {
+    let mut got = vec![0; len];
+    peer.read_exact(&mut got).unwrap();
+    got
+}
+
+fn done(step: Step) -> Finished {
+    match step {
+        Step::Done(f) => f,
+        other => panic!("expected a finished request, got {other:?}"),
+    }
+}
+
+#[test]
+fn connect_send_and_frame_with_the_times_given() {
+    let mut r = Rig::new();
+    assert_eq!(r.begin(), Step::Wait);
+    assert_eq!(r.conn.state().name(), "connecting");
+    assert!(r.conn.busy());
+    let mut peer = r.accept();
+    // The connect completes at the first event, 100 ns after the start, and the
+    // request goes out at once.
+    assert_eq!(r.event(), Step::Wait);
+    assert_eq!(r.conn.state().name(), "reading");
+    assert_eq!((r.conn.req.new_conn, r.conn.req.connect_ns), (true, 100));
+    assert_eq!(r.stats.connects, 1);
+    let got = read_request(&mut peer, r.targets[0].bytes.len());
+    assert_eq!(got, &*r.targets[0].bytes);
+    peer.write_all(OK).unwrap();
+    let f = done(r.until_step());
+    assert_eq!(
+        f,
+        Finished {
+            end: r.now,
+            status: 200,
+            error: ErrorKind::None,
+            bytes: OK.len() as u64
+        }
+    );
+    assert_eq!((r.conn.req.start, r.conn.req.first_byte), (1_000, r.now));
+    assert_eq!(r.conn.state().name(), "idle");
+    assert!(!r.conn.busy());
+
+    // The next request reuses the socket: no connect, sent at once.
+    r.now = 50_000;
+    assert_eq!(r.begin(), Step::Wait);
+    assert_eq!(r.conn.state().name(), "reading");
+    assert!(!r.conn.req.new_conn);
+    read_request(&mut peer, r.targets[0].bytes.len());
+    peer.write_all(OK).unwrap();
+    assert_eq!(done(r.until_step()).status, 200);
+    assert_eq!(r.stats.connects, 1);
+}
+
+#[test]
+fn connect_refused() {
+    let mut r = Rig::new();
+    // Nothing listens on the port once the listener is gone.
+    r.listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let f = match r.begin() {
+        // The kernel may refuse a loopback connect at once, or at the first event.
+        Step::Wait => done(r.until_step()),
+        step => done(step),
+    };
+    assert_eq!(
+        (f.error, f.status, f.bytes),
+        (ErrorKind::ConnectRefused, 0, 0)
+    );
+    assert_eq!(r.conn.state().name(), "closed");
+    assert_eq!(r.stats.connects, 0);
+}
+
+/// A connection with a request (1 MiB) it cannot write at once: small buffers at both
+/// ends, and a peer that does not read yet. Returns it in `Writing`.
+fn stuck_writing() -> (Rig, PeerStream) {
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener.set_recv_buffer_size(4096).unwrap();
+    listener
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    listener.listen(8).unwrap();
+    let body = vec![b'x'; 1 << 20];
+    let mut r = Rig::with(listener.into(), template("POST", &body));
+    assert_eq!(r.begin(), Step::Wait);
+    if let State::Connecting { stream, .. } = r.conn.state() {
+        SockRef::from(stream).set_send_buffer_size(4096).unwrap();
+    }
+    let peer = r.accept();
+    r.until_state("writing");
+    (r, peer)
+}
+
+#[test]
+fn partial_writes_resume_as_the_peer_reads() {
+    let (mut r, peer) = stuck_writing();
+    let State::Writing { written, .. } = r.conn.state() else {
+        unreachable!()
+    };
+    let len = r.targets[0].bytes.len();
+    assert!(*written > 0 && *written < len, "{written} of {len}");
+    // The peer reads only now; every writable edge moves the request on.
+    let reader = std::thread::spawn(move || {
+        let mut peer = peer;
+        let got = read_request(&mut peer, len);
+        peer.write_all(OK).unwrap();
+        (peer, got)
+    });
+    r.until_state("reading");
+    let f = done(r.until_step());
+    let (_peer, got) = reader.join().unwrap();
+    assert_eq!(got, &*r.targets[0].bytes, "every byte, in order");
+    assert_eq!((f.status, f.error), (200, ErrorKind::None));
+}
+
+/// Frames `response` sent in two writes split at `at`, on a reused connection.
+fn split_once(r: &mut Rig, peer: &mut PeerStream, response: &[u8], at: usize) -> Finished {
+    assert_eq!(r.begin(), Step::Wait, "split at {at}");
+    read_request(peer, r.targets[0].bytes.len());
+    peer.write_all(&response[..at]).unwrap();
+    assert_eq!(r.event(), Step::Wait, "split at {at}: half a response");
+    let first = r.now;
+    peer.write_all(&response[at..]).unwrap();
+    let f = done(r.until_step());
+    assert_eq!(r.conn.req.first_byte, first, "split at {at}");
+    assert_eq!(r.conn.state().name(), "idle", "split at {at}");
+    f
+}
+
+#[test]
+fn responses_split_at_every_byte() {
+    for (response, status) in [(OK, 200), (CHUNKED, 201)] {
+        let mut r = Rig::new();
+        let mut peer = r.connected();
+        peer.write_all(response).unwrap();
+        let whole = done(r.until_step());
+        assert_eq!((whole.status, whole.error), (status, ErrorKind::None));
+        for at in 1..response.len() {
+            let f = split_once(&mut r, &mut peer, response, at);
+            assert_eq!(
+                f,
+                Finished {
+                    end: r.now,
+                    ..whole
+                },
+                "split at {at}"
+            );
+        }
+        assert_eq!(r.stats.connects, 1, "one connection carried them all");
+    }
+}
+
+#[test]
+fn server_closes_while_connecting() {
+    let mut r = Rig::new();
+    assert_eq!(r.begin(), Step::Wait);
+    // The kernel completed the handshake; the listener goes away before accepting,
+    // which resets the connection.
+    r.listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let f = done(r.until_step());
+    assert_eq!((f.error, f.status), (ErrorKind::Reset, 0));
+    assert_eq!(r.conn.state().name(), "closed");
+}
+
+#[test]
+fn server_closes_while_writing() {
+    let (mut r, peer) = stuck_writing();
+    // Closing with unread data resets the connection.
+    drop(peer);
+    let f = done(r.until_step());
+    assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Reset, 0, 0));
+    assert_eq!(r.conn.state().name(), "closed");
+}
+
+#[test]
+fn server_closes_mid_head_and_mid_body() {
+    for (sent, status, kind) in [
+        (
+            &b"HTTP/1.1 200 OK\r\nContent-Le"[..],
+            0,
+            ErrorKind::EofMidResponse,
+        ),
+        (&OK[..OK.len() - 2], 200, ErrorKind::EofMidResponse),
+    ] {
+        let mut r = Rig::new();
+        let mut peer = r.connected();
+        peer.write_all(sent).unwrap();
+        peer.shutdown(Shutdown::Write).unwrap();
+        let f = done(r.until_step());
+        assert_eq!(
+            (f.status, f.error, f.end),
+            (status, kind, r.now),
+            "{sent:?}"
+        );
+        assert_eq!(r.conn.state().name(), "closed");
+    }
+}
+
+#[test]
+fn server_closes_before_any_response_byte() {
+    // On a fresh connection that is the request's failure.
+    let mut r = Rig::new();
+    let peer = r.connected();
+    peer.shutdown(Shutdown::Write).unwrap();
+    let f = done(r.until_step());
+    assert_eq!((f.error, f.status), (ErrorKind::ClosedBeforeResponse, 0));
+    assert_eq!(r.stats.retries, 0);
+}
+
+#[test]
+fn reused_connection_closed_under_a_request_is_retried_once() {
+    let mut r = Rig::new();
+    let mut peer = r.connected();
+    peer.write_all(OK).unwrap();
+    done(r.until_step());
+    // The server closes the idle connection just as the next request goes out.
+    drop(peer);
+    assert_eq!(r.begin(), Step::Wait);
+    let mut peer = loop {
+        match r.event() {
+            Step::Wait if r.conn.state().name() == "connecting" => break r.accept(),
+            Step::Wait => {}
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    };
+    assert_eq!(r.stats.retries, 1);
+    assert!(r.conn.req.retried && r.conn.req.new_conn);
+    r.until_state("reading");
+    read_request(&mut peer, r.targets[0].bytes.len());
+    peer.write_all(OK).unwrap();
+    let f = done(r.until_step());
+    assert_eq!((f.status, f.error), (200, ErrorKind::None));
+}
+
+#[test]
+fn server_closes_an_idle_connection() {
+    let mut r = Rig::new();
+    let mut peer = r.connected();
+    peer.write_all(OK).unwrap();
+    done(r.until_step());
+    drop(peer);
+    assert_eq!(r.until_step(), Step::IdleClosed);
+    assert_eq!(r.conn.state().name(), "closed");
+    assert_eq!(r.stats.idle_closes, 1);
+    // The next request reconnects.
+    assert_eq!(r.begin(), Step::Wait);
+    assert_eq!(r.conn.state().name(), "connecting");
+}
+
+#[test]
+fn timeouts_in_each_state() {
+    // Connecting: the timeout comes before the connect is seen to complete.
+    let mut r = Rig::new();
+    assert_eq!(r.begin(), Step::Wait);
+    let f = done(r.timeout());
+    assert_eq!(
+        (f.error, f.status, f.end),
+        (ErrorKind::ConnectTimeout, 0, r.now)
+    );
+    assert_eq!(r.conn.state().name(), "closed");
+
+    // Writing.
+    let (mut r, _peer) = stuck_writing();
+    let f = done(r.timeout());
+    assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Timeout, 0, 0));
+    assert_eq!(r.conn.state().name(), "closed");
+
+    // Reading the head, then the body: what arrived is kept.
+    for (sent, status) in [
+        (&b"HTTP/1.1 200 OK\r\nContent-Le"[..], 0),
+        (&OK[..OK.len() - 2], 200),
+    ] {
+        let mut r = Rig::new();
+        let mut peer = r.connected();
+        peer.write_all(sent).unwrap();
+        assert_eq!(r.event(), Step::Wait);
+        let f = done(r.timeout());
+        let bytes = sent.len() as u64;
+        assert_eq!(
+            (f.error, f.status, f.bytes),
+            (ErrorKind::Timeout, status, bytes),
+            "{sent:?}"
+        );
+        assert_eq!(r.conn.state().name(), "closed");
+    }
+
+    // Idle and closed: nothing is outstanding, nothing times out.
+    let mut r = Rig::new();
+    let mut peer = r.connected();
+    peer.write_all(OK).unwrap();
+    done(r.until_step());
+    assert_eq!(r.timeout(), Step::Wait);
+    assert_eq!(r.conn.state().name(), "idle");
+    r.conn.close();
+    assert_eq!(r.timeout(), Step::Wait);
+    assert_eq!(r.conn.state().name(), "closed");
+}
+
+#[test]
+fn cancel_ends_the_outstanding_request() {
+    let mut r = Rig::new();
+    let mut peer = r.connected();
+    peer.write_all(&OK[..20]).unwrap();
+    assert_eq!(r.event(), Step::Wait);
+    let f = done(r.conn.cancel(7_777));
+    assert_eq!((f.error, f.end, f.bytes), (ErrorKind::Cancelled, 7_777, 20));
+    assert_eq!(r.conn.state().name(), "closed");
+    assert_eq!(r.conn.cancel(8_888), Step::Wait, "nothing left to cancel");
+}
+
+/// A TLS peer: `barrage serve --tls`'s configuration, one connection, on a thread.
+fn tls_rig(
+    serve: impl FnOnce(PeerStream, Arc<rustls::ServerConfig>) + Send + 'static,
+) -> (Rig, std::thread::JoinHandle<()>) {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("barrage-conn-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join(format!("ca-{:?}.pem", std::thread::current().id()));
+    let server = crate::wire::tls::ServerTls::self_signed(&ca, &[]).unwrap();
+    let opts = crate::wire::tls::TlsOptions {
+        cacert: Some(ca.clone()),
+        ..Default::default()
+    };
+    let client = crate::wire::tls::ClientTls::build(&opts, "127.0.0.1").unwrap();
+    let mut r = Rig::new();
+    r.tls = Some(TlsCtx {
+        config: client.thread_config(),
+        server_name: client.server_name.clone(),
+        reasons: Arc::clone(&client.reasons),
+    });
+    let listener = r.listener.try_clone().unwrap();
+    let config = Arc::clone(&server.config);
+    let t = std::thread::spawn(move || {
+        let (peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(GUARD)).unwrap();
+        serve(peer, config);
+    });
+    (r, t)
+}
+
+#[test]
+fn tls_handshake_then_a_response_split_in_records() {
+    let (mut r, server) = tls_rig(|peer, config| {
+        let conn = rustls::ServerConnection::new(config).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, peer);
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            tls.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        // Two TLS records, the second one flushed separately.
+        tls.write_all(&OK[..10]).unwrap();
+        tls.flush().unwrap();
+        tls.write_all(&OK[10..]).unwrap();
+        tls.flush().unwrap();
+        let _ = tls.read(&mut b);
+    });
+    assert_eq!(r.begin(), Step::Wait);
+    let f = done(r.until_step());
+    assert_eq!(
+        (f.status, f.error, f.bytes),
+        (200, ErrorKind::None, OK.len() as u64)
+    );
+    let req = r.conn.req.info;
+    assert!(req.new_conn && !req.tls_resumed);
+    // Connect, handshake and response each end at a later made-up time: the
+    // handshake's end is stamped after its processing, at a fresh time, even when it
+    // ends in the event that completed the connect.
+    assert!(req.connect_ns > 0 && req.tls_ns > 0, "{req:?}");
+    assert!(
+        req.start + req.connect_ns + req.tls_ns < f.end,
+        "{req:?} {f:?}"
+    );
+    assert_eq!(r.stats.tls_full, 1);
+    assert!(r.negotiated.is_some_and(|n| n.version != 0 && n.suite != 0));
+    assert!(
+        matches!(r.conn.state(), State::Idle { open } if matches!(open.transport, Transport::Tls(..)))
+    );
+    r.conn.close();
+    server.join().unwrap();
+}
+
+#[test]
+fn tls_peer_hanging_up_mid_handshake() {
+    // The peer reads the ClientHello (one TLS record) and closes: a FIN, as nothing
+    // is left unread.
+    let (mut r, server) = tls_rig(|mut peer, _| {
+        let mut header = [0u8; 5];
+        peer.read_exact(&mut header).unwrap();
+        let mut record = vec![0; u16::from_be_bytes([header[3], header[4]]) as usize];
+        peer.read_exact(&mut record).unwrap();
+    });
+    assert_eq!(r.begin(), Step::Wait);
+    let f = done(r.until_step());
+    assert_eq!((f.error, f.status), (ErrorKind::TlsHandshake, 0));
+    assert_eq!(r.conn.state().name(), "closed");
+    let reasons = r.tls.as_ref().unwrap().reasons.all();
+    assert!(
+        reasons
+            .iter()
+            .any(|(_, why)| why == crate::wire::tls_reasons::CLOSED_MID_HANDSHAKE),
+        "{reasons:?}"
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn tls_handshake_timeout() {
+    // The peer accepts and reads the ClientHello, then never answers.
+    let (mut r, server) = tls_rig(|mut peer, _| {
+        let mut b = [0u8; 1];
+        // Until the client gives up and closes.
+        while matches!(peer.read(&mut b), Ok(n) if n > 0) {}
+    });
+    assert_eq!(r.begin(), Step::Wait);
+    r.until_state("handshaking");
+    let f = done(r.timeout());
+    assert_eq!((f.error, f.status, f.end), (ErrorKind::Timeout, 0, r.now));
+    assert_eq!(r.conn.state().name(), "closed");
+    server.join().unwrap();
+}

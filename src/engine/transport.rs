@@ -1,0 +1,278 @@
+//! The socket under a connection. Opening it: a non-blocking connect (from a
+//! `--bind` source address if given) and the error kind of a failed one; the thread's
+//! TLS parameters. Once open: plain or TLS behind one small interface (wrk's `sock`),
+//! [`Transport`]: queue a request, write it, receive what arrived, check an idle
+//! socket. The state machine in `conn.rs` drives both kinds the same way; only the TLS
+//! handshake, before a `Transport` exists, is TLS-specific there.
+//!
+//! TLS is rustls's `ClientConnection` driven by the loop's readiness (rustls's
+//! `tlsclient-mio` recipe): raw bytes are read into the thread's buffer with one
+//! `read`, handed to rustls, and the plaintext it yields is framed exactly like a
+//! plain socket's bytes. Nothing here allocates or reads the clock.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
+
+use crate::record::ErrorKind;
+use crate::wire::tls_reasons::Reasons;
+
+/// TLS parameters of a thread.
+#[derive(Debug, Clone)]
+pub struct TlsCtx {
+    pub config: Arc<ClientConfig>,
+    pub server_name: ServerName<'static>,
+    /// Where a failed handshake notes why (first failure of each kind only).
+    pub reasons: Arc<Reasons>,
+}
+
+/// What was negotiated by a handshake: version, suite and group as wire numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Negotiated {
+    pub version: u16,
+    pub suite: u16,
+    pub group: u16,
+}
+
+/// An open connection's byte stream.
+#[derive(Debug)]
+pub enum Transport {
+    Plain(TcpStream),
+    /// The socket and the TLS session over it (handshake done).
+    Tls(TcpStream, Box<ClientConnection>),
+}
+
+/// How a write went.
+#[derive(Debug)]
+pub enum Sent {
+    /// Every byte is with the kernel.
+    All,
+    /// The socket is full: wait for writable.
+    Blocked,
+    Failed(io::Error),
+}
+
+/// What one [`Transport::receive`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received<T> {
+    /// The framing callback stopped at this (a response ended, or broke).
+    Framed(T),
+    /// Nothing to read: wait for the next readable edge.
+    Empty,
+    /// Bytes were read and framed without ending a response. `full`: the read filled
+    /// the buffer, so more may be waiting.
+    Read { full: bool },
+    /// The peer closed the stream (TCP FIN, or TLS close_notify).
+    Eof,
+    /// The socket failed; no byte of this read arrived.
+    Lost(ErrorKind),
+    /// TLS refused what arrived (a bad record, an alert).
+    Broken(ErrorKind),
+}
+
+/// What a read from a socket gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Got {
+    /// Bytes are in the buffer's first `n`.
+    Data(usize),
+    Eof,
+    WouldBlock,
+    Failed(ErrorKind),
+}
+
+impl Transport {
+    /// Hands a whole request to TLS, which encrypts and buffers it at once (a plain
+    /// socket takes the bytes in [`Transport::write`]).
+    pub fn queue(&mut self, request: &[u8]) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => Ok(()),
+            Transport::Tls(_, tls) => tls.writer().write_all(request),
+        }
+    }
+
+    /// Writes `request` from byte `*written` on (plain), or flushes what TLS queued.
+    pub fn write(&mut self, request: &[u8], written: &mut usize) -> Sent {
+        match self {
+            Transport::Plain(stream) => loop {
+                if *written == request.len() {
+                    return Sent::All;
+                }
+                match stream.write(&request[*written..]) {
+                    Ok(n) => *written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Sent::Blocked,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Sent::Failed(e),
+                }
+            },
+            Transport::Tls(stream, tls) => match flush_tls(tls, stream) {
+                Ok(true) => {
+                    *written = request.len();
+                    Sent::All
+                }
+                Ok(false) => Sent::Blocked,
+                Err(e) => Sent::Failed(e),
+            },
+        }
+    }
+
+    /// Reads once from the socket into `rbuf` and hands the response bytes that came
+    /// of it to `frame`, in order (TLS: the plaintext, through `pbuf`), until `frame`
+    /// returns `Some`. `frame` is told whether its bytes came out of TLS.
+    pub fn receive<T>(
+        &mut self,
+        rbuf: &mut [u8],
+        pbuf: &mut [u8],
+        ctx: Option<&TlsCtx>,
+        mut frame: impl FnMut(&[u8], bool) -> Option<T>,
+    ) -> Received<T> {
+        let (stream, tls) = match self {
+            Transport::Plain(s) => (s, None),
+            Transport::Tls(s, t) => (s, Some(t)),
+        };
+        let n = match read(stream, rbuf) {
+            Got::Data(n) => n,
+            Got::Eof => return Received::Eof,
+            Got::WouldBlock => return Received::Empty,
+            Got::Failed(kind) => return Received::Lost(kind),
+        };
+        let full = n == rbuf.len();
+        let Some(tls) = tls else {
+            return match frame(&rbuf[..n], false) {
+                Some(t) => Received::Framed(t),
+                None => Received::Read { full },
+            };
+        };
+        if let Err(kind) = feed_tls(tls, stream, ctx, &rbuf[..n]) {
+            return Received::Broken(kind);
+        }
+        loop {
+            match tls.reader().read(pbuf) {
+                // close_notify: an orderly end of the stream.
+                Ok(0) => return Received::Eof,
+                Ok(m) => {
+                    if let Some(t) = frame(&pbuf[..m], true) {
+                        return Received::Framed(t);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Received::Read { full },
+                // The stream ended without close_notify: EOF all the same.
+                Err(_) => return Received::Eof,
+            }
+        }
+    }
+
+    /// Reads what arrived on an idle connection. True while it stays quiet: post-
+    /// handshake TLS messages (session tickets) arrive on idle connections; anything
+    /// else (EOF, an error, response bytes nobody asked for) ends it.
+    pub fn still_idle(&mut self, rbuf: &mut [u8], pbuf: &mut [u8]) -> bool {
+        loop {
+            match self {
+                Transport::Plain(stream) => return read(stream, rbuf) == Got::WouldBlock,
+                Transport::Tls(stream, tls) => match read(stream, rbuf) {
+                    Got::WouldBlock => return true,
+                    // No reason noted: an idle connection's end fails no request.
+                    Got::Data(n) => {
+                        let quiet = feed_tls(tls, stream, None, &rbuf[..n]).is_ok()
+                            && matches!(tls.reader().read(pbuf),
+                                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
+                        if !quiet {
+                            return false;
+                        }
+                    }
+                    _ => return false,
+                },
+            }
+        }
+    }
+}
+
+/// One read from the socket.
+pub fn read(stream: &mut TcpStream, buf: &mut [u8]) -> Got {
+    loop {
+        return match stream.read(buf) {
+            Ok(0) => Got::Eof,
+            Ok(n) => Got::Data(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Got::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Got::Failed(io_error(&e)),
+        };
+    }
+}
+
+/// Writes what rustls has queued. `Ok(false)`: the socket is full.
+pub fn flush_tls(tls: &mut ClientConnection, stream: &mut TcpStream) -> io::Result<bool> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Hands raw bytes to rustls and processes them. A failure's reason is noted in
+/// `ctx` (certificate failures were noted by the verifier already), and the peer is
+/// told why (best effort), as TLS expects.
+pub fn feed_tls(
+    tls: &mut ClientConnection,
+    stream: &mut TcpStream,
+    ctx: Option<&TlsCtx>,
+    bytes: &[u8],
+) -> Result<(), ErrorKind> {
+    let mut data = bytes;
+    while !data.is_empty() {
+        tls.read_tls(&mut data)
+            .map_err(|_| ErrorKind::TlsHandshake)?;
+        if let Err(e) = tls.process_new_packets() {
+            let kind = crate::wire::tls::error_kind(&e);
+            if let Some(ctx) = ctx {
+                ctx.reasons.note(kind, || {
+                    crate::wire::tls_reasons::handshake_reason(&e, bytes)
+                });
+            }
+            let _ = tls.write_tls(stream);
+            return Err(kind);
+        }
+    }
+    Ok(())
+}
+
+/// The error kind of a failed read or write.
+pub fn io_error(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
+        io::ErrorKind::TimedOut => ErrorKind::Timeout,
+        _ => ErrorKind::Io,
+    }
+}
+
+/// A non-blocking connect from `source` (port chosen by the kernel) to `addr`.
+pub fn connect_from(source: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+pub fn connect_error(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+        io::ErrorKind::ConnectionReset => ErrorKind::Reset,
+        _ => ErrorKind::ConnectError,
+    }
+}
