@@ -64,7 +64,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
 
-    /// Run directory for sample files and results [default: ./barrage-runs/<UTC time>].
+    /// Run directory for sample files and results [default: ./barrage-runs/YYYYMMDD-HHMMSS, UTC].
     #[arg(short = 'o', long)]
     pub out: Option<PathBuf>,
 

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use super::{Moments, ReportOptions, Summary};
 use crate::record::ProcessStats;
 
-/// Everything a report shows, built by [`Accumulator::finish`].
+/// Everything a report shows, built by [`crate::report::accumulate::Accumulator::finish`].
 pub struct Report {
     pub summary: Summary,
     /// Latency of every successful request.
@@ -96,7 +96,7 @@ pub struct SourceInfo {
     pub reasons: BTreeMap<u8, String>,
 }
 
-/// Whole-run counters, as [`Accumulator::finish`] hands them to the summary.
+/// Whole-run counters, as [`crate::report::accumulate::Accumulator::finish`] hands them to the summary.
 #[derive(Debug, Clone, Default)]
 pub struct Totals {
     pub count: u64,
