@@ -100,6 +100,15 @@ pub struct RunArgs {
     #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
     pub fail_if: Vec<crate::report::thresholds::Threshold>,
 
+    /// Serve live metrics at this address (e.g. 127.0.0.1:9464; port 0 picks one)
+    /// from the start of the load until the results are written: GET /metrics in the
+    /// Prometheus text format (OpenMetrics when Accept asks for it), GET / a live page.
+    /// Point Prometheus at it with a scrape config such as
+    /// `scrape_configs: [{job_name: barrage, scrape_interval: 1s, static_configs:
+    /// [{targets: ["HOST:9464"]}]}]` (docs/metrics.md).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     // ---- Load model ----
     /// Open loop: this many requests per second in total, on a fixed schedule;
     /// latency counts from each request's intended start (wrk2's -R).
