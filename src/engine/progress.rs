@@ -29,24 +29,9 @@ const BUCKETS: usize = 160;
 /// The fixed latency buckets of the metrics histogram: upper bounds, ns (Prometheus's
 /// `le`, inclusive), 100 us to 60 s; one more bucket counts the requests above.
 pub const HIST_BOUNDS_NS: [u64; 18] = [
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-    2_500_000_000,
-    5_000_000_000,
-    10_000_000_000,
-    30_000_000_000,
-    60_000_000_000,
+    100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000,
+    100_000_000, 250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000, 5_000_000_000,
+    10_000_000_000, 30_000_000_000, 60_000_000_000,
 ];
 /// Buckets of the metrics histogram, the last one above 60 s.
 pub const HIST: usize = HIST_BOUNDS_NS.len() + 1;
@@ -186,7 +171,9 @@ impl Slot<'_> {
         self.board
             .word(self.slot, W_OPENED)
             .store(opened, Ordering::Relaxed);
-        self.board.word(self.slot, W_OPEN).store(open, Ordering::Relaxed);
+        self.board
+            .word(self.slot, W_OPEN)
+            .store(open, Ordering::Relaxed);
     }
 }
 
@@ -235,7 +222,9 @@ impl Board {
     /// a slot whose writer never lets a read through (a process killed mid-write
     /// leaves its word odd) is read as it is after a bounded number of tries.
     pub fn counters(&self) -> Vec<LoopCounters> {
-        (0..self.slots).map(|slot| self.slot_counters(slot)).collect()
+        (0..self.slots)
+            .map(|slot| self.slot_counters(slot))
+            .collect()
     }
 
     fn slot_counters(&self, slot: usize) -> LoopCounters {
@@ -454,14 +443,12 @@ mod tests {
         let board = Board::create(&dir, 2).unwrap();
         let before = board.snapshot();
         for i in 0..1000u64 {
-            board
-                .slot((i % 2) as usize)
-                .record(
-                    if i < 995 { 100_000 } else { 5_000_000 },
-                    if i == 0 { 0 } else { 200 },
-                    u8::from(i == 0) * 9,
-                    10,
-                );
+            board.slot((i % 2) as usize).record(
+                if i < 995 { 100_000 } else { 5_000_000 },
+                if i == 0 { 0 } else { 200 },
+                u8::from(i == 0) * 9,
+                10,
+            );
         }
         let now = board.snapshot();
         assert_eq!((now.requests, now.errors), (1000, 1));

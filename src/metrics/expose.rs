@@ -177,9 +177,7 @@ pub fn render(s: &Scrape, labels: &Labels, format: Format) -> String {
         );
     }
     w.family(
-        "barrage_requests_started_total",
-        "counter",
-        "Requests started.",
+        "barrage_requests_started_total", "counter", "Requests started.",
     );
     w.sample("barrage_requests_started_total", "", s.started);
     w.family(
@@ -225,9 +223,7 @@ pub fn render(s: &Scrape, labels: &Labels, format: Format) -> String {
         w.sample_f("barrage_schedule_lag_seconds", "", lag_ns as f64 / 1e9);
     }
     w.family(
-        "barrage_elapsed_seconds",
-        "gauge",
-        "Seconds since the load started.",
+        "barrage_elapsed_seconds", "gauge", "Seconds since the load started.",
     );
     w.sample_f("barrage_elapsed_seconds", "", s.elapsed_s);
     w.family(
@@ -390,7 +386,9 @@ mod tests {
         assert!(t.contains("\nbarrage_requests_total{class=\"none\""));
         assert!(t.ends_with("# EOF\n"));
         assert_eq!(
-            Format::from_accept(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")),
+            Format::from_accept(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+            )),
             Format::OpenMetrics
         );
         assert_eq!(Format::from_accept(Some("*/*")), Format::Text);

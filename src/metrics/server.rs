@@ -64,11 +64,7 @@ impl Server {
 
     /// Registers the listener (token [`FIRST_TOKEN`]).
     pub fn register(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.register(
-            &mut self.listener,
-            Token(FIRST_TOKEN),
-            Interest::READABLE,
-        )
+        registry.register(&mut self.listener, Token(FIRST_TOKEN), Interest::READABLE)
     }
 
     /// Whether a poll token is the server's.
@@ -219,11 +215,9 @@ fn answer(request: &[u8], labels: &Labels, scrape: &dyn Fn() -> Scrape) -> Optio
                         expose::render(&scrape(), labels, format),
                     )
                 }
-                (Some("GET" | "HEAD"), "/") => (
-                    "200 OK",
-                    "text/html; charset=utf-8",
-                    PAGE.to_string(),
-                ),
+                (Some("GET" | "HEAD"), "/") => {
+                    ("200 OK", "text/html; charset=utf-8", PAGE.to_string())
+                }
                 (Some("GET" | "HEAD"), _) => (
                     "404 Not Found",
                     "text/plain; charset=utf-8",
@@ -262,8 +256,7 @@ mod tests {
     }
 
     fn text(req: &str) -> Option<String> {
-        answer(req.as_bytes(), &labels(), &Scrape::default)
-            .map(|a| String::from_utf8(a).unwrap())
+        answer(req.as_bytes(), &labels(), &Scrape::default).map(|a| String::from_utf8(a).unwrap())
     }
 
     #[test]
@@ -278,8 +271,16 @@ mod tests {
         assert!(om.contains("application/openmetrics-text") && om.ends_with("# EOF\n"));
         let page = text("GET / HTTP/1.1\r\n\r\n").unwrap();
         assert!(page.contains("text/html") && page.contains("<svg"));
-        assert!(text("GET /x HTTP/1.1\r\n\r\n").unwrap().starts_with("HTTP/1.1 404"));
-        assert!(text("POST /metrics HTTP/1.1\r\n\r\n").unwrap().starts_with("HTTP/1.1 405"));
+        assert!(
+            text("GET /x HTTP/1.1\r\n\r\n")
+                .unwrap()
+                .starts_with("HTTP/1.1 404")
+        );
+        assert!(
+            text("POST /metrics HTTP/1.1\r\n\r\n")
+                .unwrap()
+                .starts_with("HTTP/1.1 405")
+        );
         assert!(text("\0\0\r\n\r\n").unwrap().starts_with("HTTP/1.1 400"));
         let head = text("HEAD /metrics HTTP/1.1\r\n\r\n").unwrap();
         assert!(head.ends_with("\r\n\r\n"));
