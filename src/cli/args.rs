@@ -29,6 +29,26 @@ pub enum Command {
     Report(ReportArgs),
     /// Serve a small fixed response, as a load target for tests and scripts/run.sh.
     Serve(ServeArgs),
+    /// Print shell completions for bash, zsh or fish (README says where to put them).
+    Completions(CompletionsArgs),
+    /// Write the man page: to stdout, or with --out DIR barrage.1 and one page per
+    /// subcommand (barrage-run.1, ...) into DIR.
+    Manpage(ManpageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish (also elvish, powershell).
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write barrage.1 and barrage-SUBCOMMAND.1 into this directory (e.g.
+    /// /usr/local/share/man/man1) instead of barrage.1 to stdout.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
