@@ -31,14 +31,21 @@ fn start_run(args: &[&str]) -> (Child, String, BufReader<std::process::ChildStdo
         .expect("spawn barrage run");
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    loop {
+    let addr = loop {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "no metrics line");
-        if let Some(rest) = line.trim().strip_prefix("metrics      http://") {
-            let addr = rest.split('/').next().unwrap().to_string();
-            return (child, addr, out);
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break None;
         }
-    }
+        if let Some(rest) = line.trim().strip_prefix("metrics      http://") {
+            break Some(rest.split('/').next().unwrap().to_string());
+        }
+    };
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("barrage run printed no metrics line");
+    };
+    (child, addr, out)
 }
 
 /// GETs `path` with an `Accept` header; `None` if the connection is refused or cut
