@@ -17,6 +17,8 @@
 //!   each process's sample file (`log`), and their merge into results.csv.
 //! - `report`: summaries, intervals, charts, HTML, HdrHistogram logs, thresholds, and
 //!   the terminal summary.
+//! - `metrics`: `--metrics-listen`, the live counters served as Prometheus metrics and
+//!   a live page from the launcher's wait loop.
 //! - `serve`: the built-in target server and its demo shop.
 //!
 //! `docs/architecture.md` walks through it. Everything printed for people goes through
@@ -34,6 +36,7 @@
 pub mod cli;
 pub mod console;
 pub mod engine;
+pub mod metrics;
 pub mod record;
 pub mod report;
 pub mod scenario;

@@ -12,6 +12,7 @@ use barrage::cli::args::{Cli, Command, MergeArgs, ReportArgs, RunArgs};
 use barrage::cli::banner;
 use barrage::cli::config::RunConfig;
 use barrage::cli::exit::{self, Ending, THRESHOLD_FAILED};
+use barrage::cli::shell;
 use barrage::engine::launcher;
 use barrage::record::{Column, CsvOptions, rundir};
 use barrage::report::finish::{ReportOut, merge_and_report};
@@ -41,6 +42,29 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Report(a) => run_report(&a),
         Command::Serve(a) => {
             serve::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions(a) => {
+            let mut out = Vec::new();
+            shell::completions(a.shell, &mut out);
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manpage(a) => {
+            match &a.out {
+                Some(dir) => {
+                    for f in shell::manpages_to(dir).map_err(|e| {
+                        format!("cannot write man pages into {}: {e} (choose a writable directory with --out)", dir.display())
+                    })? {
+                        outln!("{}", f.display());
+                    }
+                }
+                None => {
+                    let mut out = Vec::new();
+                    shell::manpage(&mut out)?;
+                    out!("{}", String::from_utf8_lossy(&out));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -29,6 +29,26 @@ pub enum Command {
     Report(ReportArgs),
     /// Serve a small fixed response, as a load target for tests and scripts/run.sh.
     Serve(ServeArgs),
+    /// Print shell completions for bash, zsh or fish (README says where to put them).
+    Completions(CompletionsArgs),
+    /// Write the man page: to stdout, or with --out DIR barrage.1 and one page per
+    /// subcommand (barrage-run.1, ...) into DIR.
+    Manpage(ManpageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish (also elvish, powershell).
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write barrage.1 and barrage-SUBCOMMAND.1 into this directory (e.g.
+    /// /usr/local/share/man/man1) instead of barrage.1 to stdout.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +119,15 @@ pub struct RunArgs {
     /// 'errors > 0.1%', 'rps < 10000'. Repeatable; see `barrage report --help`.
     #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
     pub fail_if: Vec<crate::report::thresholds::Threshold>,
+
+    /// Serve live metrics at this address (e.g. 127.0.0.1:9464; port 0 picks one)
+    /// from the start of the load until the results are written: GET /metrics in the
+    /// Prometheus text format (OpenMetrics when Accept asks for it), GET / a live page.
+    /// Point Prometheus at it with a scrape config such as
+    /// `scrape_configs: [{job_name: barrage, scrape_interval: 1s, static_configs:
+    /// [{targets: ["HOST:9464"]}]}]` (docs/metrics.md).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 
     // ---- Load model ----
     /// Open loop: this many requests per second in total, on a fixed schedule;

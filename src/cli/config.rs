@@ -85,6 +85,8 @@ pub struct RunConfig {
     pub strict_clock: bool,
     /// Source addresses for connections (`--bind`); empty: the kernel chooses.
     pub bind: Arc<[IpAddr]>,
+    /// Where the launcher serves live metrics (`--metrics-listen`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> ConfigError {
@@ -156,6 +158,7 @@ impl RunConfig {
             start_at_ns,
             host_id: a.host_id.clone().unwrap_or_else(host_name),
             run_id: a.run_id.clone(),
+            metrics_listen: a.metrics_listen,
             max_clock_error: a.max_clock_error,
             strict_clock: a.strict_clock,
             bind,

@@ -3,7 +3,10 @@
 //! stop (a second one stops hard) and printing live progress. Then it merges whatever
 //! every process recorded, even a process that crashed or was killed. What a worker
 //! process does is `process.rs`; the stop signals `signals.rs`; the clocks `clock.rs`;
-//! the progress line `live.rs`.
+//! the progress line `live.rs`. With `--metrics-listen`, the same wait loop serves
+//! live metrics (`src/metrics/`): the socket is bound before the fork (a port in use
+//! stops the run before any load), polled with the signalfd, and closed once the
+//! results are written.
 //!
 //! `unsafe` here (allowed statement by statement; the crate denies it): `fork` (sound
 //! because the parent has no other thread when it forks) and the child's `_exit`.
@@ -27,6 +30,7 @@ use crate::engine::plan::Load;
 use crate::engine::progress::Board;
 use crate::engine::signals::{self, StopSignals};
 use crate::engine::{clock, process};
+use crate::metrics::{Exporter, Labels, Server};
 use crate::record::{CsvOptions, MergeError, rundir};
 use crate::report::finish::{ReportOut, merge_and_report};
 use crate::report::{Report, ReportError, ReportOptions};
@@ -55,6 +59,13 @@ pub enum RunError {
         needed: u64,
         hard: u64,
         processes: u64,
+    },
+    #[error(
+        "cannot listen on {addr} for --metrics-listen: {source} (choose a free port, or stop what holds it)"
+    )]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        source: io::Error,
     },
     #[error("{0}: start chrony or ntpd and wait for sync, or drop --strict-clock")]
     Clock(String),
@@ -91,6 +102,10 @@ pub struct RunOutcome {
 /// Runs the load and the merge.
 pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     raise_fd_limit(cfg)?;
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => Some(bind_metrics(cfg, addr)?),
+        None => None,
+    };
     prepare_dir(cfg)?;
     if cfg.tls.is_some() {
         crate::wire::tls::warm_up();
@@ -119,6 +134,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         match forked {
             Ok(ForkResult::Child) => {
                 drop(stops);
+                drop(metrics);
                 let child = process::Child {
                     index,
                     clock: Clock::new(base),
@@ -146,9 +162,21 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         }
     }
 
+    let mut exporter = metrics.map(|mut server| {
+        server.labels.run_id = cfg.run_id_at(wall);
+        Exporter {
+            server,
+            board: &board,
+            plan: &cfg.plan,
+            base,
+        }
+    });
     let mut live = Live::new(&board, base, cfg.plan.duration, cfg.quiet);
-    let (children, interrupted, stop_signal) = wait_children(&pids, &mut stops, || live.tick());
+    let (children, interrupted, stop_signal) =
+        wait_children(&pids, &mut stops, || live.tick(), exporter.as_mut());
     live.finish();
+    // The metrics socket stays open (unserved) until the results are written.
+    let metrics = exporter.map(|e| e.server);
     drop(board);
     let _ = fs::remove_file(cfg.out.join(PROGRESS_FILE));
     stops.unblock();
@@ -175,6 +203,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
     let (report, report_files) =
         merge_and_report(&files, csv.as_deref().map(|p| (p, &csv_opts)), report)?
             .report_and_files();
+    drop(metrics);
     Ok(RunOutcome {
         dir: cfg.out.clone(),
         csv,
@@ -184,6 +213,23 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         interrupted,
         stop_signal,
     })
+}
+
+/// Binds the `--metrics-listen` socket and says where it is (port 0 picks one).
+fn bind_metrics(cfg: &RunConfig, addr: std::net::SocketAddr) -> Result<Server, RunError> {
+    let labels = Labels {
+        run_id: String::new(),
+        host_id: cfg.host_id.clone(),
+        shard: cfg.plan.shard_index,
+    };
+    let server =
+        Server::bind(addr, labels).map_err(|source| RunError::MetricsListen { addr, source })?;
+    if !cfg.quiet
+        && let Ok(at) = server.local_addr()
+    {
+        crate::outln!("  metrics      http://{at}/metrics  (live page: http://{at}/)");
+    }
+    Ok(server)
 }
 
 /// Makes sure every process may open its connections: raises the soft (and, as
@@ -262,6 +308,7 @@ fn wait_children(
     pids: &[Pid],
     stops: &mut StopSignals,
     mut tick: impl FnMut() -> Duration,
+    mut metrics: Option<&mut Exporter<'_>>,
 ) -> (Vec<ChildEnd>, u32, Option<i32>) {
     let mut ends: Vec<Option<ChildEnd>> = vec![None; pids.len()];
     let mut live = pids.len();
@@ -279,12 +326,26 @@ fn wait_children(
             poll = None;
         }
     }
+    // Live metrics are served from this same poll (no thread: see the module doc).
+    if let (Some(p), Some(m)) = (&poll, metrics.as_mut())
+        && m.register(p.registry()).is_err()
+    {
+        metrics = None;
+    }
     // `tick` prints any progress line due and says when the next one is.
     let mut wait = tick();
     while live > 0 {
         match poll.as_mut() {
             Some(p) => {
                 let _ = p.poll(&mut events, Some(wait.min(Duration::from_secs(1))));
+                if let Some(m) = metrics.as_mut() {
+                    for ev in events.iter() {
+                        if Exporter::owns(ev.token()) {
+                            m.on_ready(p.registry(), ev.token());
+                        }
+                    }
+                    m.expire(p.registry());
+                }
             }
             // Without a poll, look again shortly.
             None => thread::sleep(Duration::from_millis(50)),

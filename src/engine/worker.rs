@@ -21,7 +21,9 @@
 //!
 //! Nothing here is shared with other threads except the stop level (read when the
 //! waker fires), this loop's own progress slot, and the sample log's chunk counter
-//! (touched once per 16 Ki records).
+//! (touched once per 16 Ki records). The slot gets a few plain stores per request
+//! (`progress.rs`) and, at most every [`PUBLISH_NS`] of loop time, the connection
+//! counts (a pass over this loop's connections, never per request).
 
 use std::io;
 use std::net::SocketAddr;
@@ -32,7 +34,7 @@ use std::time::Duration;
 use mio::{Events, Poll, Registry, Token};
 
 use crate::engine::closed_loop::{Begin, ClosedLoop};
-use crate::engine::conn::{Conn, Io, Ready, Step};
+use crate::engine::conn::{Conn, Io, Ready, State, Step};
 use crate::engine::deadlines::Deadlines;
 use crate::engine::inflight::{Finished, ReqInfo};
 use crate::engine::open_loop::{Free, OpenLoop, START_TIMER};
@@ -41,7 +43,7 @@ use crate::engine::progress::Slot;
 use crate::engine::schedule::Picker;
 use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
 use crate::engine::transport::{Negotiated, TlsCtx};
-use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing};
+use crate::record::{ChunkWriter, ProcessStats, Record, Timing, reported_status};
 use crate::time::Clock;
 use crate::wire::request::Template;
 
@@ -57,6 +59,10 @@ pub const TIMER_GRANULARITY_NS: u64 = 1_000_000;
 /// poll's timeout has whole-millisecond granularity, so the wake-up for the end can
 /// come up to that late, after requests due in its last millisecond.
 const END_SLACK_NS: u64 = 2_000_000;
+
+/// How often (at most) a loop publishes its connection counts to its progress slot,
+/// for `--metrics-listen`: at the first loop pass this long after the last one.
+const PUBLISH_NS: u64 = 100_000_000;
 
 /// Read buffer per thread. Responses are framed in it, never stored.
 const RBUF: usize = 64 * 1024;
@@ -129,6 +135,8 @@ pub struct Worker<'p> {
     rng: u64,
     /// When a stop was asked for (the end of the schedule, for counting unsent).
     stopped_at: Option<u64>,
+    /// When the connection counts are next published to the progress slot.
+    next_publish: u64,
     result: LoopResult,
 }
 
@@ -178,6 +186,7 @@ impl<'p> Worker<'p> {
             grace_end: None,
             started: 0,
             stopped_at: None,
+            next_publish: 0,
             result: LoopResult::default(),
         })
     }
@@ -239,12 +248,33 @@ impl<'p> Worker<'p> {
             }
             now = self.tick();
             self.fire_timers(now);
+            if now >= self.next_publish {
+                self.publish_connections(now);
+            }
         }
         if self.next_intended().is_some() {
             let now = self.tick();
             self.end_schedule(now);
         }
+        // The connections close with the loop.
+        if let Some(p) = &self.progress {
+            p.connections(self.result.stats.connects, 0);
+        }
         self.result
+    }
+
+    /// Publishes the connections opened so far and open now (connected, or in a TLS
+    /// handshake) to the progress slot.
+    fn publish_connections(&mut self, now: u64) {
+        self.next_publish = now + PUBLISH_NS;
+        if let Some(p) = &self.progress {
+            let open = self
+                .conns
+                .iter()
+                .filter(|c| !matches!(c.state(), State::Closed | State::Connecting { .. }))
+                .count();
+            p.connections(self.result.stats.connects, open as u64);
+        }
     }
 
     /// Reads the clock. Connections are only ever handed the latest reading, so the
@@ -416,6 +446,9 @@ impl<'p> Worker<'p> {
         }
         // The queue of deadlines is also the count of requests in flight.
         self.deadlines.push(i, now + self.timeout_ns);
+        if let Some(p) = &self.progress {
+            p.started();
+        }
         let step = {
             let (conns, mut io) = self.split();
             conns[i].begin(&mut io, now, req)
@@ -535,7 +568,13 @@ impl<'p> Worker<'p> {
             target: r.target,
         };
         if let Some(p) = &self.progress {
-            p.record(timing.latency_ns(), f.error != ErrorKind::None);
+            let error = f.error as u8;
+            p.record(
+                timing.latency_ns(),
+                reported_status(f.status, error),
+                error,
+                f.bytes,
+            );
         }
         if let Err(e) = self.writer.push(&Record::from_timing(&timing)) {
             self.result.stats.lost += 1;
