@@ -172,6 +172,18 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Requests")]
     pub targets: Option<PathBuf>,
 
+    /// Run the scenarios of this TOML file (docs/scenarios.md): -c virtual users,
+    /// each on its own keep-alive connection, running iterations of steps (closed
+    /// loop), or -R iterations started per second (open loop). -n counts iterations.
+    /// A URL given too replaces the file's base.
+    #[arg(long, value_name = "FILE", help_heading = "Requests")]
+    pub scenario: Option<PathBuf>,
+
+    /// With --scenario: print the first iteration's requests of every scenario (data
+    /// row 1, virtual user 1) without sending anything.
+    #[arg(long, requires = "scenario", help_heading = "Requests")]
+    pub dry_run: bool,
+
     /// How requests pick targets from --targets.
     #[arg(
         long,
