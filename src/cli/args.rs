@@ -77,7 +77,8 @@ pub struct RunArgs {
     pub precision: u32,
 
     /// Extra results.csv columns, comma-separated, or "all": start, intended, connect,
-    /// tls, ttfb, bytes, error, target, new_conn, resumed, process, host, partial_status.
+    /// tls, ttfb, bytes, error, target, new_conn, resumed, process, host, partial_status,
+    /// and step (scenario runs: the step's name; part of "all" for them).
     #[arg(long)]
     pub columns: Option<String>,
 

@@ -130,7 +130,9 @@ impl RunConfig {
             shard_count,
         };
         let columns = match &a.columns {
-            Some(s) => Column::parse_list(s).map_err(ConfigError::Invalid)?,
+            Some(s) => {
+                Column::parse_list_for(s, a.scenario.is_some()).map_err(ConfigError::Invalid)?
+            }
             None => Vec::new(),
         };
         let keepalive = !a.no_keepalive;
