@@ -306,3 +306,45 @@ fn bad_scenario_input_is_one_line() {
     );
     assert_refused(&["run", "http://127.0.0.1:9/", "--dry-run"], "--scenario");
 }
+
+/// Open loop with a server stall of 1 s: the later steps (items, checkout) whose
+/// requests met the stall show it in their latencies, counted from their intended
+/// start (the previous step's end plus its think time), and every step still gets
+/// a row.
+#[test]
+fn open_loop_stall_shows_in_later_steps() {
+    let server = Server::start(&["--stall", "600ms:1s"]);
+    let dir = scratch("scen-stall");
+    let url = server.url("/");
+    let scenario = example();
+    let (_, rows) = run_ok(
+        &[
+            "--scenario",
+            p(&scenario),
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "--max-connections",
+            "200",
+            "-R",
+            "20",
+            "-d",
+            "2s",
+            "--columns",
+            "step,error",
+        ],
+        &dir.join("run"),
+    );
+    server.stop_output();
+    let later: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.extra[0].ends_with(".login"))
+        .collect();
+    let stalled = later.iter().filter(|r| r.response_time >= 0.5).count();
+    assert!(stalled > 0, "no later step shows the stall: {later:?}");
+    assert!(rows.iter().all(|r| r.extra[1].is_empty()), "{rows:?}");
+}
