@@ -238,6 +238,18 @@ fn a_failed_capture_ends_the_iteration() {
         assert!(r.extra[0].ends_with(".login"), "{r:?}");
         assert_eq!(r.extra[1], "capture failed", "{r:?}");
     }
+    // Every iteration failed at its login, as "capture failed".
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/summary.json")).unwrap())
+            .unwrap();
+    let failed = summary["iterations"]["failed"].as_object().unwrap();
+    assert!(
+        failed.keys().all(|k| k.ends_with(".login: capture failed")),
+        "{failed:?}"
+    );
+    let n: u64 = failed.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(n, 6, "{failed:?}");
+    assert_eq!(summary["iterations"]["completed"].as_u64(), Some(0));
 }
 
 /// `--dry-run` prints every scenario's first iteration (data row 1, user 1), sends
@@ -313,10 +325,17 @@ fn bad_scenario_input_is_one_line() {
 /// a row.
 #[test]
 fn open_loop_stall_shows_in_later_steps() {
-    let server = Server::start(&["--stall", "600ms:1s"]);
     let dir = scratch("scen-stall");
+    // Only the shopper: a checkout follows every items step by 100-300 ms, so
+    // checkouts are sent while the server stalls.
+    let scenario = edited(&dir, |t| {
+        t.split("[[scenario]]\nname = \"browse\"")
+            .next()
+            .unwrap()
+            .to_string()
+    });
+    let server = Server::start(&["--stall", "600ms:1s"]);
     let url = server.url("/");
-    let scenario = example();
     let (_, rows) = run_ok(
         &[
             "--scenario",
@@ -347,4 +366,88 @@ fn open_loop_stall_shows_in_later_steps() {
     let stalled = later.iter().filter(|r| r.response_time >= 0.5).count();
     assert!(stalled > 0, "no later step shows the stall: {later:?}");
     assert!(rows.iter().all(|r| r.extra[1].is_empty()), "{rows:?}");
+}
+
+/// Iterations are recorded (one record each, no results.csv row), and the report
+/// has the per-step table and the iterations: in summary.json, in the terminal
+/// summary (80 columns), and after `barrage merge`, which names the steps from the
+/// run directory. `--fail-if` can name a step.
+#[test]
+fn steps_and_iterations_are_reported_and_thresholds_name_steps() {
+    let server = Server::start(&[]);
+    let dir = scratch("scen-report");
+    let url = server.url("/");
+    let scenario = example();
+    let run = dir.join("run");
+    let out = run_in(
+        &[
+            "--scenario",
+            p(&scenario),
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "3",
+            "-n",
+            "9",
+            "--fail-if",
+            "checkout.p99 > 1us",
+            "--fail-if",
+            "checkout.errors > 1%",
+        ],
+        &run,
+    );
+    server.stop_output();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("threshold failed: checkout.p99 > 1us"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("checkout.errors > 1%"), "{stderr}");
+    assert!(stdout.contains("  steps "), "{stdout}");
+    assert!(stdout.contains("iterations 9 completed of 9"), "{stdout}");
+    assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
+    let rows = read_csv(&run.join("results.csv"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let steps = summary["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "buy.login", "buy.items", "buy.checkout", "browse.login", "browse.items"
+        ]
+    );
+    let counted: u64 = steps.iter().map(|s| s["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, rows.len() as u64);
+    assert_eq!(
+        summary["requests"]["total"].as_u64(),
+        Some(rows.len() as u64)
+    );
+    assert_eq!(summary["iterations"]["count"].as_u64(), Some(9));
+    assert_eq!(summary["iterations"]["completed"].as_u64(), Some(9));
+    assert!(summary["iterations"]["duration_s"]["max"].as_f64().unwrap() > 0.0);
+    // Logins are every iteration's first step.
+    let logins = steps[0]["count"].as_u64().unwrap() + steps[3]["count"].as_u64().unwrap();
+    assert_eq!(logins, 9);
+    let merged = dir.join("merged.csv");
+    let m = assert_ok(&barrage(&[
+        "merge",
+        p(&run),
+        "-o",
+        p(&merged),
+        "--columns",
+        "step",
+    ]));
+    assert!(m.contains("iterations 9 completed of 9"), "{m}");
+    let rows = read_csv(&merged);
+    assert_eq!(rows.len() as u64, counted);
+    assert!(
+        rows.iter().all(|r| names.contains(&r.extra[0].as_str())),
+        "{rows:?}"
+    );
 }

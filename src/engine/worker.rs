@@ -43,6 +43,7 @@ use crate::engine::schedule::Picker;
 use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
 use crate::engine::transport::{Negotiated, TlsCtx};
 use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing};
+use crate::scenario::vu::Outcome;
 use crate::time::Clock;
 use crate::wire::request::Template;
 
@@ -602,11 +603,32 @@ impl<'p> Worker<'p> {
     /// Connection `i`'s request ended: its record and, in scenario runs, its user's
     /// captures and cookies (which may fail the step) and the iteration's end.
     fn done(&mut self, i: usize, mut f: Finished) {
+        let mut ended = None;
         if let Some(s) = self.scen.as_mut() {
-            let (kind, _iteration) = s.finish(i, &self.conns[i].req, &f);
+            let (kind, iteration) = s.finish(i, &self.conns[i].req, &f);
             f.error = kind;
+            ended = iteration;
         }
+        let step = self.conns[i].req.target;
         self.record(i, f);
+        if let Some(it) = ended {
+            let (step, kind) = match it.outcome {
+                Outcome::Completed => (step, ErrorKind::None),
+                Outcome::Failed { step, kind } => (step, kind),
+            };
+            self.push(&Record::iteration(it.started, it.end, step, kind));
+        }
+    }
+
+    /// Appends a record to the sample log; when the log cannot grow, the loop stops.
+    fn push(&mut self, rec: &Record) {
+        if let Err(e) = self.writer.push(rec) {
+            self.result.stats.lost += 1;
+            if self.result.error.is_none() {
+                self.result.error = Some(format!("cannot record samples: {e}"));
+            }
+            self.stopping = true;
+        }
     }
 
     /// Writes the sample of connection `i`'s finished request.

@@ -280,6 +280,11 @@ pub fn write_csv(
     let mut merger = Merger::new(files)?;
     let mut rows = 0u64;
     while let Some((rec, fi)) = merger.next_record()? {
+        // A scenario iteration is reported, but is no request: no row.
+        if rec.is_iteration() {
+            visit(&rec, &files[fi]);
+            continue;
+        }
         format_row(&mut buf, &rec, &files[fi], opts);
         visit(&rec, &files[fi]);
         rows += 1;
