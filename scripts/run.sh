@@ -5,6 +5,8 @@
 #   scripts/run.sh --tls           # the same over HTTPS (generated CA, verified)
 #   scripts/run.sh URL [OPTIONS]   # `barrage run URL OPTIONS` against your server
 #   scripts/run.sh [--tls] OPTIONS # the local session with extra `barrage run` options
+#   scripts/run.sh --scenario examples/shop.toml   # the example scenario against the
+#                                  # local server's demo shop (its counts printed at the end)
 #
 # Builds the release binary first (cargo rebuilds only what changed). The local
 # session serves on 127.0.0.1 (a free port), runs for DURATION (default 5s) with
@@ -35,4 +37,4 @@ fi
 serve_start "$work/serve.log" --threads 1 "${tls[@]}"
 "$BARRAGE" run "$scheme://$SERVE_ADDR/" -d "${DURATION:-5s}" -c "${CONNECTIONS:-64}" "${extra[@]}" "$@"
 serve_stop
-grep "served" "$work/serve.log" || true
+grep -E "served|shop: [0-9]" "$work/serve.log" || true

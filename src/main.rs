@@ -75,6 +75,16 @@ fn run_load(a: &RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     for w in &cfg.warnings {
         errln!("barrage: warning: {w}");
     }
+    if a.dry_run
+        && let Some(set) = &cfg.scenario
+    {
+        let unix_ms = barrage::time::wall_ns() / 1_000_000;
+        out!(
+            "{}",
+            barrage::scenario::dry_run::render(set, cfg.seed, unix_ms)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if !cfg.quiet {
         out!("{}", banner::render(&cfg, a));
     }
@@ -213,8 +223,9 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .out
         .clone()
         .unwrap_or_else(|| a.dirs[0].join("results.csv"));
+    let steps = rundir::step_names(&a.dirs);
     let columns = match &a.columns {
-        Some(s) => Column::parse_list(s)?,
+        Some(s) => Column::parse_list_for(s, !steps.is_empty())?,
         None => Vec::new(),
     };
     let opts = CsvOptions {
@@ -222,6 +233,7 @@ fn run_merge(a: &MergeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         uncorrected: a.latency_uncorrected,
         columns,
         header: a.header,
+        steps: steps.into(),
     };
     let report = ReportOut {
         opts: ReportOptions {

@@ -97,7 +97,8 @@ pub struct RunArgs {
     pub precision: u32,
 
     /// Extra results.csv columns, comma-separated, or "all": start, intended, connect,
-    /// tls, ttfb, bytes, error, target, new_conn, resumed, process, host, partial_status.
+    /// tls, ttfb, bytes, error, target, new_conn, resumed, process, host, partial_status,
+    /// and step (scenario runs: the step's name; part of "all" for them).
     #[arg(long)]
     pub columns: Option<String>,
 
@@ -200,6 +201,18 @@ pub struct RunArgs {
     /// separated by blank lines (vegeta's format).
     #[arg(long, help_heading = "Requests")]
     pub targets: Option<PathBuf>,
+
+    /// Run the scenarios of this TOML file (docs/scenarios.md): -c virtual users,
+    /// each on its own keep-alive connection, running iterations of steps (closed
+    /// loop), or -R iterations started per second (open loop). -n counts iterations.
+    /// A URL given too replaces the file's base.
+    #[arg(long, value_name = "FILE", help_heading = "Requests")]
+    pub scenario: Option<PathBuf>,
+
+    /// With --scenario: print the first iteration's requests of every scenario (data
+    /// row 1, virtual user 1) without sending anything.
+    #[arg(long, requires = "scenario", help_heading = "Requests")]
+    pub dry_run: bool,
 
     /// How requests pick targets from --targets.
     #[arg(

@@ -19,6 +19,7 @@ use crate::cli::url::{Target, parse_bind, url_string};
 use crate::engine::plan::{Load, Plan};
 use crate::engine::schedule::{Pick, Picker, Profile};
 use crate::record::Column;
+use crate::scenario::compile::{LoadOptions, ScenarioSet};
 use crate::wire::expect::ExpectSpec;
 use crate::wire::request::Template;
 use crate::wire::tls::{ClientTls, TlsOptions};
@@ -87,6 +88,14 @@ pub struct RunConfig {
     pub bind: Arc<[IpAddr]>,
     /// Where the launcher serves live metrics (`--metrics-listen`).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `--scenario`: the compiled scenario file. Then `templates` holds one template
+    /// per step (no bytes: its HEAD flag and checks) and `target_names` the steps'
+    /// names, and `-n` counts iterations.
+    pub scenario: Option<Arc<ScenarioSet>>,
+    /// The seed of the scenarios' random numbers (think times, random rows, uuids).
+    pub seed: u64,
+    /// `--max-body`: the most body a check or a scenario's capture keeps.
+    pub max_body: usize,
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> ConfigError {
@@ -123,20 +132,32 @@ impl RunConfig {
             shard_count,
         };
         let columns = match &a.columns {
-            Some(s) => Column::parse_list(s).map_err(ConfigError::Invalid)?,
+            Some(s) => {
+                Column::parse_list_for(s, a.scenario.is_some()).map_err(ConfigError::Invalid)?
+            }
             None => Vec::new(),
         };
         let keepalive = !a.no_keepalive;
-        let specs = request_specs(a)?;
         let mut warnings = Vec::new();
-        let requests = requests(a, &specs, keepalive, &mut warnings)?;
+        let (requests, scenario, url) = match &a.scenario {
+            Some(path) => {
+                let (requests, set) = scenario_requests(a, path, &plan)?;
+                let url = a.url.clone().unwrap_or_else(|| url_string(&set.origin));
+                (requests, Some(Arc::new(set)), url)
+            }
+            None => {
+                let specs = request_specs(a)?;
+                let requests = requests(a, &specs, keepalive, &mut warnings)?;
+                if requests.target.tls && a.sni.is_none() {
+                    warnings.extend(sni_warnings(&specs, &requests.target));
+                }
+                let url = a.url.clone().unwrap_or_else(|| url_string(&specs[0].url));
+                (requests, None, url)
+            }
+        };
         let target = requests.target;
         let tls = tls_config(a, &target)?;
-        if target.tls && a.sni.is_none() {
-            warnings.extend(sni_warnings(&specs, &target));
-        }
         let bind = bind(a, &target)?;
-        let url = a.url.clone().unwrap_or_else(|| url_string(&specs[0].url));
         Ok(RunConfig {
             url,
             target,
@@ -162,6 +183,9 @@ impl RunConfig {
             max_clock_error: a.max_clock_error,
             strict_clock: a.strict_clock,
             bind,
+            scenario,
+            seed: crate::time::wall_ns(),
+            max_body: a.max_body,
         })
     }
 
@@ -369,6 +393,86 @@ fn requests(
         names,
         picker: Picker::new(&weights, pick),
     })
+}
+
+/// `--scenario FILE`: the file compiled (its one origin, the command line's URL
+/// replacing its base), one template per step (no bytes: each request is rendered per
+/// iteration; its HEAD flag and checks), the steps' names. Flags that describe plain
+/// requests or do not fit virtual users are refused; so is a data file with fewer
+/// rows than the test has loops (sequential order).
+fn scenario_requests(
+    a: &RunArgs,
+    path: &std::path::Path,
+    plan: &Plan,
+) -> Result<(Requests, ScenarioSet), ConfigError> {
+    let refused = [
+        (a.targets.is_some(), "--targets"),
+        (a.method != "GET", "-m/--method"),
+        (!a.headers.is_empty(), "-H/--header"),
+        (a.body.is_some(), "-b/--body"),
+        (a.body_file.is_some(), "--body-file"),
+        (a.content_type.is_some(), "-T/--content-type"),
+        (a.no_keepalive, "--no-keepalive"),
+        (a.interval.is_some(), "--interval"),
+    ];
+    if let Some((_, flag)) = refused.iter().find(|(set, _)| *set) {
+        return Err(invalid(format!(
+            "{flag} does not apply with --scenario: the scenario file describes every request (and a virtual user keeps its connection, pausing by its steps' think times); drop {flag}"
+        )));
+    }
+    let opts = LoadOptions {
+        url: a.url.clone(),
+        expect: ExpectSpec {
+            status: a.expect_status.clone(),
+            body: a.expect_body.clone(),
+            regex: a.expect_body_regex.clone(),
+            size: a.expect_size.clone(),
+        },
+        max_body: a.max_body,
+    };
+    let set = ScenarioSet::load(path, &opts).map_err(|e| invalid(e.to_string()))?;
+    if set.steps.len() > u16::MAX as usize {
+        return Err(invalid(format!(
+            "{}: {} steps: a scenario file may have at most {} steps",
+            set.file,
+            set.steps.len(),
+            u16::MAX
+        )));
+    }
+    if let Some((table, order)) = &set.data {
+        table
+            .check_split(*order, plan.global_loops())
+            .map_err(|e| invalid(format!("{}: {e}", set.file)))?;
+    }
+    let target = Target::resolve_url(&set.origin)?;
+    let templates = set
+        .steps
+        .iter()
+        .map(|s| Template {
+            bytes: Arc::from(Vec::new()),
+            head: s.method == "HEAD",
+            expect: s.expect.clone().map(Arc::new),
+        })
+        .collect();
+    let names = step_names(&set);
+    let picker = Picker::new(&[1], Pick::RoundRobin);
+    Ok((
+        Requests {
+            target,
+            templates,
+            names,
+            picker,
+        },
+        set,
+    ))
+}
+
+/// Each step's name in reports and `--fail-if`: `scenario.step`.
+pub fn step_names(set: &ScenarioSet) -> Vec<String> {
+    set.steps
+        .iter()
+        .map(|s| format!("{}.{}", set.scenarios[s.scenario as usize].name, s.name))
+        .collect()
 }
 
 /// A Host header naming another site than the URL: SNI and the certificate check

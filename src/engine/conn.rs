@@ -214,6 +214,10 @@ impl Conn {
         if t.expect.is_some() {
             self.req.check.reset();
         }
+        if self.req.keep.head || self.req.keep.body {
+            self.req.head.clear();
+            self.req.body.clear();
+        }
         self.run(|c, state| match state {
             State::Idle { open } => c.start_send(io, now, open),
             State::Closed => c.connect(io, now),
@@ -450,6 +454,20 @@ impl Conn {
         let expect = req.template(targets).expect.as_deref();
         // Without checks the body is framed and dropped: no callback does any work.
         let fed = match expect {
+            // A scenario step whose captures read the response: keep it (see `Keep`).
+            _ if req.keep.head || req.keep.body => {
+                req.keep_head(data, self.parser.status() == 0);
+                let (keep, check, body) = (req.keep, &mut req.check, &mut req.body);
+                let e = expect.filter(|e| e.reads_body());
+                self.parser.feed_with(data, &mut |piece| {
+                    if let Some(e) = e {
+                        check.feed(e, piece);
+                    }
+                    if keep.body {
+                        InFlight::keep_body(body, keep.max_body, piece);
+                    }
+                })
+            }
             Some(e) if e.reads_body() => {
                 let check = &mut req.check;
                 self.parser

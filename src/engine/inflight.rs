@@ -4,8 +4,10 @@
 //!
 //! A connection holds one [`InFlight`] today. With pipelining (issue 15) it would hold
 //! a queue of them, written back to back and framed in order, each ending in its own
-//! `Finished`; with scenarios (issue 13) each would carry its step's rendered bytes
-//! instead of a template's.
+//! `Finished`. In scenario runs (issue 13) it carries its step's bytes, rendered into
+//! a buffer kept from request to request ([`InFlight::rendered`]), and keeps what the
+//! virtual user needs of the response ([`Keep`]); in plain runs both stay empty and
+//! the template's bytes are sent.
 
 use std::ops::Deref;
 
@@ -39,6 +41,24 @@ pub struct ReqInfo {
 pub struct InFlight {
     pub info: ReqInfo,
     pub check: Check,
+    /// Scenario runs: the step's request, rendered by the worker before `begin`
+    /// (sent instead of the template's bytes when not empty). Its capacity is kept.
+    pub rendered: Vec<u8>,
+    /// Scenario runs: what of the response to keep.
+    pub keep: Keep,
+    /// The response head as received (from the status line; it may run on into the
+    /// body, whose first empty line ends it), while `keep.head`.
+    pub head: Vec<u8>,
+    /// The decoded body, up to `keep.max_body`, while `keep.body`.
+    pub body: Vec<u8>,
+}
+
+/// What of a response a scenario step needs kept (captures, the cookie jar).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    pub head: bool,
+    pub body: bool,
+    pub max_body: usize,
 }
 
 /// The sample encoder and the pacing read the request's timing as `conn.req.start`.
@@ -50,15 +70,36 @@ impl Deref for InFlight {
 }
 
 impl InFlight {
-    /// The request's template. Every request is one of the run's templates today; a
-    /// scenario step (issue 13) would render its bytes into a buffer of the
-    /// connection's instead, and [`InFlight::bytes`] would hand those out.
+    /// The request's template: its HEAD flag and checks (in scenario runs, one per
+    /// step, without bytes).
     pub fn template<'t>(&self, targets: &'t [Template]) -> &'t Template {
         &targets[self.info.target as usize]
     }
 
-    pub fn bytes<'t>(&self, targets: &'t [Template]) -> &'t [u8] {
-        &self.template(targets).bytes
+    /// The bytes to send: the step's rendered request, or the template's.
+    pub fn bytes<'t>(&'t self, targets: &'t [Template]) -> &'t [u8] {
+        if self.rendered.is_empty() {
+            &self.template(targets).bytes
+        } else {
+            &self.rendered
+        }
+    }
+
+    /// Keeps response bytes that arrived while the head was still being parsed
+    /// (`in_head`), up to the largest head a response may have.
+    #[inline]
+    pub fn keep_head(&mut self, data: &[u8], in_head: bool) {
+        if self.keep.head && in_head {
+            let room = (crate::wire::http::MAX_HEAD_BYTES + 4).saturating_sub(self.head.len());
+            self.head.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+
+    /// Keeps a piece of the decoded body, up to `keep.max_body`.
+    #[inline]
+    pub fn keep_body(body: &mut Vec<u8>, max: usize, piece: &[u8]) {
+        let room = max.saturating_sub(body.len());
+        body.extend_from_slice(&piece[..piece.len().min(room)]);
     }
 }
 

@@ -190,6 +190,10 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         precision: cfg.precision,
         columns: cfg.columns.clone(),
         uncorrected: cfg.latency_uncorrected,
+        steps: match cfg.scenario {
+            Some(_) => cfg.target_names.clone().into(),
+            None => Vec::new().into(),
+        },
         ..Default::default()
     };
     let report = ReportOut {
@@ -297,8 +301,33 @@ fn prepare_dir(cfg: &RunConfig) -> Result<(), RunError> {
         "version": env!("CARGO_PKG_VERSION"),
     });
     let text = serde_json::to_string_pretty(&meta).expect("json");
-    fs::write(path.join("run.json"), text + "\n")
-        .map_err(|source| RunError::OutDir { path, source })?;
+    fs::write(path.join("run.json"), text + "\n").map_err(|source| RunError::OutDir {
+        path: path.clone(),
+        source,
+    })?;
+    if let Some(set) = &cfg.scenario {
+        // What names the steps later (`barrage merge`, `barrage report`): records
+        // carry only the step's index.
+        let scenarios: Vec<_> = set
+            .scenarios
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "weight": s.weight,
+                    "steps": cfg.target_names[s.steps.start as usize..s.steps.end as usize],
+                })
+            })
+            .collect();
+        let meta = serde_json::json!({
+            "file": set.file,
+            "steps": cfg.target_names,
+            "scenarios": scenarios,
+        });
+        let text = serde_json::to_string_pretty(&meta).expect("json");
+        fs::write(path.join(rundir::SCENARIO_FILE), text + "\n")
+            .map_err(|source| RunError::OutDir { path, source })?;
+    }
     Ok(())
 }
 

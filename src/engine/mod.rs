@@ -19,6 +19,7 @@ pub mod open_loop;
 pub mod plan;
 pub mod process;
 pub mod progress;
+pub mod scenario_loop;
 pub mod schedule;
 pub mod signals;
 pub mod transport;

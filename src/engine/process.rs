@@ -19,6 +19,7 @@ use nix::unistd::Pid;
 use crate::cli::config::RunConfig;
 use crate::engine::clock::clock_state;
 use crate::engine::progress::Board;
+use crate::engine::scenario_loop::ScenarioRun;
 use crate::engine::signals;
 use crate::engine::transport::TlsCtx;
 use crate::engine::worker::{self, Sink, Traffic, Worker};
@@ -96,7 +97,7 @@ pub fn main(cfg: &RunConfig, child: Child, board: &Board) -> i32 {
             return 2;
         }
     };
-    match run_threads(cfg, index, clock, &log, board) {
+    match run_threads(cfg, index, clock, wall, &log, board) {
         Ok(ProcessEnd { stats, tls, error }) => {
             // Noted by this process's connections and verifier (one copy per process).
             let reasons = cfg.tls.as_ref().map_or_else(Vec::new, |t| t.reasons.all());
@@ -135,6 +136,7 @@ fn run_threads(
     cfg: &RunConfig,
     index: usize,
     clock: Clock,
+    wall: u64,
     log: &Arc<SampleLog>,
     board: &Board,
 ) -> io::Result<ProcessEnd> {
@@ -164,6 +166,12 @@ fn run_threads(
             keepalive: cfg.keepalive,
             bind: Arc::clone(&cfg.bind),
             timeout: cfg.timeout,
+            scenario: cfg.scenario.as_ref().map(|set| ScenarioRun {
+                set: Arc::clone(set),
+                seed: cfg.seed,
+                wall_ns: wall,
+                max_body: cfg.max_body,
+            }),
         };
         let wpoll = Poll::new()?;
         wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);

@@ -230,22 +230,27 @@ impl Board {
     fn slot_counters(&self, slot: usize) -> LoopCounters {
         let load = |i: usize| self.word(slot, i).load(Ordering::Relaxed);
         let seq = self.word(slot, W_SEQ);
-        let mut c = LoopCounters::default();
-        for _ in 0..10_000 {
+        // Spin briefly (a write takes nanoseconds), then yield: a writer preempted
+        // mid-write on a busy machine needs the CPU back to finish. Only a writer that
+        // never finishes (its process killed mid-write) exhausts the tries (~50 ms).
+        let mut consistent = None;
+        for attempt in 0..10_500u32 {
+            if attempt >= 10_000 {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
             let s1 = seq.load(Ordering::Acquire);
             if s1 % 2 == 1 {
                 std::hint::spin_loop();
                 continue;
             }
-            c = self.read_slot(slot);
+            let c = self.read_slot(slot);
             fence(Ordering::Acquire);
             if seq.load(Ordering::Relaxed) == s1 {
+                consistent = Some(c);
                 break;
             }
         }
-        if c.kinds.is_empty() {
-            c = self.read_slot(slot);
-        }
+        let mut c = consistent.unwrap_or_else(|| self.read_slot(slot));
         // Read after the counters: at least every request they counted had started.
         c.started = load(W_STARTED).max(c.requests);
         c.opened = load(W_OPENED);

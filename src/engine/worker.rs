@@ -40,10 +40,12 @@ use crate::engine::inflight::{Finished, ReqInfo};
 use crate::engine::open_loop::{Free, OpenLoop, START_TIMER};
 use crate::engine::plan::Plan;
 use crate::engine::progress::Slot;
+use crate::engine::scenario_loop::{ScenarioLoop, ScenarioRun};
 use crate::engine::schedule::Picker;
 use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
 use crate::engine::transport::{Negotiated, TlsCtx};
-use crate::record::{ChunkWriter, ProcessStats, Record, Timing, reported_status};
+use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing, reported_status};
+use crate::scenario::vu::Outcome;
 use crate::time::Clock;
 use crate::wire::request::Template;
 
@@ -80,6 +82,8 @@ pub struct Traffic {
     /// Source addresses to spread connections over (`--bind`).
     pub bind: Arc<[std::net::IpAddr]>,
     pub timeout: Duration,
+    /// `--scenario`: virtual users run the file's steps (`scenario_loop.rs`).
+    pub scenario: Option<ScenarioRun>,
 }
 
 /// Where a loop's finished requests go: its chunks of the process's sample log, and
@@ -116,6 +120,8 @@ pub struct Worker<'p> {
     closed: ClosedLoop,
     /// Open loop: the schedule, free connections, the start timer.
     open: Option<OpenLoop>,
+    /// Scenario runs: the virtual users, their think times, the data rows.
+    scen: Option<ScenarioLoop>,
     clock: Clock,
     /// The latest clock reading ([`Worker::tick`]).
     last_tick: u64,
@@ -159,7 +165,12 @@ impl<'p> Worker<'p> {
             OpenLoop::new(schedule, max, connections, &registry, &clock)
         });
         let index = plan.global_loop(l);
+        let scen = match &traffic.scenario {
+            Some(run) => Some(ScenarioLoop::new(run, plan, l).map_err(io::Error::other)?),
+            None => None,
+        };
         Ok(Worker {
+            scen,
             poll,
             registry,
             conns,
@@ -356,9 +367,18 @@ impl<'p> Worker<'p> {
         !self.stopping && self.quota != Some(0) && self.end.is_none_or(|end| now < end)
     }
 
+    /// Scenario runs: whether a user may send the next step of its iteration (`-n`
+    /// counts iterations: the ones started may end).
+    fn may_continue(&self, now: u64) -> bool {
+        !self.stopping && self.end.is_none_or(|end| now < end)
+    }
+
     /// Nothing is outstanding and nothing more will start.
     fn finished(&self, now: u64) -> bool {
         if !self.deadlines.is_empty() {
+            return false;
+        }
+        if self.scen.as_ref().is_some_and(ScenarioLoop::any_mid) && self.may_continue(now) {
             return false;
         }
         if !self.may_start(now) {
@@ -382,6 +402,7 @@ impl<'p> Worker<'p> {
         consider(self.end.filter(|&e| e > now));
         consider(self.grace_end);
         consider(self.closed.next_timer());
+        consider(self.scen.as_ref().and_then(ScenarioLoop::next_timer));
         if self.has_free_connection() && !precise {
             consider(self.next_intended());
         }
@@ -410,7 +431,16 @@ impl<'p> Worker<'p> {
     /// or closes it when the run (or its stage) is over.
     fn start_next(&mut self, i: usize, mut now: u64) {
         loop {
-            if !self.may_start(now) || !self.closed.active(i) {
+            let mid = self.scen.as_ref().is_some_and(|s| s.mid(i));
+            let may = if mid {
+                self.may_continue(now)
+            } else {
+                self.may_start(now)
+            };
+            if !may || !self.closed.active(i) {
+                if let Some(s) = self.scen.as_mut() {
+                    s.abandon(i);
+                }
                 self.conns[i].close();
                 return;
             }
@@ -418,11 +448,21 @@ impl<'p> Worker<'p> {
             if self.closed.must_wait(i, c.seq, c.req.start, now) {
                 return;
             }
+            let target = match self.scen.as_mut() {
+                Some(s) => {
+                    let c = &mut self.conns[i];
+                    if s.must_wait(i, c.seq, now) {
+                        return;
+                    }
+                    s.prepare(i, &mut c.req, now, now)
+                }
+                None => self.next_target(),
+            };
             let req = ReqInfo {
-                target: self.next_target(),
+                target,
                 ..ReqInfo::default()
             };
-            match self.launch(i, now, req) {
+            match self.launch(i, now, req, !mid) {
                 Some(f) => now = f.end,
                 None => return,
             }
@@ -437,11 +477,11 @@ impl<'p> Worker<'p> {
             .pick(n * self.loops as u64 + self.index as u64, &mut self.rng)
     }
 
-    /// Starts one request on connection `i`; if it failed at once, records it and
-    /// returns how it ended.
-    fn launch(&mut self, i: usize, now: u64, req: ReqInfo) -> Option<Finished> {
+    /// Starts one request on connection `i` (`counts`: against `-n`; a scenario's
+    /// later steps do not); if it failed at once, records it and returns how it ended.
+    fn launch(&mut self, i: usize, now: u64, req: ReqInfo, counts: bool) -> Option<Finished> {
         let now = self.at(now);
-        if let Some(q) = self.quota.as_mut() {
+        if counts && let Some(q) = self.quota.as_mut() {
             *q -= 1;
         }
         // The queue of deadlines is also the count of requests in flight.
@@ -455,7 +495,7 @@ impl<'p> Worker<'p> {
         };
         match step {
             Step::Done(f) => {
-                self.record(i, f);
+                self.done(i, f);
                 Some(Finished {
                     end: self.tick(),
                     ..f
@@ -488,17 +528,26 @@ impl<'p> Worker<'p> {
                 None => break,
             };
             o.take();
+            let target = match self.scen.as_mut() {
+                Some(s) => {
+                    s.clear_wait(i);
+                    s.prepare(i, &mut self.conns[i].req, intended, now)
+                }
+                None => self.next_target(),
+            };
             let req = ReqInfo {
-                target: self.next_target(),
+                target,
                 intended,
                 scheduled: true,
                 ..ReqInfo::default()
             };
-            if let Some(f) = self.launch(i, now, req) {
-                if let Some(o) = self.open.as_mut() {
+            if let Some(f) = self.launch(i, now, req, true) {
+                now = f.end;
+                if self.scen.as_ref().is_some_and(|s| s.mid(i)) {
+                    self.continue_open(i, now);
+                } else if let Some(o) = self.open.as_mut() {
                     o.release(i);
                 }
-                now = f.end;
             }
         }
     }
@@ -536,15 +585,82 @@ impl<'p> Worker<'p> {
             // (`Again` is handled where readiness is handed over.)
             Step::Wait | Step::Again | Step::IdleClosed => {}
             Step::Done(f) => {
-                self.record(i, f);
-                match self.open.as_mut() {
-                    Some(o) => {
-                        o.release(i);
-                        self.dispatch(f.end);
-                    }
-                    None => self.start_next(i, f.end),
+                self.done(i, f);
+                if self.open.is_none() {
+                    return self.start_next(i, f.end);
                 }
+                if self.scen.as_ref().is_some_and(|s| s.mid(i)) {
+                    self.continue_open(i, f.end);
+                } else if let Some(o) = self.open.as_mut() {
+                    o.release(i);
+                }
+                self.dispatch(f.end);
             }
+        }
+    }
+
+    /// Open loop, scenario runs: connection `i`'s user sends the next step of its
+    /// iteration, intended at the previous step's end plus its think time, now or when
+    /// that think time ends. The connection is freed when the iteration ends (or the
+    /// run does).
+    fn continue_open(&mut self, i: usize, mut now: u64) {
+        loop {
+            let may = self.may_continue(now);
+            let Some(s) = self.scen.as_mut() else { return };
+            if !s.mid(i) || !may {
+                s.abandon(i);
+                if let Some(o) = self.open.as_mut() {
+                    o.release(i);
+                }
+                return;
+            }
+            let c = &mut self.conns[i];
+            if s.must_wait(i, c.seq, now) {
+                return;
+            }
+            let intended = s.next_at(i);
+            let target = s.prepare(i, &mut c.req, intended, now);
+            let req = ReqInfo {
+                target,
+                intended,
+                scheduled: true,
+                ..ReqInfo::default()
+            };
+            match self.launch(i, now, req, false) {
+                Some(f) => now = f.end,
+                None => return,
+            }
+        }
+    }
+
+    /// Connection `i`'s request ended: its record and, in scenario runs, its user's
+    /// captures and cookies (which may fail the step) and the iteration's end.
+    fn done(&mut self, i: usize, mut f: Finished) {
+        let mut ended = None;
+        if let Some(s) = self.scen.as_mut() {
+            let (kind, iteration) = s.finish(i, &self.conns[i].req, &f);
+            f.error = kind;
+            ended = iteration;
+        }
+        let step = self.conns[i].req.target;
+        self.record(i, f);
+        if let Some(it) = ended {
+            let (step, kind) = match it.outcome {
+                Outcome::Completed => (step, ErrorKind::None),
+                Outcome::Failed { step, kind } => (step, kind),
+            };
+            self.push(&Record::iteration(it.started, it.end, step, kind));
+        }
+    }
+
+    /// Appends a record to the sample log; when the log cannot grow, the loop stops.
+    fn push(&mut self, rec: &Record) {
+        if let Err(e) = self.writer.push(rec) {
+            self.result.stats.lost += 1;
+            if self.result.error.is_none() {
+                self.result.error = Some(format!("cannot record samples: {e}"));
+            }
+            self.stopping = true;
         }
     }
 
@@ -603,6 +719,14 @@ impl<'p> Worker<'p> {
                 self.start_next(i, now);
             }
         }
+        while let Some((i, seq)) = self.scen.as_mut().and_then(|s| s.due(now)) {
+            if self.conns[i].seq == seq && !self.conns[i].busy() {
+                match self.open {
+                    Some(_) => self.continue_open(i, now),
+                    None => self.start_next(i, now),
+                }
+            }
+        }
         if self.closed.stage_due(now) {
             self.update_stage(now);
         }
@@ -651,7 +775,7 @@ impl<'p> Worker<'p> {
         for i in 0..self.conns.len() {
             let step = self.conns[i].cancel(now);
             if let Step::Done(f) = step {
-                self.record(i, f);
+                self.done(i, f);
             }
         }
     }

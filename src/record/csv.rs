@@ -22,6 +22,9 @@ pub struct CsvOptions {
     pub columns: Vec<Column>,
     /// Write a header line naming the columns.
     pub header: bool,
+    /// A scenario run's step names, by the records' `target` (the `step` column;
+    /// `rundir::step_names`). Empty for other runs.
+    pub steps: std::sync::Arc<[String]>,
 }
 
 impl Default for CsvOptions {
@@ -31,6 +34,7 @@ impl Default for CsvOptions {
             uncorrected: false,
             columns: Vec::new(),
             header: false,
+            steps: std::sync::Arc::from(Vec::new()),
         }
     }
 }
@@ -53,6 +57,10 @@ pub enum Column {
     /// The status line a request saw before it failed without a complete response
     /// (its `status` is 0); empty for every other request.
     PartialStatus,
+    /// A scenario run's step (`scenario.step`); empty in other runs. Not part of
+    /// `all` (which keeps the columns older runs were merged with), but added to it
+    /// for scenario runs ([`Column::parse_list_for`]).
+    Step,
 }
 
 impl Column {
@@ -74,12 +82,25 @@ impl Column {
     ];
 
     pub fn parse_list(s: &str) -> Result<Vec<Column>, String> {
+        Column::parse_list_for(s, false)
+    }
+
+    /// [`Column::parse_list`] for a run that is a scenario run or not: `all` then
+    /// ends with `step`.
+    pub fn parse_list_for(s: &str, scenario: bool) -> Result<Vec<Column>, String> {
         if s == "all" {
-            return Ok(Column::ALL.iter().map(|(_, c)| *c).collect());
+            let mut all: Vec<Column> = Column::ALL.iter().map(|(_, c)| *c).collect();
+            if scenario {
+                all.push(Column::Step);
+            }
+            return Ok(all);
         }
         s.split(',')
             .map(|name| {
                 let name = name.trim();
+                if name == "step" {
+                    return Ok(Column::Step);
+                }
                 Column::ALL
                     .iter()
                     .find(|(n, _)| *n == name)
@@ -87,7 +108,7 @@ impl Column {
                     .ok_or_else(|| {
                         let names: Vec<&str> = Column::ALL.iter().map(|(n, _)| *n).collect();
                         format!(
-                            "unknown column {name:?}: choose from {} or all",
+                            "unknown column {name:?}: choose from {},step or all",
                             names.join(",")
                         )
                     })
@@ -96,6 +117,9 @@ impl Column {
     }
 
     pub fn name(self) -> &'static str {
+        if self == Column::Step {
+            return "step";
+        }
         Column::ALL
             .iter()
             .find(|(_, c)| *c == self)
@@ -199,6 +223,11 @@ pub fn format_row(line: &mut Vec<u8>, rec: &Record, file: &SampleFile, opts: &Cs
                     line.extend_from_slice(ib.format(s).as_bytes());
                 }
             }
+            Column::Step => {
+                if let Some(name) = opts.steps.get(rec.target as usize) {
+                    line.extend_from_slice(name.as_bytes());
+                }
+            }
         }
     }
     line.push(b'\n');
@@ -251,6 +280,11 @@ pub fn write_csv(
     let mut merger = Merger::new(files)?;
     let mut rows = 0u64;
     while let Some((rec, fi)) = merger.next_record()? {
+        // A scenario iteration is reported, but is no request: no row.
+        if rec.is_iteration() {
+            visit(&rec, &files[fi]);
+            continue;
+        }
         format_row(&mut buf, &rec, &files[fi], opts);
         visit(&rec, &files[fi]);
         rows += 1;

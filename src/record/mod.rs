@@ -39,6 +39,6 @@ pub use kind::{ErrorKind, FIRST_CHECK_ERROR, reported_status};
 pub use log::{CHUNK_RECORDS, ChunkWriter, SampleLog};
 pub use merge::{MergeError, Merger};
 pub use record::{
-    FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, FLAG_VALID, RECORD_SIZE, Record, Timing,
-    dur16, dur32,
+    FLAG_ITERATION, FLAG_NEW_CONN, FLAG_SCHEDULED, FLAG_TLS_RESUMED, FLAG_VALID, RECORD_SIZE,
+    Record, Timing, dur16, dur32,
 };

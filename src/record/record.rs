@@ -20,6 +20,10 @@ pub const FLAG_NEW_CONN: u8 = 0x01;
 pub const FLAG_TLS_RESUMED: u8 = 0x02;
 /// The request had an intended start (open loop): `lag` is meaningful.
 pub const FLAG_SCHEDULED: u8 = 0x04;
+/// Not a request: a scenario iteration that ended (`end_ns` its last step's end,
+/// `service` its duration, `target` the step it ended at, `error` 0 when it
+/// completed or the kind its failed step ended with). results.csv skips these.
+pub const FLAG_ITERATION: u8 = 0x08;
 
 /// One finished request. 32 bytes on disk; see `docs/sample-format.md`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,6 +134,25 @@ impl Record {
             error: t.error as u8,
             flags,
         }
+    }
+
+    /// A scenario iteration that started at `start` and ended at `end` at step
+    /// `step`, completed (`ErrorKind::None`) or failed with `kind` there.
+    pub fn iteration(start: u64, end: u64, step: u16, kind: ErrorKind) -> Record {
+        Record {
+            end_ns: end,
+            service: dur32::encode(end.saturating_sub(start)),
+            target: step,
+            error: kind as u8,
+            flags: FLAG_ITERATION,
+            ..Record::default()
+        }
+    }
+
+    /// A scenario iteration's record, not a request's.
+    #[inline]
+    pub fn is_iteration(&self) -> bool {
+        self.flags & FLAG_ITERATION != 0
     }
 
     pub fn encode(&self) -> [u8; RECORD_SIZE] {

@@ -139,6 +139,26 @@ fn check_one_run(files: &[SampleFile], whole_test: bool) -> Result<(), MergeErro
     Ok(())
 }
 
+/// A scenario run's description in its run directory: the step names records'
+/// `target` fields index, written by `barrage run --scenario` before the load.
+pub const SCENARIO_FILE: &str = "scenario.json";
+
+/// The step names of the scenario run in `dirs` (the first directory that has a
+/// [`SCENARIO_FILE`]); empty for a run of plain requests.
+pub fn step_names(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .find_map(|d| std::fs::read(d.join(SCENARIO_FILE)).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("steps")?.as_array().map(|a| {
+                a.iter()
+                    .map(|s| s.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
 use super::histograms::{MAX_LATENCY_NS, clamp_quantile, new_histogram, overall_histogram};
 use super::reservoir::Reservoir;
+use super::steps::Steps;
 use super::{
     IntervalLatency, IntervalStats, Moments, Point, Report, ReportError, ReportOptions, Sample,
     ScheduleStats, SourceInfo, Totals, json,
@@ -70,6 +71,8 @@ pub struct Accumulator {
     serializer: V2DeflateSerializer,
     /// Start lag of open-loop requests (created by the first one).
     schedule: Option<Box<ScheduleStats>>,
+    /// Scenario runs: per step, and the iterations (`steps.rs`).
+    steps: Option<Box<Steps>>,
 }
 
 impl Accumulator {
@@ -104,13 +107,31 @@ impl Accumulator {
             too_many_intervals: None,
             serializer: V2DeflateSerializer::new(),
             schedule: None,
+            steps: None,
         }
+    }
+
+    /// A scenario run, whose steps (by the records' `target`) have these names: the
+    /// report gains the per-step table and the iterations.
+    pub fn with_steps(&mut self, names: Vec<String>) {
+        self.steps = Some(Box::new(Steps::new(names)));
     }
 
     /// Adds a sample record (the `visit` callback of `merge::write_csv`).
     #[inline]
     pub fn add_record(&mut self, r: &Record) {
-        self.add(Sample::from_record(r, self.opts.corrected));
+        if r.is_iteration() {
+            // Not a request: only a scenario run's report counts it.
+            if let Some(st) = self.steps.as_mut() {
+                st.add_iteration(r);
+            }
+            return;
+        }
+        let s = Sample::from_record(r, self.opts.corrected);
+        if let Some(st) = self.steps.as_mut() {
+            st.add_request(r.target, &s);
+        }
+        self.add(s);
     }
 
     /// Adds one finished request.
@@ -363,8 +384,13 @@ impl Accumulator {
             late: self.late,
             schedule: self.schedule.map(|b| *b),
         };
-        let summary =
+        let mut summary =
             json::Summary::build(&totals, &self.overall, &self.closed, &self.opts, &source);
+        if let Some(st) = &self.steps {
+            let (steps, iterations) = st.summaries();
+            summary.steps = steps;
+            summary.iterations = Some(iterations);
+        }
         Ok(Report {
             summary,
             overall: self.overall,

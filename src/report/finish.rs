@@ -62,7 +62,7 @@ pub fn merge_and_report(
             let mut n = 0;
             while let Some((r, _)) = m.next_record()? {
                 acc.add_record(&r);
-                n += 1;
+                n += u64::from(!r.is_iteration());
             }
             n
         }
@@ -115,7 +115,12 @@ pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, Sourc
         tls_verified: None,
         reasons,
     };
-    (Accumulator::new(opts), source)
+    let steps = crate::record::rundir::step_names(&source.paths);
+    let mut acc = Accumulator::new(opts);
+    if !steps.is_empty() {
+        acc.with_steps(steps);
+    }
+    (acc, source)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::steps::{IterationSummary, StepSummary};
 use super::{IntervalStats, ReportError, ReportOptions, SourceInfo, Totals, error_name};
 
 /// The schema identifier written in every summary.json.
@@ -57,6 +58,12 @@ pub struct Summary {
     /// later: counted in every total, but in no interval.
     pub late_rows: u64,
     pub intervals: Vec<Interval>,
+    /// Scenario runs only (absent otherwise): each step's requests, in file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSummary>,
+    /// Scenario runs only (absent otherwise): the iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<IterationSummary>,
 }
 
 /// Where the records came from.
@@ -378,6 +385,8 @@ impl Summary {
                     }),
                 })
                 .collect(),
+            steps: Vec::new(),
+            iterations: None,
         }
     }
 

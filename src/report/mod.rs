@@ -46,6 +46,7 @@ pub mod png;
 mod reservoir;
 pub mod sample;
 pub mod source;
+pub mod steps;
 pub mod terminal;
 pub mod thresholds;
 

@@ -156,7 +156,51 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+    steps(s, &mut out);
     wrap(&out, WIDTH)
+}
+
+/// Scenario runs: one line per step (count, errors, p50/p90/p99/max of its
+/// successful requests; its error kinds below it), then the iterations. 80 columns:
+/// a name longer than 20 characters is cut.
+fn steps(s: &Summary, out: &mut String) {
+    if s.steps.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  steps {:<15} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
+        "", "count", "errors", "p50", "p90", "p99", "max"
+    );
+    let pct = |p: &Option<crate::report::steps::Percentiles>| match p {
+        Some(p) => [p.p50, p.p90, p.p99, p.max].map(fmt_secs),
+        None => ["-".to_string(), "-".into(), "-".into(), "-".into()],
+    };
+    let cut = |n: &str| n.chars().take(20).collect::<String>();
+    for st in &s.steps {
+        let [p50, p90, p99, max] = pct(&st.latency_s);
+        let _ = writeln!(
+            out,
+            "    {:<20} {:>6} {:>6} {p50:>8} {p90:>8} {p99:>8} {max:>8}",
+            cut(&st.name),
+            st.count,
+            st.errors
+        );
+        for (kind, n) in &st.errors_by_kind {
+            let _ = writeln!(out, "      {kind}: {n}");
+        }
+    }
+    if let Some(it) = &s.iterations {
+        let [p50, p90, p99, max] = pct(&it.duration_s);
+        let _ = writeln!(
+            out,
+            "  iterations {} completed of {}; duration p50 {p50}, p90 {p90}, p99 {p99}, max {max}",
+            it.completed, it.count
+        );
+        for (where_, n) in &it.failed {
+            let _ = writeln!(out, "    failed at {where_}: {n}");
+        }
+    }
 }
 
 /// Folds every line of `text` longer than `width` columns: at `, ` or `; ` where it

@@ -134,6 +134,57 @@ pub struct Threshold {
     pub value: f64,
     /// The expression, normalised (`p99 > 50ms`).
     pub text: String,
+    /// Scenario runs: the step it is about (`checkout.p99 > 200ms`): a step's full
+    /// name (`buy.checkout`) or its name alone, which every scenario's step of that
+    /// name answers (counts add up; a latency is the highest of theirs).
+    pub step: Option<String>,
+}
+
+impl Threshold {
+    /// The metric's value in `s` (for its step, if it names one).
+    pub fn actual(&self, s: &Summary) -> Option<f64> {
+        let Some(step) = &self.step else {
+            return self.metric.value(s);
+        };
+        let steps: Vec<_> = s
+            .steps
+            .iter()
+            .filter(|st| {
+                st.name == *step || st.name.split_once('.').is_some_and(|(_, n)| n == step)
+            })
+            .collect();
+        if steps.is_empty() {
+            return None;
+        }
+        let (count, errors) = steps
+            .iter()
+            .fold((0, 0), |(c, e), st| (c + st.count, e + st.errors));
+        let worst = |f: fn(&crate::report::steps::Percentiles) -> f64| {
+            steps
+                .iter()
+                .filter_map(|st| st.latency_s.as_ref().map(f))
+                .reduce(f64::max)
+        };
+        match self.metric {
+            Metric::Requests => Some(count as f64),
+            Metric::Errors => Some(errors as f64),
+            Metric::ErrorShare => Some(if count > 0 {
+                errors as f64 / count as f64
+            } else {
+                0.0
+            }),
+            Metric::Rps => Some(if s.duration_s > 0.0 {
+                count as f64 / s.duration_s
+            } else {
+                0.0
+            }),
+            Metric::P50 => worst(|p| p.p50),
+            Metric::P90 => worst(|p| p.p90),
+            Metric::P99 => worst(|p| p.p99),
+            Metric::Max => worst(|p| p.max),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Threshold {
@@ -176,7 +227,17 @@ pub fn parse(s: &str) -> Result<Threshold, String> {
     } else {
         (Op::Lt, &rest[1..])
     };
-    let name = lhs.trim().to_ascii_lowercase();
+    let (step, name) = split_step(lhs.trim());
+    if let Some(st) = &step
+        && !matches!(
+            name.as_str(),
+            "p50" | "p90" | "p99" | "max" | "requests" | "count" | "errors" | "rps"
+        )
+    {
+        return Err(format!(
+            "{text:?}: a step ({st}) has p50, p90, p99, max, requests, errors and rps"
+        ));
+    }
     let mut metric = Metric::NAMES
         .iter()
         .find(|(n, _)| *n == name)
@@ -215,8 +276,29 @@ pub fn parse(s: &str) -> Result<Threshold, String> {
         metric,
         op,
         value,
-        text: format!("{} {} {rhs}", metric.name(), op.symbol()),
+        text: match &step {
+            Some(st) => format!("{st}.{} {} {rhs}", metric.name(), op.symbol()),
+            None => format!("{} {} {rhs}", metric.name(), op.symbol()),
+        },
+        step,
     })
+}
+
+/// `checkout.p99` -> (`checkout`, `p99`); `buy.checkout.p99.9` -> (`buy.checkout`,
+/// `p99.9`); a metric alone -> (`None`, it), lower-cased.
+fn split_step(lhs: &str) -> (Option<String>, String) {
+    let lower = lhs.to_ascii_lowercase();
+    let known = |n: &str| Metric::NAMES.iter().any(|(m, _)| *m == n);
+    if known(&lower) {
+        return (None, lower);
+    }
+    for (i, _) in lhs.match_indices('.') {
+        let rest = lhs[i + 1..].trim().to_ascii_lowercase();
+        if i > 0 && known(&rest) {
+            return (Some(lhs[..i].trim().to_string()), rest);
+        }
+    }
+    (None, lower)
 }
 
 fn parse_latency(s: &str) -> Result<f64, String> {
@@ -265,7 +347,7 @@ pub fn check(thresholds: &[Threshold], s: &Summary) -> Vec<Verdict> {
     thresholds
         .iter()
         .map(|t| {
-            let actual = t.metric.value(s);
+            let actual = t.actual(s);
             Verdict {
                 threshold: t.clone(),
                 actual,

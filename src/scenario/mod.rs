@@ -16,11 +16,13 @@
 //! - `capture`: values taken from a response (JSON Pointer, regex, header).
 //! - `vu`: one virtual user's state and the calls the engine makes per step.
 //! - `rng`: the small random generator behind `{{uuid}}`, `{{random}}`, think times.
+//! - `dry_run`: `--dry-run`'s text, the first iteration of every scenario.
 
 pub mod capture;
 pub mod compile;
 pub mod cookies;
 pub mod data;
+pub mod dry_run;
 pub mod error;
 pub mod file;
 pub mod request;

@@ -128,8 +128,20 @@ impl Vu {
         data: Option<&mut DataCursor>,
         start_ns: u64,
     ) {
+        let scenario = set.pick(&mut self.rng);
+        self.start_scenario(set, scenario, data, start_ns);
+    }
+
+    /// [`Vu::start_iteration`] with the scenario given (`--dry-run` shows each).
+    pub fn start_scenario(
+        &mut self,
+        set: &ScenarioSet,
+        scenario: u16,
+        data: Option<&mut DataCursor>,
+        start_ns: u64,
+    ) {
         self.iteration += 1;
-        self.scenario = set.pick(&mut self.rng);
+        self.scenario = scenario;
         self.step = set.scenarios[self.scenario as usize].steps.start;
         for s in &mut self.slots {
             s.clear();
@@ -223,6 +235,12 @@ impl Vu {
             Next::Step { at_ns }
         };
         Finished { kind, next }
+    }
+
+    /// Moves to step `step` of the current scenario without a response (`--dry-run`
+    /// renders every step so; captured values stay empty).
+    pub fn goto(&mut self, step: u16) {
+        self.step = step;
     }
 
     /// The current value of a slot (for tests and `--dry-run`).
