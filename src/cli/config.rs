@@ -62,6 +62,8 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub out: PathBuf,
     pub keepalive: bool,
+    /// Requests each connection keeps in flight (`--pipeline`; 1: no pipelining).
+    pub pipeline: usize,
     /// Every request, byte for byte, built once.
     pub templates: Arc<[Template]>,
     /// "METHOD URL" of each template, for reports.
@@ -125,6 +127,7 @@ impl RunConfig {
             None => Vec::new(),
         };
         let keepalive = !a.no_keepalive;
+        let pipeline = pipeline(a)?;
         let specs = request_specs(a)?;
         let mut warnings = Vec::new();
         let requests = requests(a, &specs, keepalive, &mut warnings)?;
@@ -142,6 +145,7 @@ impl RunConfig {
             timeout: a.timeout,
             out: a.out.clone().unwrap_or_else(default_run_dir),
             keepalive,
+            pipeline,
             templates: requests.templates.into(),
             target_names: requests.names,
             picker: Arc::new(requests.picker),
@@ -177,7 +181,7 @@ impl RunConfig {
     /// Older runs' files carry the hash of exactly this text: it must not change.
     fn canonical(&self) -> String {
         let p = &self.plan;
-        format!(
+        let text = format!(
             "{:?}|{}|{:?}|{:?}|{:?}|{}|{:?}|{}",
             self.target_names,
             p.connections,
@@ -187,7 +191,12 @@ impl RunConfig {
             self.keepalive,
             p.load,
             p.shard_count
-        )
+        );
+        // Appended only when pipelining, so runs without it keep their hash.
+        match self.pipeline {
+            1 => text,
+            n => format!("{text}|pipeline {n}"),
+        }
     }
 
     /// The run's id unless `--run-id` gave one: the start's UTC date and time and the
@@ -575,4 +584,23 @@ mod tests {
             "[\"GET http://127.0.0.1:9/x\"]|4|None|Some(100)|2s|false|Closed { interval: Some(10ms), rampup: Some(1s), stages: None }|1"
         );
     }
+}
+
+/// Most requests one connection may keep in flight.
+pub const MAX_PIPELINE: usize = 1024;
+
+/// `--pipeline N`: 1 to [`MAX_PIPELINE`], and only with keep-alive.
+fn pipeline(a: &RunArgs) -> Result<usize, ConfigError> {
+    let n = a.pipeline;
+    if n == 0 || n > MAX_PIPELINE {
+        return Err(invalid(format!(
+            "--pipeline {n} is out of range: give 1 (no pipelining) to {MAX_PIPELINE}"
+        )));
+    }
+    if n > 1 && a.no_keepalive {
+        return Err(invalid(format!(
+            "--pipeline {n} needs keep-alive: every request with --no-keepalive asks the server to close, so nothing can follow it; drop one of the two"
+        )));
+    }
+    Ok(n)
 }

@@ -164,6 +164,7 @@ fn run_threads(
             keepalive: cfg.keepalive,
             bind: Arc::clone(&cfg.bind),
             timeout: cfg.timeout,
+            pipeline: cfg.pipeline,
         };
         let wpoll = Poll::new()?;
         wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);

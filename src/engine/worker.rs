@@ -7,9 +7,13 @@
 //! (`open_loop.rs`: every request has an intended start on a fixed schedule; a free
 //! connection takes the oldest due request; latency counts from the intended start).
 //!
-//! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
-//! in start order with one timeout for all, so they form a FIFO queue (`deadlines.rs`),
-//! which also counts the requests in flight; pacing and ramp wake-ups, stage ticks and
+//! With `--pipeline N` a connection carries up to N requests at once: closed loop
+//! fills its pipeline whenever responses end (the new requests leave in one write),
+//! open loop hands a due request to any connection with room.
+//!
+//! Timers come from the poll timeout, never from sleeping: request deadlines are kept
+//! per connection, its oldest request's, in a small heap (`deadlines.rs`), which also
+//! says whether any request is in flight; pacing and ramp wake-ups, stage ticks and
 //! the next open-loop start are the other timers. The poll's timeout has
 //! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
 //! to [`TIMER_GRANULARITY_NS`] late (open loop times its starts finer where it can).
@@ -74,6 +78,8 @@ pub struct Traffic {
     /// Source addresses to spread connections over (`--bind`).
     pub bind: Arc<[std::net::IpAddr]>,
     pub timeout: Duration,
+    /// Requests each connection keeps in flight (`--pipeline`, at least 1).
+    pub pipeline: usize,
 }
 
 /// Where a loop's finished requests go: its chunks of the process's sample log, and
@@ -118,7 +124,7 @@ pub struct Worker<'p> {
     progress: Option<Slot<'p>>,
     rbuf: Box<[u8]>,
     pbuf: Box<[u8]>,
-    /// The requests in flight, by deadline.
+    /// The connections with requests in flight, by their oldest one's deadline.
     deadlines: Deadlines,
     timeout_ns: u64,
     quota: Option<u64>,
@@ -145,10 +151,13 @@ impl<'p> Worker<'p> {
         let Sink { writer, progress } = sink;
         let registry = poll.registry().try_clone()?;
         let connections = plan.loop_connections(l);
-        let conns = (0..connections).map(|i| Conn::new(Token(i))).collect();
+        let depth = traffic.pipeline.max(1);
+        let conns = (0..connections)
+            .map(|i| Conn::new(Token(i), depth))
+            .collect();
         let open = plan.loop_schedule(l).map(|schedule| {
             let max = plan.loop_max_connections(l);
-            OpenLoop::new(schedule, max, connections, &registry, &clock)
+            OpenLoop::new(schedule, max, connections, depth, &registry, &clock)
         });
         let index = plan.global_loop(l);
         Ok(Worker {
@@ -376,26 +385,37 @@ impl<'p> Worker<'p> {
         self.open.as_ref().and_then(OpenLoop::next)
     }
 
-    /// Closed loop: gives connection `i` its next request, now or when pacing allows,
-    /// or closes it when the run (or its stage) is over.
+    /// Closed loop: fills connection `i`'s pipeline (one request without
+    /// `--pipeline`), now or when pacing allows, and writes what it queued in one go;
+    /// or closes the connection when the run (or its stage) is over and nothing is
+    /// outstanding on it.
     fn start_next(&mut self, i: usize, mut now: u64) {
         loop {
             if !self.may_start(now) || !self.closed.active(i) {
-                self.conns[i].close();
-                return;
+                if !self.conns[i].busy() {
+                    self.conns[i].close();
+                }
+                break;
             }
             let c = &self.conns[i];
-            if self.closed.must_wait(i, c.seq, c.req.start, now) {
-                return;
+            if !c.has_room() || self.closed.must_wait(i, c.seq, c.last_start, now) {
+                break;
             }
             let req = ReqInfo {
                 target: self.next_target(),
                 ..ReqInfo::default()
             };
-            match self.launch(i, now, req) {
-                Some(f) => now = f.end,
-                None => return,
+            if let Some(end) = self.launch(i, now, req) {
+                now = end;
             }
+        }
+        let now = self.at(now);
+        let step = {
+            let (conns, mut io) = self.split();
+            conns[i].flush(&mut io, now)
+        };
+        if step == Step::Done {
+            self.after(i, step);
         }
     }
 
@@ -407,30 +427,35 @@ impl<'p> Worker<'p> {
             .pick(n * self.loops as u64 + self.index as u64, &mut self.rng)
     }
 
-    /// Starts one request on connection `i`; if it failed at once, records it and
-    /// returns how it ended.
-    fn launch(&mut self, i: usize, now: u64, req: ReqInfo) -> Option<Finished> {
+    /// Queues one request on connection `i` (the caller flushes it); if it failed at
+    /// once (a connect refused), records what ended and returns a fresh time.
+    fn launch(&mut self, i: usize, now: u64, req: ReqInfo) -> Option<u64> {
         let now = self.at(now);
         if let Some(q) = self.quota.as_mut() {
             *q -= 1;
         }
-        // The queue of deadlines is also the count of requests in flight.
-        self.deadlines.push(i, now + self.timeout_ns);
         let step = {
             let (conns, mut io) = self.split();
             conns[i].begin(&mut io, now, req)
         };
         match step {
-            Step::Done(f) => {
-                self.record(i, f);
-                Some(Finished {
-                    end: self.tick(),
-                    ..f
-                })
+            Step::Done => {
+                self.collect(i);
+                Some(self.tick())
             }
-            // `begin` only connects or writes: it never asks to be called again.
-            Step::Wait | Step::Again | Step::IdleClosed => None,
+            // `begin` only queues or connects: it never asks to be called again.
+            Step::Wait | Step::Again | Step::IdleClosed => {
+                self.rearm(i);
+                None
+            }
         }
+    }
+
+    /// Connection `i`'s deadline: its oldest outstanding request's start plus the
+    /// timeout, or none.
+    fn rearm(&mut self, i: usize) {
+        let oldest = self.conns[i].oldest_start();
+        self.deadlines.set(i, oldest, self.timeout_ns);
     }
 
     /// Open loop: hands due requests to free connections (opening more up to
@@ -449,7 +474,8 @@ impl<'p> Worker<'p> {
             let i = match o.connection(open) {
                 Some(Free::Conn(i)) => i,
                 Some(Free::New) => {
-                    self.conns.push(Conn::new(Token(open)));
+                    let depth = self.traffic.pipeline.max(1);
+                    self.conns.push(Conn::new(Token(open), depth));
                     open
                 }
                 None => break,
@@ -461,11 +487,19 @@ impl<'p> Worker<'p> {
                 scheduled: true,
                 ..ReqInfo::default()
             };
-            if let Some(f) = self.launch(i, now, req) {
-                if let Some(o) = self.open.as_mut() {
-                    o.release(i);
+            match self.launch(i, now, req) {
+                Some(end) => now = end,
+                None => {
+                    let at = self.at(now);
+                    let step = {
+                        let (conns, mut io) = self.split();
+                        conns[i].flush(&mut io, at)
+                    };
+                    if step == Step::Done {
+                        self.collect(i);
+                        now = self.last_tick;
+                    }
                 }
-                now = f.end;
             }
         }
     }
@@ -502,24 +536,34 @@ impl<'p> Worker<'p> {
         match step {
             // (`Again` is handled where readiness is handed over.)
             Step::Wait | Step::Again | Step::IdleClosed => {}
-            Step::Done(f) => {
-                self.record(i, f);
-                match self.open.as_mut() {
-                    Some(o) => {
-                        o.release(i);
-                        self.dispatch(f.end);
-                    }
-                    None => self.start_next(i, f.end),
+            Step::Done => {
+                let end = self.collect(i);
+                match self.open {
+                    Some(_) => self.dispatch(end),
+                    None => self.start_next(i, end),
                 }
             }
         }
     }
 
-    /// Writes the sample of connection `i`'s finished request.
-    fn record(&mut self, i: usize, f: Finished) {
-        self.deadlines.remove(i);
+    /// Records every request that ended on connection `i` (freeing their places for
+    /// open loop), sets its deadline anew, and returns the last one's end.
+    fn collect(&mut self, i: usize) -> u64 {
+        let mut end = self.last_tick;
+        while let Some((info, f)) = self.conns[i].take_ended() {
+            self.record(&info, f);
+            if let Some(o) = self.open.as_mut() {
+                o.release(i);
+            }
+            end = f.end;
+        }
+        self.rearm(i);
+        end
+    }
+
+    /// Writes the sample of a finished request.
+    fn record(&mut self, r: &ReqInfo, f: Finished) {
         self.result.requests += 1;
-        let r = &self.conns[i].req;
         let timing = Timing {
             end: f.end,
             start: r.start,
@@ -551,16 +595,20 @@ impl<'p> Worker<'p> {
             if deadline > now {
                 break;
             }
-            // Only requests in flight are queued (recording one dequeues it), so the
-            // connection is busy; dequeue first all the same, so the loop always ends.
+            // Only connections with requests in flight are queued (`rearm`), so the
+            // connection is busy; dequeue first all the same, so the loop always ends
+            // (`after` queues it again for the requests it still has).
             debug_assert!(self.conns[i].busy());
             self.deadlines.remove(i);
             let at = self.at(now);
-            let step = self.conns[i].on_timeout(at);
+            let step = {
+                let (conns, mut io) = self.split();
+                conns[i].on_timeout(&mut io, at)
+            };
             self.after(i, step);
         }
         while let Some((i, seq)) = self.closed.due(now) {
-            if self.conns[i].seq == seq && !self.conns[i].busy() {
+            if self.conns[i].seq == seq && self.conns[i].has_room() {
                 self.start_next(i, now);
             }
         }
@@ -583,7 +631,7 @@ impl<'p> Worker<'p> {
             .closed
             .stage(now, self.conns.len(), |total| plan.loop_share(total, l));
         for i in started {
-            if !self.conns[i].busy() {
+            if self.conns[i].has_room() {
                 self.start_next(i, now);
             }
         }
@@ -610,10 +658,12 @@ impl<'p> Worker<'p> {
         self.stopped_at.get_or_insert(now);
         self.grace_end = None;
         for i in 0..self.conns.len() {
-            let step = self.conns[i].cancel(now);
-            if let Step::Done(f) = step {
-                self.record(i, f);
+            if self.conns[i].cancel(now) == Step::Done {
+                while let Some((info, f)) = self.conns[i].take_ended() {
+                    self.record(&info, f);
+                }
             }
+            self.deadlines.remove(i);
         }
     }
 }

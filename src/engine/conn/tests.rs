@@ -50,6 +50,8 @@ struct Rig {
     negotiated: Option<Negotiated>,
     conn: Conn,
     now: u64,
+    /// The last request taken from the connection.
+    last: ReqInfo,
 }
 
 impl Rig {
@@ -72,8 +74,9 @@ impl Rig {
             pbuf: vec![0; 64 * 1024],
             stats: ProcessStats::default(),
             negotiated: None,
-            conn: Conn::new(Token(0)),
+            conn: Conn::new(Token(0), 1),
             now: 1_000,
+            last: ReqInfo::default(),
         }
     }
 
@@ -94,9 +97,13 @@ impl Rig {
         f(&mut self.conn, &mut io)
     }
 
+    /// Begins a request and writes it, as the worker does.
     fn begin(&mut self) -> Step {
         let now = self.now;
-        self.with_io(|c, io| c.begin(io, now, ReqInfo::default()))
+        match self.with_io(|c, io| c.begin(io, now, ReqInfo::default())) {
+            Step::Wait => self.with_io(|c, io| c.flush(io, now)),
+            step => step,
+        }
     }
 
     fn accept(&self) -> PeerStream {
@@ -149,7 +156,8 @@ impl Rig {
 
     fn timeout(&mut self) -> Step {
         self.now += 100;
-        self.conn.on_timeout(self.now)
+        let now = self.now;
+        self.with_io(|c, io| c.on_timeout(io, now))
     }
 
     /// Connects, and returns the peer with the request read.
@@ -168,10 +176,32 @@ fn read_request(peer: &mut PeerStream, len: usize) -> Vec<u8> {
     got
 }
 
-fn done(step: Step) -> Finished {
-    match step {
-        Step::Done(f) => f,
-        other => panic!("expected a finished request, got {other:?}"),
+impl Rig {
+    /// The request ended by `step`, taken from the connection (its identity is then
+    /// [`Rig::req`]).
+    fn take(&mut self, step: Step) -> Finished {
+        assert_eq!(step, Step::Done, "expected a finished request");
+        let (info, f) = self.conn.take_ended().expect("an ended request");
+        self.last = info;
+        f
+    }
+
+    fn until_done(&mut self) -> Finished {
+        let step = self.until_step();
+        self.take(step)
+    }
+
+    fn timeout_done(&mut self) -> Finished {
+        let step = self.timeout();
+        self.take(step)
+    }
+
+    /// The oldest request the connection holds, else the last one taken.
+    fn req(&self) -> ReqInfo {
+        match self.conn.pipe.is_empty() {
+            true => self.last,
+            false => self.conn.pipe.get(0).info,
+        }
     }
 }
 
@@ -186,12 +216,12 @@ fn connect_send_and_frame_with_the_times_given() {
     // request goes out at once.
     assert_eq!(r.event(), Step::Wait);
     assert_eq!(r.conn.state().name(), "reading");
-    assert_eq!((r.conn.req.new_conn, r.conn.req.connect_ns), (true, 100));
+    assert_eq!((r.req().new_conn, r.req().connect_ns), (true, 100));
     assert_eq!(r.stats.connects, 1);
     let got = read_request(&mut peer, r.targets[0].bytes.len());
     assert_eq!(got, &*r.targets[0].bytes);
     peer.write_all(OK).unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!(
         f,
         Finished {
@@ -201,7 +231,7 @@ fn connect_send_and_frame_with_the_times_given() {
             bytes: OK.len() as u64
         }
     );
-    assert_eq!((r.conn.req.start, r.conn.req.first_byte), (1_000, r.now));
+    assert_eq!((r.req().start, r.req().first_byte), (1_000, r.now));
     assert_eq!(r.conn.state().name(), "idle");
     assert!(!r.conn.busy());
 
@@ -209,10 +239,10 @@ fn connect_send_and_frame_with_the_times_given() {
     r.now = 50_000;
     assert_eq!(r.begin(), Step::Wait);
     assert_eq!(r.conn.state().name(), "reading");
-    assert!(!r.conn.req.new_conn);
+    assert!(!r.req().new_conn);
     read_request(&mut peer, r.targets[0].bytes.len());
     peer.write_all(OK).unwrap();
-    assert_eq!(done(r.until_step()).status, 200);
+    assert_eq!(r.until_done().status, 200);
     assert_eq!(r.stats.connects, 1);
 }
 
@@ -223,8 +253,8 @@ fn connect_refused() {
     r.listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let f = match r.begin() {
         // The kernel may refuse a loopback connect at once, or at the first event.
-        Step::Wait => done(r.until_step()),
-        step => done(step),
+        Step::Wait => r.until_done(),
+        step => r.take(step),
     };
     assert_eq!(
         (f.error, f.status, f.bytes),
@@ -258,11 +288,13 @@ fn stuck_writing() -> (Rig, PeerStream) {
 #[test]
 fn partial_writes_resume_as_the_peer_reads() {
     let (mut r, peer) = stuck_writing();
-    let State::Writing { written, .. } = r.conn.state() else {
-        unreachable!()
-    };
+    assert_eq!(r.conn.state().name(), "writing");
+    let (sent, written) = r.conn.pipe.cursor();
     let len = r.targets[0].bytes.len();
-    assert!(*written > 0 && *written < len, "{written} of {len}");
+    assert!(
+        sent == 0 && written > 0 && written < len,
+        "{written} of {len}"
+    );
     // The peer reads only now; every writable edge moves the request on.
     let reader = std::thread::spawn(move || {
         let mut peer = peer;
@@ -271,7 +303,7 @@ fn partial_writes_resume_as_the_peer_reads() {
         (peer, got)
     });
     r.until_state("reading");
-    let f = done(r.until_step());
+    let f = r.until_done();
     let (_peer, got) = reader.join().unwrap();
     assert_eq!(got, &*r.targets[0].bytes, "every byte, in order");
     assert_eq!((f.status, f.error), (200, ErrorKind::None));
@@ -285,8 +317,8 @@ fn split_once(r: &mut Rig, peer: &mut PeerStream, response: &[u8], at: usize) ->
     assert_eq!(r.event(), Step::Wait, "split at {at}: half a response");
     let first = r.now;
     peer.write_all(&response[at..]).unwrap();
-    let f = done(r.until_step());
-    assert_eq!(r.conn.req.first_byte, first, "split at {at}");
+    let f = r.until_done();
+    assert_eq!(r.req().first_byte, first, "split at {at}");
     assert_eq!(r.conn.state().name(), "idle", "split at {at}");
     f
 }
@@ -297,7 +329,7 @@ fn responses_split_at_every_byte() {
         let mut r = Rig::new();
         let mut peer = r.connected();
         peer.write_all(response).unwrap();
-        let whole = done(r.until_step());
+        let whole = r.until_done();
         assert_eq!((whole.status, whole.error), (status, ErrorKind::None));
         for at in 1..response.len() {
             let f = split_once(&mut r, &mut peer, response, at);
@@ -321,7 +353,7 @@ fn server_closes_while_connecting() {
     // The kernel completed the handshake; the listener goes away before accepting,
     // which resets the connection.
     r.listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status), (ErrorKind::Reset, 0));
     assert_eq!(r.conn.state().name(), "closed");
 }
@@ -331,7 +363,7 @@ fn server_closes_while_writing() {
     let (mut r, peer) = stuck_writing();
     // Closing with unread data resets the connection.
     drop(peer);
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Reset, 0, 0));
     assert_eq!(r.conn.state().name(), "closed");
 }
@@ -350,7 +382,7 @@ fn server_closes_mid_head_and_mid_body() {
         let mut peer = r.connected();
         peer.write_all(sent).unwrap();
         peer.shutdown(Shutdown::Write).unwrap();
-        let f = done(r.until_step());
+        let f = r.until_done();
         assert_eq!(
             (f.status, f.error, f.end),
             (status, kind, r.now),
@@ -366,7 +398,7 @@ fn server_closes_before_any_response_byte() {
     let mut r = Rig::new();
     let peer = r.connected();
     peer.shutdown(Shutdown::Write).unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status), (ErrorKind::ClosedBeforeResponse, 0));
     assert_eq!(r.stats.retries, 0);
 }
@@ -376,7 +408,7 @@ fn reused_connection_closed_under_a_request_is_retried_once() {
     let mut r = Rig::new();
     let mut peer = r.connected();
     peer.write_all(OK).unwrap();
-    done(r.until_step());
+    r.until_done();
     // The server closes the idle connection just as the next request goes out.
     drop(peer);
     assert_eq!(r.begin(), Step::Wait);
@@ -388,11 +420,11 @@ fn reused_connection_closed_under_a_request_is_retried_once() {
         }
     };
     assert_eq!(r.stats.retries, 1);
-    assert!(r.conn.req.retried && r.conn.req.new_conn);
+    assert!(r.req().retried && r.req().new_conn);
     r.until_state("reading");
     read_request(&mut peer, r.targets[0].bytes.len());
     peer.write_all(OK).unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.status, f.error), (200, ErrorKind::None));
 }
 
@@ -401,7 +433,7 @@ fn server_closes_an_idle_connection() {
     let mut r = Rig::new();
     let mut peer = r.connected();
     peer.write_all(OK).unwrap();
-    done(r.until_step());
+    r.until_done();
     drop(peer);
     assert_eq!(r.until_step(), Step::IdleClosed);
     assert_eq!(r.conn.state().name(), "closed");
@@ -416,7 +448,7 @@ fn timeouts_in_each_state() {
     // Connecting: the timeout comes before the connect is seen to complete.
     let mut r = Rig::new();
     assert_eq!(r.begin(), Step::Wait);
-    let f = done(r.timeout());
+    let f = r.timeout_done();
     assert_eq!(
         (f.error, f.status, f.end),
         (ErrorKind::ConnectTimeout, 0, r.now)
@@ -425,7 +457,7 @@ fn timeouts_in_each_state() {
 
     // Writing.
     let (mut r, _peer) = stuck_writing();
-    let f = done(r.timeout());
+    let f = r.timeout_done();
     assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Timeout, 0, 0));
     assert_eq!(r.conn.state().name(), "closed");
 
@@ -438,7 +470,7 @@ fn timeouts_in_each_state() {
         let mut peer = r.connected();
         peer.write_all(sent).unwrap();
         assert_eq!(r.event(), Step::Wait);
-        let f = done(r.timeout());
+        let f = r.timeout_done();
         let bytes = sent.len() as u64;
         assert_eq!(
             (f.error, f.status, f.bytes),
@@ -452,7 +484,7 @@ fn timeouts_in_each_state() {
     let mut r = Rig::new();
     let mut peer = r.connected();
     peer.write_all(OK).unwrap();
-    done(r.until_step());
+    r.until_done();
     assert_eq!(r.timeout(), Step::Wait);
     assert_eq!(r.conn.state().name(), "idle");
     r.conn.close();
@@ -466,7 +498,8 @@ fn cancel_ends_the_outstanding_request() {
     let mut peer = r.connected();
     peer.write_all(&OK[..20]).unwrap();
     assert_eq!(r.event(), Step::Wait);
-    let f = done(r.conn.cancel(7_777));
+    let step = r.conn.cancel(7_777);
+    let f = r.take(step);
     assert_eq!((f.error, f.end, f.bytes), (ErrorKind::Cancelled, 7_777, 20));
     assert_eq!(r.conn.state().name(), "closed");
     assert_eq!(r.conn.cancel(8_888), Step::Wait, "nothing left to cancel");
@@ -521,12 +554,12 @@ fn tls_handshake_then_a_response_split_in_records() {
         let _ = tls.read(&mut b);
     });
     assert_eq!(r.begin(), Step::Wait);
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!(
         (f.status, f.error, f.bytes),
         (200, ErrorKind::None, OK.len() as u64)
     );
-    let req = r.conn.req.info;
+    let req = r.req();
     assert!(req.new_conn && !req.tls_resumed);
     // Connect, handshake and response each end at a later made-up time: the
     // handshake's end is stamped after its processing, at a fresh time, even when it
@@ -556,7 +589,7 @@ fn tls_peer_hanging_up_mid_handshake() {
         peer.read_exact(&mut record).unwrap();
     });
     assert_eq!(r.begin(), Step::Wait);
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status), (ErrorKind::TlsHandshake, 0));
     assert_eq!(r.conn.state().name(), "closed");
     let reasons = r.tls.as_ref().unwrap().reasons.all();
@@ -579,7 +612,7 @@ fn tls_handshake_timeout() {
     });
     assert_eq!(r.begin(), Step::Wait);
     r.until_state("handshaking");
-    let f = done(r.timeout());
+    let f = r.timeout_done();
     assert_eq!((f.error, f.status, f.end), (ErrorKind::Timeout, 0, r.now));
     assert_eq!(r.conn.state().name(), "closed");
     server.join().unwrap();
