@@ -31,7 +31,8 @@
 //! each outstanding request either fails or is sent again once on a new connection
 //! (RFC 9112 section 9.3.2): only if no byte of its response arrived, and it is GET,
 //! HEAD or OPTIONS or none of it was written. The oldest one, the one the server was
-//! answering, fails with the connection's error unless the socket had carried a
+//! answering, fails with the connection's error (a clean close: unanswered when
+//! pipelining, closed before response without) unless the socket had carried a
 //! response before (the server closed an idle keep-alive connection as we wrote,
 //! which is not its failure: clients from browsers to curl send again); the ones
 //! behind it fail as [`ErrorKind::Unanswered`].
@@ -619,7 +620,13 @@ impl Conn {
     /// The peer ended the stream while responses were expected.
     fn on_eof(&mut self, io: &mut Io<'_>, now: u64, open: Open) -> Next {
         if self.parser.is_idle() {
-            return self.lost(io, now, open, ErrorKind::ClosedBeforeResponse);
+            // Pipelining, a clean close leaves every request it cut off alike:
+            // unanswered, the oldest included.
+            let kind = match self.pipe.depth() {
+                1 => ErrorKind::ClosedBeforeResponse,
+                _ => ErrorKind::Unanswered,
+            };
+            return self.lost(io, now, open, kind);
         }
         let status = self.parser.status();
         let bytes = self.parser.bytes_so_far();

@@ -4,7 +4,7 @@
 //! order they started (responses come in order, `--pipeline` or not), so the next of a
 //! connection's requests to time out is always its oldest one. The queue therefore
 //! holds one entry per connection with requests in flight, keyed by its oldest
-//! request's deadline: an indexed binary min-heap over connection indices, 24 bytes per
+//! request's deadline: an indexed binary min-heap over connection indices, 20 bytes per
 //! connection whatever the pipeline depth, the rate or the timeout. (A plain queue of
 //! (deadline, connection) entries, popped only when a deadline passes, held every
 //! request of the last `--timeout` seconds: 24 MB at 150,000 requests/s with the 10 s
