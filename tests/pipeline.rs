@@ -189,3 +189,179 @@ fn issue15_connection_close_mid_pipeline_from_barrage_serve() {
         .unwrap();
     assert!(resent > 0, "{stdout}");
 }
+
+/// nginx with an access log and `keepalive_requests 7`: it answers 7 requests on a
+/// connection, the 7th with `Connection: close`, and drops what was pipelined behind.
+struct Nginx {
+    child: Child,
+    http: u16,
+    https: u16,
+    dir: PathBuf,
+    ca: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Nginx {
+    fn start(name: &str) -> Option<Nginx> {
+        let Some(bin) = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+        else {
+            if std::env::var_os("BARRAGE_REQUIRE_NGINX").is_some() {
+                panic!("nginx is not installed: run scripts/test.sh, which installs it");
+            }
+            eprintln!("SKIPPED: nginx is not installed (scripts/test.sh installs it)");
+            return None;
+        };
+        let dir = scratch(&format!("pipeline-nginx-{name}"));
+        let pki = make_pki(&dir);
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let (http, https) = (free_port(), free_port());
+        let d = dir.display();
+        let conf = format!(
+            r#"
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format bare "$status";
+    access_log {d}/access.log bare;
+    keepalive_requests 7;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    default_type text/plain;
+    server {{
+        listen 127.0.0.1:{http};
+        location / {{ return 200 "ok\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{https} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{ return 200 "ok\n"; }}
+    }}
+}}
+"#,
+            cert = pki.cert.display(),
+            key = pki.key.display(),
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(bin)
+            .args(["-p", p(&dir), "-c", p(&conf_path), "-e"])
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx");
+        let n = Nginx {
+            child,
+            http,
+            https,
+            dir,
+            ca: pki.ca.clone(),
+        };
+        wait_for("nginx to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", n.http)).ok().map(|_| ())
+        });
+        Some(n)
+    }
+
+    /// Requests nginx has logged so far (it writes each line as the request ends).
+    fn logged(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        nix_kill(self.child.id(), libc::SIGTERM);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// At each depth: every row nginx answered is in its access log once, and every other
+/// row is a request it cut off (sent again once, then unanswered): rows = answered +
+/// failures, exactly.
+fn counts_match_nginx(n: &Nginx, url: &str, tls: bool) {
+    for depth in ["1", "2", "16", "64"] {
+        let before = n.logged();
+        let mut args = vec![
+            url, "-p", "1", "-t", "2", "-c", "4", "-n", "3000", "--pipeline", depth, "--columns",
+            "error",
+        ];
+        if tls {
+            args.extend(["--cacert", p(&n.ca)]);
+        }
+        let dir = n.dir.join(format!("run-{tls}-{depth}"));
+        let out = run_in(&args, &dir);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        let rows = read_csv(&dir.join("results.csv"));
+        // nginx logs a request as it finishes it, before the close barrage waits for.
+        let logged = n.logged() - before;
+        let ok = rows.iter().filter(|r| r.status == 200).count();
+        let cut = rows
+            .iter()
+            .filter(|r| r.status == 0 && r.extra[0] == "unanswered (pipeline cut)")
+            .count();
+        assert_eq!(rows.len(), 3000, "depth {depth}: {stdout}");
+        assert_eq!(
+            ok, logged,
+            "depth {depth}: rows answered = nginx's log\n{stdout}"
+        );
+        assert_eq!(
+            ok + cut,
+            rows.len(),
+            "depth {depth}: the rest unanswered\n{stdout}"
+        );
+        if depth == "1" {
+            assert_eq!(cut, 0, "nothing to cut without pipelining");
+        } else {
+            assert!(
+                stdout.contains(&format!("pipeline     {depth} requests")),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn issue15_nginx_keepalive_requests_7_http_counts_match_at_every_depth() {
+    let Some(n) = Nginx::start("http") else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}/", n.http);
+    counts_match_nginx(&n, &url, false);
+}
+
+#[test]
+fn issue15_nginx_keepalive_requests_7_https_counts_match_at_every_depth() {
+    let Some(n) = Nginx::start("https") else {
+        return;
+    };
+    let url = format!("https://localhost:{}/", n.https);
+    counts_match_nginx(&n, &url, true);
+}
