@@ -283,3 +283,83 @@ impl Pipeline {
         again
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(target: u16) -> ReqInfo {
+        ReqInfo {
+            target,
+            ..ReqInfo::default()
+        }
+    }
+
+    fn ok(end: u64) -> Finished {
+        Finished {
+            end,
+            status: 200,
+            error: ErrorKind::None,
+            bytes: 1,
+        }
+    }
+
+    #[test]
+    fn requests_are_written_answered_and_collected_in_order_around_the_ring() {
+        let mut p = Pipeline::new(3);
+        let len = |_: &InFlight| 10;
+        for round in 0..5u16 {
+            for t in 0..3 {
+                assert!(p.push(info(round * 3 + t), true, false).is_some());
+            }
+            assert!(p.push(info(99), true, false).is_none(), "full");
+            // 25 bytes: the first two requests and half the third, stamped at 7.
+            p.advance(25, 7, len);
+            assert_eq!(p.cursor(), (2, 5));
+            assert!(p.unwritten());
+            p.advance(5, 8, len);
+            assert!(!p.unwritten());
+            assert_eq!(
+                (0..3).map(|k| p.get(k).info.start).collect::<Vec<_>>(),
+                [7, 7, 7],
+                "each start is when its first byte went"
+            );
+            p.end_front(ok(1));
+            p.end_front(ok(2));
+            assert_eq!((p.ended(), p.outstanding()), (2, 1));
+            assert_eq!(
+                p.pop_ended().map(|(i, f)| (i.target, f.end)),
+                Some((round * 3, 1))
+            );
+            assert_eq!(p.pop_ended().map(|(i, _)| i.target), Some(round * 3 + 1));
+            assert!(p.pop_ended().is_none());
+            p.end_front(ok(3));
+            assert_eq!(p.pop_ended().map(|(i, _)| i.target), Some(round * 3 + 2));
+            assert!(p.is_empty());
+        }
+    }
+
+    #[test]
+    fn settling_a_lost_connection_ends_some_and_keeps_the_rest_in_order() {
+        let mut p = Pipeline::new(5);
+        for t in 0..5 {
+            p.push(info(t), false, false);
+        }
+        p.advance(100, 1, |_| 20);
+        p.end_front(ok(1));
+        // 1 and 3 end (failed), 2 and 4 go again.
+        let again = p.settle(|i, r| {
+            (r.info.target % 2 == 1).then_some(Finished {
+                error: ErrorKind::Unanswered,
+                ..ok(i as u64)
+            })
+        });
+        assert_eq!(again, 2);
+        let ended: Vec<u16> = std::iter::from_fn(|| p.pop_ended().map(|(i, _)| i.target)).collect();
+        assert_eq!(ended, [0, 1, 3]);
+        assert_eq!(p.outstanding(), 2);
+        assert_eq!((p.get(0).info.target, p.get(1).info.target), (2, 4));
+        assert_eq!(p.cursor(), (0, 0), "written again from their first byte");
+        assert!(p.unwritten());
+    }
+}

@@ -617,3 +617,203 @@ fn tls_handshake_timeout() {
     assert_eq!(r.conn.state().name(), "closed");
     server.join().unwrap();
 }
+
+// ---- Pipelining (issue 15) ----
+
+const HEAD_OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+const NO_CONTENT: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+const CONTINUE_OK: &[u8] =
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+const NOT_MODIFIED: &[u8] = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n";
+
+impl Rig {
+    /// A rig whose connection carries up to `depth` requests, with GET (target 0) and
+    /// HEAD (target 1).
+    fn pipelined(depth: usize) -> Rig {
+        let mut r = Rig::new();
+        r.targets.push(template("HEAD", b""));
+        r.conn = Conn::new(Token(0), depth);
+        r
+    }
+
+    /// Queues requests for `targets` (without writing), then writes them.
+    fn begin_all(&mut self, targets: &[u16]) -> Step {
+        let now = self.now;
+        for &target in targets {
+            let req = ReqInfo {
+                target,
+                ..ReqInfo::default()
+            };
+            assert_eq!(self.with_io(|c, io| c.begin(io, now, req)), Step::Wait);
+        }
+        self.with_io(|c, io| c.flush(io, now))
+    }
+
+    /// Every request that ended, oldest first.
+    fn take_all(&mut self) -> Vec<Finished> {
+        std::iter::from_fn(|| self.conn.take_ended().map(|(_, f)| f)).collect()
+    }
+}
+
+#[test]
+fn a_full_pipeline_leaves_in_one_write_and_ends_in_order() {
+    let mut r = Rig::pipelined(5);
+    // GET, HEAD, GET (204), GET (100 then 200), GET (304): bodiless answers mid-pipeline.
+    let targets = [0, 1, 0, 0, 0];
+    assert_eq!(r.begin_all(&targets), Step::Wait);
+    assert!(!r.conn.has_room());
+    let mut peer = r.accept();
+    // The connect completes and every queued request goes out at once.
+    r.until_state("reading");
+    let want: Vec<u8> = targets
+        .iter()
+        .flat_map(|&t| r.targets[t as usize].bytes.to_vec())
+        .collect();
+    assert_eq!(read_request(&mut peer, want.len()), want);
+    let answers = [OK, HEAD_OK, NO_CONTENT, CONTINUE_OK, NOT_MODIFIED];
+    let all = answers.concat();
+    peer.write_all(&all).unwrap();
+    assert_eq!(r.until_step(), Step::Done);
+    let ended = r.take_all();
+    let got: Vec<(u16, u64)> = ended.iter().map(|f| (f.status, f.bytes)).collect();
+    let want: Vec<(u16, u64)> = [200, 200, 204, 200, 304]
+        .into_iter()
+        .zip(answers.iter().map(|a| a.len() as u64))
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        ended
+            .iter()
+            .all(|f| f.error == ErrorKind::None && f.end == r.now)
+    );
+    assert_eq!(r.conn.state().name(), "idle");
+    assert_eq!(r.stats.connects, 1);
+
+    // On the open connection, the same pipeline split at every byte frames the same
+    // (no Nagle delay between the two parts).
+    peer.set_nodelay(true).unwrap();
+    for at in 1..all.len() {
+        assert_eq!(r.begin_all(&targets), Step::Wait, "split at {at}");
+        assert_eq!(r.conn.state().name(), "reading");
+        read_request(&mut peer, want.len());
+        peer.write_all(&all[..at]).unwrap();
+        // One event for the first part (it may end some responses), then the rest.
+        r.event();
+        let mut ended = r.take_all();
+        peer.write_all(&all[at..]).unwrap();
+        while ended.len() < 5 {
+            assert_eq!(r.until_step(), Step::Done, "split at {at}");
+            ended.extend(r.take_all());
+        }
+        let statuses: Vec<u16> = ended.iter().map(|f| f.status).collect();
+        assert_eq!(statuses, [200, 200, 204, 200, 304], "split at {at}");
+        assert_eq!(r.conn.state().name(), "idle", "split at {at}");
+    }
+    assert_eq!(r.stats.connects, 1);
+}
+
+#[test]
+fn a_request_begun_while_others_are_answered_joins_the_pipeline() {
+    let mut r = Rig::pipelined(2);
+    let mut peer = r.connected();
+    // One outstanding; a second joins it at a later time and is written at once.
+    r.now = 5_000;
+    assert_eq!(r.begin_all(&[1]), Step::Wait);
+    assert_eq!(r.conn.state().name(), "reading");
+    read_request(&mut peer, r.targets[1].bytes.len());
+    assert_eq!(r.conn.pipe.get(1).info.start, 5_000, "stamped when written");
+    peer.write_all(&[OK, HEAD_OK].concat()).unwrap();
+    assert_eq!(r.until_step(), Step::Done);
+    let ended = r.take_all();
+    assert_eq!(ended.len(), 2);
+    assert_eq!(ended[1].bytes, HEAD_OK.len() as u64, "the HEAD has no body");
+}
+
+#[test]
+fn a_response_before_the_request_is_written_ends_it_and_the_connection() {
+    let (mut r, mut peer) = stuck_writing();
+    // The server answers the 1 MiB POST it has not read, and keeps its socket open.
+    peer.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let f = r.until_done();
+    assert_eq!((f.status, f.error), (413, ErrorKind::None));
+    assert_eq!(
+        r.conn.state().name(),
+        "closed",
+        "the rest of it is never written"
+    );
+    assert!(!r.conn.busy());
+}
+
+#[test]
+fn connection_close_mid_pipeline_resends_the_gets_behind_once() {
+    let mut r = Rig::pipelined(3);
+    assert_eq!(r.begin_all(&[0, 0, 0]), Step::Wait);
+    let mut peer = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer, 3 * r.targets[0].bytes.len());
+    let starts: Vec<u64> = (1..3).map(|k| r.conn.pipe.get(k).info.start).collect();
+    peer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+        .unwrap();
+    // The close-marked answer ends the first; the other two go again, on a new
+    // connection, keeping their start.
+    assert_eq!(r.until_step(), Step::Done);
+    assert_eq!(r.take_all().len(), 1);
+    assert_eq!(r.conn.state().name(), "connecting");
+    assert_eq!(r.stats.retries, 2);
+    assert!((0..2).all(|k| r.conn.pipe.get(k).info.retried));
+    let again: Vec<u64> = (0..2).map(|k| r.conn.pipe.get(k).info.start).collect();
+    assert_eq!(again, starts, "latency counts from the first attempt");
+    assert!(r.conn.pipe.get(0).info.new_conn);
+    let mut peer2 = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer2, 2 * r.targets[0].bytes.len());
+    // This one closes at once: requests already sent again are not sent a third time.
+    drop(peer2);
+    assert_eq!(r.until_step(), Step::Done);
+    let ended = r.take_all();
+    let kinds: Vec<ErrorKind> = ended.iter().map(|f| f.error).collect();
+    assert_eq!(kinds, [ErrorKind::Unanswered, ErrorKind::Unanswered]);
+    assert_eq!(r.conn.state().name(), "closed");
+    drop(peer);
+}
+
+#[test]
+fn the_oldest_times_out_alone_and_the_get_behind_it_goes_again() {
+    let mut r = Rig::pipelined(2);
+    assert_eq!(r.begin_all(&[0, 0]), Step::Wait);
+    let mut peer = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer, 2 * r.targets[0].bytes.len());
+    peer.write_all(&OK[..10]).unwrap();
+    assert_eq!(r.event(), Step::Wait);
+    assert_eq!(r.conn.oldest_start(), Some(1_000));
+    let f = r.timeout_done();
+    assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Timeout, 0, 10));
+    assert!(r.conn.take_ended().is_none(), "only the oldest timed out");
+    assert_eq!(r.conn.state().name(), "connecting");
+    assert_eq!(r.stats.retries, 1);
+    let mut peer2 = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer2, r.targets[0].bytes.len());
+    peer2.write_all(OK).unwrap();
+    let f = r.until_done();
+    assert_eq!((f.status, f.error), (200, ErrorKind::None));
+    assert!(r.req().retried && r.req().new_conn);
+}
+
+#[test]
+fn cancel_ends_every_request_in_flight() {
+    let mut r = Rig::pipelined(3);
+    assert_eq!(r.begin_all(&[0, 0, 0]), Step::Wait);
+    let _peer = r.accept();
+    r.until_state("reading");
+    assert_eq!(r.conn.cancel(9_999), Step::Done);
+    let ended = r.take_all();
+    assert_eq!(ended.len(), 3);
+    assert!(
+        ended
+            .iter()
+            .all(|f| f.error == ErrorKind::Cancelled && f.end == 9_999)
+    );
+}
