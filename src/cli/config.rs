@@ -549,6 +549,25 @@ fn default_run_dir() -> PathBuf {
         .expect("an unused name")
 }
 
+/// Most requests one connection may keep in flight.
+pub const MAX_PIPELINE: usize = 1024;
+
+/// `--pipeline N`: 1 to [`MAX_PIPELINE`], and only with keep-alive.
+fn pipeline(a: &RunArgs) -> Result<usize, ConfigError> {
+    let n = a.pipeline;
+    if n == 0 || n > MAX_PIPELINE {
+        return Err(invalid(format!(
+            "--pipeline {n} is out of range: give 1 (no pipelining) to {MAX_PIPELINE}"
+        )));
+    }
+    if n > 1 && a.no_keepalive {
+        return Err(invalid(format!(
+            "--pipeline {n} needs keep-alive: every request with --no-keepalive asks the server to close, so nothing can follow it; drop one of the two"
+        )));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,23 +603,31 @@ mod tests {
             "[\"GET http://127.0.0.1:9/x\"]|4|None|Some(100)|2s|false|Closed { interval: Some(10ms), rampup: Some(1s), stages: None }|1"
         );
     }
-}
 
-/// Most requests one connection may keep in flight.
-pub const MAX_PIPELINE: usize = 1024;
-
-/// `--pipeline N`: 1 to [`MAX_PIPELINE`], and only with keep-alive.
-fn pipeline(a: &RunArgs) -> Result<usize, ConfigError> {
-    let n = a.pipeline;
-    if n == 0 || n > MAX_PIPELINE {
-        return Err(invalid(format!(
-            "--pipeline {n} is out of range: give 1 (no pipelining) to {MAX_PIPELINE}"
-        )));
+    /// Issue 15: --pipeline is checked, and enters the hash only when used.
+    #[test]
+    fn pipeline_depth_is_checked_and_hashed_only_when_used() {
+        let base = [
+            "http://127.0.0.1:9/", "-c", "8", "-d", "3s", "-p", "2", "-t", "1",
+        ];
+        let one = config(&base);
+        assert_eq!(one.pipeline, 1);
+        let mut flags = base.to_vec();
+        flags.extend(["--pipeline", "16"]);
+        let deep = config(&flags);
+        assert_eq!(deep.pipeline, 16);
+        assert_eq!(deep.canonical(), format!("{}|pipeline 16", one.canonical()));
+        let err = |extra: &[&str]| {
+            let mut argv = vec!["barrage", "run", "-o", "/nonexistent/barrage-test"];
+            argv.extend_from_slice(&base);
+            argv.extend_from_slice(extra);
+            let Command::Run(a) = Cli::parse_from(argv).command else {
+                panic!("not a run");
+            };
+            RunConfig::from_args(&a).unwrap_err().to_string()
+        };
+        assert!(err(&["--pipeline", "0"]).contains("out of range"));
+        assert!(err(&["--pipeline", "1025"]).contains("out of range"));
+        assert!(err(&["--pipeline", "2", "--no-keepalive"]).contains("needs keep-alive"));
     }
-    if n > 1 && a.no_keepalive {
-        return Err(invalid(format!(
-            "--pipeline {n} needs keep-alive: every request with --no-keepalive asks the server to close, so nothing can follow it; drop one of the two"
-        )));
-    }
-    Ok(n)
 }
