@@ -365,3 +365,39 @@ fn issue15_nginx_keepalive_requests_7_https_counts_match_at_every_depth() {
     let url = format!("https://localhost:{}/", n.https);
     counts_match_nginx(&n, &url, true);
 }
+
+/// Open loop: a due request joins the pipeline of a busy connection (the server takes
+/// 4 ms a request, 250/s, for 400/s on one connection), its latency counted from its
+/// intended start; rows + unsent = the schedule, and the server answered every row.
+#[test]
+fn issue15_open_loop_requests_join_the_pipeline_of_a_busy_connection() {
+    let s = Server::start(&[]);
+    let dir = scratch("pipeline-open-loop");
+    let url = s.url("/?delay=4ms");
+    let (out, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "--max-connections", "1", "-R", "400", "-d",
+            "1s", "--pipeline", "8", "--columns", "start",
+        ],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    let (requests, connections) = s.stop();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let unsent = summary["schedule"]["unsent"].as_u64().unwrap();
+    assert_eq!(summary["connections"]["pipeline"], 8, "{summary}");
+    assert_eq!(rows.len() as u64 + unsent, 400, "{stdout}");
+    assert_eq!(requests, rows.len() as u64, "the server answered every row");
+    assert_eq!(connections, 1);
+    assert!(rows.iter().all(|r| r.status == 200), "{stdout}");
+    // On the one connection, requests started before the one ahead had ended.
+    let joined = rows
+        .windows(2)
+        .filter(|w| w[1].extra[0].parse::<f64>().unwrap() < w[0].elapsed)
+        .count();
+    assert!(
+        joined > 100,
+        "{joined} requests joined a pipeline\n{stdout}"
+    );
+}
