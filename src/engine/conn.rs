@@ -345,7 +345,14 @@ impl Conn {
                     state => (state, step),
                 }
             }
-            State::Reading { open } if into => c.read_response(io, now, open, ready.closed),
+            State::Reading { open } if into => {
+                match c.read_response(io, now, open, ready.closed) {
+                    // TLS has something to say (what it read asked for an answer):
+                    // flush it now, as no writable edge may come.
+                    (State::Writing { open }, step) if step != Step::Again => c.send(io, now, open),
+                    next => next,
+                }
+            }
             State::Idle { mut open } if into => {
                 if open.transport.still_idle(io.rbuf, io.pbuf) {
                     return (State::Idle { open }, Step::Wait);
@@ -492,7 +499,7 @@ impl Conn {
 
     /// The state of an open connection by what it carries.
     fn open_state(&self, open: Open) -> State {
-        if self.pipe.unwritten() {
+        if self.pipe.unwritten() || open.transport.wants_write() {
             State::Writing { open }
         } else if self.busy() {
             State::Reading { open }

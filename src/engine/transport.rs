@@ -116,6 +116,15 @@ impl Transport {
         }
     }
 
+    /// TLS has bytes queued for the socket (records of requests a full socket did not
+    /// take, or its own messages).
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(_, tls) => tls.wants_write(),
+        }
+    }
+
     /// TLS: writes what rustls has queued; `Sent::Took(0)` once all of it is out. A
     /// plain socket queues nothing.
     pub fn flush(&mut self) -> Sent {
