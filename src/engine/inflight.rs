@@ -47,7 +47,7 @@ pub struct InFlight {
     pub stamp_start: bool,
 }
 
-/// The sample encoder and the pacing read the request's timing as `conn.req.start`.
+/// Tests and the connection read a request's timing through it (`r.start`).
 impl Deref for InFlight {
     type Target = ReqInfo;
     fn deref(&self) -> &ReqInfo {

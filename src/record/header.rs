@@ -38,7 +38,8 @@ pub struct ProcessStats {
     /// Keep-alive connections the server closed while idle (reconnected, no error).
     pub idle_closes: u64,
     /// Requests retried on a fresh connection because a reused one was closed
-    /// before any response byte.
+    /// before any response byte (or, pipelining, cut off unanswered): idempotent
+    /// ones or ones not yet written, once each.
     pub retries: u64,
     pub tls_full: u64,
     pub tls_resumed: u64,

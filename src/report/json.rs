@@ -183,7 +183,9 @@ pub struct Connections {
     pub opened: u64,
     /// Keep-alive connections the server closed while idle.
     pub closed_idle: u64,
-    /// Requests re-sent after such a close.
+    /// Requests sent again on a new connection: after such a close, or cut off
+    /// unanswered behind another (`--pipeline`); only GET, HEAD, OPTIONS or requests
+    /// none of which had been written, each at most once.
     pub retried: u64,
     /// Samples that could not be recorded.
     pub lost_samples: u64,
