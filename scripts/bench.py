@@ -96,7 +96,9 @@ SETTLE = float(env("SETTLE", "1"))
 SAMPLE = float(env("SAMPLE", "0.2"))
 KEEP_RUNS = env("KEEP_RUNS", "0") == "1"
 HS_CAP = 2_000_000  # h2load count-based runs: upper bound on -n
-KNOWN_MODES = ("http", "https", "https-close", "expect")
+PIPELINE = int(env("PIPELINE", "16"))       # depth of mode `pipeline`
+WRK_PIPELINE_LUA = os.path.join(HERE, "wrk-pipeline.lua")
+KNOWN_MODES = ("http", "https", "https-close", "expect", "pipeline")
 
 
 def log(msg):
@@ -272,13 +274,18 @@ def barrage_cmd(url, conns, out, extra, duration=None):
             "-d", f"{duration or DURATION}s", "-o", out, "-q", *extra]
 
 
-def wrk_cmd(url, conns, close):
+def wrk_cmd(url, conns, close, depth=None):
     a = ["wrk", "-t1", f"-c{conns}", f"-d{DURATION}s", "--timeout", "5s"]
+    if depth:
+        # wrk pipelines only through a script (Lua, once per DEPTH requests).
+        return a + ["-s", WRK_PIPELINE_LUA, url, "--", str(depth)]
     return a + (["-H", "Connection: close"] if close else []) + [url]
 
 
-def h2load_cmd(url, conns, close, hint):
+def h2load_cmd(url, conns, close, hint, depth=None):
     a = ["h2load", "--h1", "-t1", f"-c{conns}"]
+    if depth:
+        a += ["-m", str(depth)]
     if close:
         # h2load 1.52 hangs at the end of a timed (-D) TLS run when the server
         # closes every connection, so this one is count-based, sized from the
@@ -291,9 +298,12 @@ def h2load_cmd(url, conns, close, hint):
 class Cell:
     """One (tool variant, mode, conns) combination, measured once per round."""
 
-    def __init__(self, tool, label, mode, conns, url, extra=None, close=False):
+    def __init__(self, tool, label, mode, conns, url, extra=None, close=False, depth=None):
         self.tool, self.label, self.mode, self.conns = tool, label, mode, conns
         self.url, self.extra, self.close = url, list(extra or []), close
+        # Requests in flight per connection (mode pipeline): barrage's --pipeline
+        # is in `extra`; wrk and h2load get theirs from here.
+        self.depth = depth
 
     @property
     def key(self):
@@ -307,8 +317,8 @@ class Cell:
         if self.tool == "barrage":
             return barrage_cmd(self.url, self.conns, out_dir, self.extra)
         if self.tool == "wrk":
-            return wrk_cmd(self.url, self.conns, self.close)
-        return h2load_cmd(self.url, self.conns, self.close, hint)
+            return wrk_cmd(self.url, self.conns, self.close, self.depth)
+        return h2load_cmd(self.url, self.conns, self.close, hint, self.depth)
 
     def limit(self):
         # barrage writes results.csv after the load: give it room.
@@ -421,6 +431,16 @@ def build_cells(help_text):
                     else:
                         new = [Cell("barrage", "barrage", mode, c, URL_HTTP),
                                Cell("barrage", "barrage +expect", mode, c, URL_HTTP, ex)]
+            elif mode == "pipeline":
+                ex = ["--pipeline", str(PIPELINE)]
+                if not has_flag(help_text, "--pipeline"):
+                    why = "`barrage run --help` does not list --pipeline"
+                elif reason := preflight_barrage(ex, URL_HTTP):
+                    why = f"barrage {' '.join(ex)} failed its preflight ({reason})"
+                else:
+                    new.append(Cell("barrage", f"barrage --pipeline {PIPELINE}", mode, c,
+                                    URL_HTTP, ex))
+                    new += [Cell(t, t, mode, c, URL_HTTP, depth=PIPELINE) for t in others]
             if new:
                 cells += new
             elif c == CONNS[0]:

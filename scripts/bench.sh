@@ -28,6 +28,9 @@
 #                   expect      barrage alone, plain HTTP, without and with
 #                               --expect-status 200 --expect-body ok: the checks'
 #                               CPU cost per request in %
+#                   pipeline    HTTP/1.1 pipelining, plain: barrage --pipeline PIPELINE,
+#                               wrk -s scripts/wrk-pipeline.lua (-- PIPELINE),
+#                               h2load --h1 -m PIPELINE
 #                   A mode whose barrage flags are not in `barrage run --help`, or
 #                   whose 20-request preflight fails, is skipped with the reason.
 #   TOOLS=wrk       reference clients, comma list: wrk, h2load
@@ -41,6 +44,7 @@
 #                   core is busier than QUIET_PCT % (other builds on a shared box)
 #   SETTLE=1        minimum pause between runs (s); SAMPLE=0.2 stub_status poll period
 #   EXPECT_BODY=ok  body given to --expect-body in mode expect
+#   PIPELINE=16     requests in flight per connection in mode pipeline
 #   NO_INSTALL=1    never run apt-get;  KEEP_RUNS=1 keeps barrage's run directories
 #
 # Only 127.0.0.1 is ever contacted. Ports 19080 (http), 19443 (https), 19081

@@ -92,6 +92,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_keepalive: bool,
 
+    /// HTTP/1.1 pipelining: each connection keeps up to N requests in flight, written
+    /// back to back (one write where they fit), answered in order. Every request keeps
+    /// its own row and latency. Needs keep-alive.
+    #[arg(long, default_value_t = 1, value_parser = parse_count::<usize>, allow_negative_numbers = true)]
+    pub pipeline: usize,
+
     /// Decimals of the time columns of results.csv (3 gives the seed's exact format).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub precision: u32,

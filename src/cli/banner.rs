@@ -79,7 +79,11 @@ pub fn render(cfg: &RunConfig, a: &RunArgs) -> String {
         (None, Some(n)) => plural(n, "request"),
         (None, None) => String::new(),
     };
-    let _ = writeln!(out, "  load         {model}; {bound}");
+    let pipeline = match cfg.pipeline {
+        1 => String::new(),
+        n => format!(", pipeline {n}"),
+    };
+    let _ = writeln!(out, "  load         {model}{pipeline}; {bound}");
     let shard = if plan.shard_count > 1 {
         format!(
             ", shard {}/{} of the test",

@@ -63,6 +63,8 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub out: PathBuf,
     pub keepalive: bool,
+    /// Requests each connection keeps in flight (`--pipeline`; 1: no pipelining).
+    pub pipeline: usize,
     /// Every request, byte for byte, built once.
     pub templates: Arc<[Template]>,
     /// "METHOD URL" of each template, for reports.
@@ -138,6 +140,7 @@ impl RunConfig {
             None => Vec::new(),
         };
         let keepalive = !a.no_keepalive;
+        let pipeline = pipeline(a)?;
         let mut warnings = Vec::new();
         let (requests, scenario, url) = match &a.scenario {
             Some(path) => {
@@ -165,6 +168,7 @@ impl RunConfig {
             timeout: a.timeout,
             out: a.out.clone().unwrap_or_else(default_run_dir),
             keepalive,
+            pipeline,
             templates: requests.templates.into(),
             target_names: requests.names,
             picker: Arc::new(requests.picker),
@@ -204,7 +208,7 @@ impl RunConfig {
     /// Older runs' files carry the hash of exactly this text: it must not change.
     fn canonical(&self) -> String {
         let p = &self.plan;
-        format!(
+        let text = format!(
             "{:?}|{}|{:?}|{:?}|{:?}|{}|{:?}|{}",
             self.target_names,
             p.connections,
@@ -214,7 +218,12 @@ impl RunConfig {
             self.keepalive,
             p.load,
             p.shard_count
-        )
+        );
+        // Appended only when pipelining, so runs without it keep their hash.
+        match self.pipeline {
+            1 => text,
+            n => format!("{text}|pipeline {n}"),
+        }
     }
 
     /// The run's id unless `--run-id` gave one: the start's UTC date and time and the
@@ -414,6 +423,7 @@ fn scenario_requests(
         (a.content_type.is_some(), "-T/--content-type"),
         (a.no_keepalive, "--no-keepalive"),
         (a.interval.is_some(), "--interval"),
+        (a.pipeline > 1, "--pipeline"),
     ];
     if let Some((_, flag)) = refused.iter().find(|(set, _)| *set) {
         return Err(invalid(format!(
@@ -451,6 +461,7 @@ fn scenario_requests(
         .map(|s| Template {
             bytes: Arc::from(Vec::new()),
             head: s.method == "HEAD",
+            idempotent: matches!(s.method.as_str(), "GET" | "HEAD" | "OPTIONS"),
             expect: s.expect.clone().map(Arc::new),
         })
         .collect();
@@ -647,6 +658,25 @@ fn default_run_dir() -> PathBuf {
         .expect("an unused name")
 }
 
+/// Most requests one connection may keep in flight.
+pub const MAX_PIPELINE: usize = 1024;
+
+/// `--pipeline N`: 1 to [`MAX_PIPELINE`], and only with keep-alive.
+fn pipeline(a: &RunArgs) -> Result<usize, ConfigError> {
+    let n = a.pipeline;
+    if n == 0 || n > MAX_PIPELINE {
+        return Err(invalid(format!(
+            "--pipeline {n} is out of range: give 1 (no pipelining) to {MAX_PIPELINE}"
+        )));
+    }
+    if n > 1 && a.no_keepalive {
+        return Err(invalid(format!(
+            "--pipeline {n} needs keep-alive: every request with --no-keepalive asks the server to close, so nothing can follow it; drop one of the two"
+        )));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,5 +711,32 @@ mod tests {
             c.canonical(),
             "[\"GET http://127.0.0.1:9/x\"]|4|None|Some(100)|2s|false|Closed { interval: Some(10ms), rampup: Some(1s), stages: None }|1"
         );
+    }
+
+    /// Issue 15: --pipeline is checked, and enters the hash only when used.
+    #[test]
+    fn pipeline_depth_is_checked_and_hashed_only_when_used() {
+        let base = [
+            "http://127.0.0.1:9/", "-c", "8", "-d", "3s", "-p", "2", "-t", "1",
+        ];
+        let one = config(&base);
+        assert_eq!(one.pipeline, 1);
+        let mut flags = base.to_vec();
+        flags.extend(["--pipeline", "16"]);
+        let deep = config(&flags);
+        assert_eq!(deep.pipeline, 16);
+        assert_eq!(deep.canonical(), format!("{}|pipeline 16", one.canonical()));
+        let err = |extra: &[&str]| {
+            let mut argv = vec!["barrage", "run", "-o", "/nonexistent/barrage-test"];
+            argv.extend_from_slice(&base);
+            argv.extend_from_slice(extra);
+            let Command::Run(a) = Cli::parse_from(argv).command else {
+                panic!("not a run");
+            };
+            RunConfig::from_args(&a).unwrap_err().to_string()
+        };
+        assert!(err(&["--pipeline", "0"]).contains("out of range"));
+        assert!(err(&["--pipeline", "1025"]).contains("out of range"));
+        assert!(err(&["--pipeline", "2", "--no-keepalive"]).contains("needs keep-alive"));
     }
 }

@@ -1,5 +1,5 @@
-//! One connection's state machine: connect, TLS handshake, send the request, frame the
-//! response, and decide whether the socket can carry the next request.
+//! One connection's state machine: connect, TLS handshake, send the requests, frame the
+//! responses, and decide whether the socket can carry more requests.
 //!
 //! A connection is an explicit [`State`], and each state owns what it needs: `Closed`
 //! has no socket, `Connecting` its socket and the connect's start, `Handshaking` the
@@ -11,24 +11,34 @@
 //!
 //! The worker feeds a connection readiness, timeouts and the time (`now`, ns since the
 //! run's time base: nothing here reads the clock, so tests drive it with made-up
-//! times) and gets back a [`Step`]: keep waiting, call again at a fresh time, or a
-//! request [`Finished`] (successfully or not) for the sample log. Transport errors
-//! never escape as panics or `Err`: each becomes the request's error kind, the socket
-//! is dropped, and the next request reconnects.
+//! times) and gets back a [`Step`]: keep waiting, call again at a fresh time, or
+//! requests ended (successfully or not): the worker collects each one's [`Finished`]
+//! for the sample log with [`Conn::take_ended`]. Transport errors never escape as
+//! panics or `Err`: each becomes a request's error kind, the socket is dropped, and the
+//! next request reconnects.
 //!
-//! The request a connection carries is an [`InFlight`] (`inflight.rs`): its identity
-//! and timing and its response checks. There is one per connection today; with
-//! pipelining (issue 15) a connection would hold a queue of them, written back to back
-//! and framed in order by the one parser, and `Writing`/`Reading` would become one
-//! open state with a write cursor and that queue.
+//! The requests a connection carries are its [`Pipeline`] (`inflight.rs`, issue 15):
+//! up to `--pipeline N` [`InFlight`]s, each with its identity, timing and response
+//! checks. [`Conn::begin`] queues a request (connecting if need be) and
+//! [`Conn::flush`] hands every queued one to the socket in one `writev`; the one
+//! parser frames the responses in order, each ending the oldest request, as many as a
+//! read holds. `Writing` means some request bytes are not with the kernel yet, and
+//! frames responses as they come all the same (a server may answer before it has read
+//! everything); `Reading` that all are written.
 //!
-//! A request that fails on a *reused* keep-alive connection before any response byte
-//! arrived is sent again once on a fresh connection: the server closed the idle
-//! connection as we wrote, which is not a failure of the server (HTTP clients from
-//! browsers to curl do the same).
+//! When a connection is lost with requests outstanding (closed, reset, timed out, or
+//! a response that says `Connection: close`), the responses framed stay recorded and
+//! each outstanding request either fails or is sent again once on a new connection
+//! (RFC 9112 section 9.3.2): only if no byte of its response arrived, and it is GET,
+//! HEAD or OPTIONS or none of it was written. The oldest one, the one the server was
+//! answering, fails with the connection's error (a clean close: unanswered when
+//! pipelining, closed before response without) unless the socket had carried a
+//! response before (the server closed an idle keep-alive connection as we wrote,
+//! which is not its failure: clients from browsers to curl send again); the ones
+//! behind it fail as [`ErrorKind::Unanswered`].
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -36,13 +46,17 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::{ClientConnection, HandshakeKind};
 
-use crate::engine::inflight::{Finished, InFlight, ReqInfo};
+use crate::engine::inflight::{Finished, InFlight, Pipeline, ReqInfo};
 use crate::engine::transport::{
     self, Got, Negotiated, Received, Sent, TlsCtx, Transport, connect_error, connect_from, io_error,
 };
 use crate::record::{ErrorKind, ProcessStats};
 use crate::wire::http::{Feed, ParseError, ResponseParser};
 use crate::wire::request::Template;
+
+/// Most requests handed to one `writev` (the kernel's limit is far above; this bounds
+/// the slices kept on the stack).
+const MAX_IOV: usize = 64;
 
 /// Where a connection is in its life, with what it owns there.
 #[derive(Debug, Default)]
@@ -58,9 +72,10 @@ pub enum State {
         tls: Box<ClientConnection>,
         since: u64,
     },
-    /// Request partly written (`written` bytes of it): waiting for writable.
-    Writing { open: Open, written: usize },
-    /// Request sent: framing the response.
+    /// Request bytes (or TLS records) not yet with the kernel: written when the socket
+    /// takes them; responses to the ones before are framed as they arrive.
+    Writing { open: Open },
+    /// Every request written: framing the responses.
     Reading { open: Open },
     /// Connected, no request outstanding (keep-alive between requests).
     Idle { open: Open },
@@ -70,8 +85,8 @@ pub enum State {
 #[derive(Debug)]
 pub struct Open {
     pub transport: Transport,
-    /// Responses completed on this socket (a request failing on a reused one is sent
-    /// again).
+    /// Responses completed on this socket (the oldest request failing on a reused one
+    /// is sent again).
     pub served: u32,
 }
 
@@ -112,8 +127,9 @@ pub enum Step {
     /// filled the buffer (or the peer hung up: read on to the end), or a TLS handshake
     /// ended, whose end is stamped after its processing.
     Again,
-    /// The request is over; record it and give the connection its next request.
-    Done(Finished),
+    /// Requests ended: collect them ([`Conn::take_ended`]), record them, and give the
+    /// connection more.
+    Done,
     /// The server closed the connection while it was idle (not an error).
     IdleClosed,
 }
@@ -153,20 +169,35 @@ pub struct Conn {
     parser: ResponseParser,
     /// Bumped at every new request; pacing wake-ups carry it so stale ones are ignored.
     pub seq: u32,
-    pub req: InFlight,
+    /// The requests it carries, oldest first.
+    pub pipe: Pipeline,
+    /// When the latest request began (pacing counts from it).
+    pub last_start: u64,
 }
 
 /// A transition: the next state and what the worker must do.
 type Next = (State, Step);
 
+/// Why framing stopped before the bytes of a read ran out: the connection cannot
+/// carry more (its outstanding requests are settled: [`Conn::abandon`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The response said `Connection: close` (or keep-alive is off), answered a request
+    /// not all written, broke the framing (the request has ended with that error), or
+    /// bytes came that no request asked for.
+    Unusable,
+}
+
 impl Conn {
-    pub fn new(token: Token) -> Conn {
+    /// A connection that carries up to `depth` requests at once (`--pipeline`).
+    pub fn new(token: Token, depth: usize) -> Conn {
         Conn {
             state: State::Closed,
             token,
             parser: ResponseParser::new(false),
             seq: 0,
-            req: InFlight::default(),
+            pipe: Pipeline::new(depth),
+            last_start: 0,
         }
     }
 
@@ -174,25 +205,50 @@ impl Conn {
         &self.state
     }
 
-    /// A request is outstanding.
+    /// Requests are outstanding.
     pub fn busy(&self) -> bool {
-        matches!(
-            self.state,
-            State::Connecting { .. }
-                | State::Handshaking { .. }
-                | State::Writing { .. }
-                | State::Reading { .. }
-        )
+        self.pipe.outstanding() > 0
+    }
+
+    /// Another request may begin.
+    pub fn has_room(&self) -> bool {
+        self.pipe.has_room()
+    }
+
+    /// The start of the oldest request still outstanding: its deadline's base.
+    pub fn oldest_start(&self) -> Option<u64> {
+        let k = self.pipe.answering();
+        (k < self.pipe.len()).then(|| self.pipe.get(k).info.start)
+    }
+
+    /// The oldest ended request, who it was and how it ended; the worker records each.
+    pub fn take_ended(&mut self) -> Option<(ReqInfo, Finished)> {
+        self.pipe.pop_ended()
+    }
+
+    /// The request [`Conn::take_ended`] returned last, with what it kept of its
+    /// response (scenario steps' head and body), until the next [`Conn::begin`].
+    pub fn last_ended(&self) -> &InFlight {
+        self.pipe.last_popped()
+    }
+
+    /// The place the next [`Conn::begin`] fills: a scenario step renders its request
+    /// into it (`rendered`) and says what of the response to keep before beginning it.
+    pub fn next_request(&mut self) -> &mut InFlight {
+        self.pipe.next_slot()
     }
 
     /// Runs one event: takes the state out, lets `event` turn it into the next one,
-    /// and puts that back.
+    /// and puts that back. Requests that ended on the way make the step `Done`.
     fn run(&mut self, event: impl FnOnce(&mut Conn, State) -> Next) -> Step {
         let state = std::mem::take(&mut self.state);
         let from = state.name();
         let (next, step) = event(self, state);
         self.set_state(from, next);
-        step
+        match step {
+            Step::Wait if self.pipe.ended() > 0 => Step::Done,
+            step => step,
+        }
     }
 
     fn set_state(&mut self, from: &'static str, next: State) {
@@ -205,32 +261,59 @@ impl Conn {
         self.state = next;
     }
 
-    /// Starts a request at `now`: on the open socket, or on a new connection.
+    /// Queues a request begun at `now`; opens a connection if there is none. The
+    /// request goes out at the next [`Conn::flush`] (or when the connect completes), so
+    /// requests begun together leave in one write. A full pipeline takes nothing (the
+    /// worker asks [`Conn::has_room`] first).
     pub fn begin(&mut self, io: &mut Io<'_>, now: u64, req: ReqInfo) -> Step {
-        self.seq = self.seq.wrapping_add(1);
-        self.req.info = ReqInfo { start: now, ..req };
-        let t = self.req.template(io.targets);
-        self.parser.set_head_request(t.head);
-        if t.expect.is_some() {
-            self.req.check.reset();
+        let t = &io.targets[req.target as usize];
+        let opens = matches!(self.state, State::Closed);
+        let info = ReqInfo { start: now, ..req };
+        let Some(slot) = self.pipe.push(info, !opens, t.expect.is_some()) else {
+            return Step::Wait;
+        };
+        if slot.keep.head || slot.keep.body {
+            slot.head.clear();
+            slot.body.clear();
         }
-        if self.req.keep.head || self.req.keep.body {
-            self.req.head.clear();
-            self.req.body.clear();
+        self.seq = self.seq.wrapping_add(1);
+        self.last_start = now;
+        if self.pipe.outstanding() == 1 {
+            self.parser.set_head_request(t.head);
         }
         self.run(|c, state| match state {
-            State::Idle { open } => c.start_send(io, now, open),
             State::Closed => c.connect(io, now),
-            // The worker begins requests only on connections that are not busy.
-            busy => (busy, Step::Wait),
+            State::Idle { open } | State::Reading { open } => (State::Writing { open }, Step::Wait),
+            // Connecting, handshaking or writing: it goes out after the ones before.
+            other => (other, Step::Wait),
         })
+    }
+
+    /// Writes the queued requests (as far as the socket takes them).
+    pub fn flush(&mut self, io: &mut Io<'_>, now: u64) -> Step {
+        self.run(|c, state| match state {
+            State::Writing { open } => c.send(io, now, open),
+            other => (other, Step::Wait),
+        })
+    }
+
+    /// Tells the parser whether the response it frames next answers a HEAD.
+    fn arm_parser(&mut self, targets: &[Template]) {
+        let k = self.pipe.answering();
+        if k < self.pipe.len() {
+            let head = self.pipe.get(k).template(targets).head;
+            self.parser.set_head_request(head);
+        }
     }
 
     fn connect(&mut self, io: &mut Io<'_>, now: u64) -> Next {
         self.parser.reset();
-        self.req.info.new_conn = true;
-        self.req.info.tls_ns = 0;
-        self.req.info.tls_resumed = false;
+        self.arm_parser(io.targets);
+        let k = self.pipe.answering();
+        let r = &mut self.pipe.get_mut(k).info;
+        r.new_conn = true;
+        r.tls_ns = 0;
+        r.tls_resumed = false;
         // With --bind, connections spread over the given source addresses (each has its
         // own ephemeral port range, so tens of thousands of connections fit).
         let connected = match io.bind {
@@ -266,8 +349,26 @@ impl Conn {
             State::Handshaking { stream, tls, since } if any => {
                 c.handshake(io, now, stream, tls, since)
             }
-            State::Writing { open, written } if out => c.send(io, now, open, written),
-            State::Reading { open } if into => c.read_response(io, now, open, ready.closed),
+            State::Writing { open } if any => {
+                // Responses first: one may already close the connection.
+                let (state, step) = if into {
+                    c.read_response(io, now, open, ready.closed)
+                } else {
+                    (State::Writing { open }, Step::Wait)
+                };
+                match state {
+                    State::Writing { open } if out && step != Step::Again => c.send(io, now, open),
+                    state => (state, step),
+                }
+            }
+            State::Reading { open } if into => {
+                match c.read_response(io, now, open, ready.closed) {
+                    // TLS has something to say (what it read asked for an answer):
+                    // flush it now, as no writable edge may come.
+                    (State::Writing { open }, step) if step != Step::Again => c.send(io, now, open),
+                    next => next,
+                }
+            }
             State::Idle { mut open } if into => {
                 if open.transport.still_idle(io.rbuf, io.pbuf) {
                     return (State::Idle { open }, Step::Wait);
@@ -294,16 +395,16 @@ impl Conn {
             Err(e) => return self.fail(now, connect_error(&e)),
         }
         io.stats.connects += 1;
-        self.req.info.connect_ns = now.saturating_sub(since);
+        let k = self.pipe.answering();
+        self.pipe.get_mut(k).info.connect_ns = now.saturating_sub(since);
         let Some(ctx) = io.tls else {
-            return self.start_send(io, now, Open::new(Transport::Plain(stream)));
+            return self.send(io, now, Open::new(Transport::Plain(stream)));
         };
         match ClientConnection::new(Arc::clone(&ctx.config), ctx.server_name.clone()) {
             Ok(tls) => self.handshake(io, now, stream, Box::new(tls), now),
             Err(e) => self.fail(now, crate::wire::tls::error_kind(&e)),
         }
     }
-
     /// Drives the TLS handshake as far as the socket allows.
     fn handshake(
         &mut self,
@@ -354,7 +455,7 @@ impl Conn {
         }
     }
 
-    /// Notes what the handshake took and negotiated, then sends the request.
+    /// Notes what the handshake took and negotiated, then sends the requests.
     fn handshake_done(
         &mut self,
         io: &mut Io<'_>,
@@ -363,7 +464,8 @@ impl Conn {
         tls: Box<ClientConnection>,
         since: u64,
     ) -> Next {
-        let r = &mut self.req.info;
+        let k = self.pipe.answering();
+        let r = &mut self.pipe.get_mut(k).info;
         r.tls_ns = now.saturating_sub(since);
         r.tls_resumed = tls.handshake_kind() == Some(HandshakeKind::Resumed);
         if r.tls_resumed {
@@ -382,72 +484,113 @@ impl Conn {
                     .map_or(0, |g| u16::from(g.name())),
             });
         }
-        self.start_send(io, now, Open::new(Transport::Tls(stream, tls)))
+        self.send(io, now, Open::new(Transport::Tls(stream, tls)))
     }
 
-    /// Hands a new request to the open connection and writes as much as fits.
-    fn start_send(&mut self, io: &mut Io<'_>, now: u64, mut open: Open) -> Next {
-        if open.transport.queue(self.req.bytes(io.targets)).is_err() {
-            return self.lost(io, now, open, ErrorKind::Io);
+    /// Hands the socket the queued request bytes, back to back, as far as it takes
+    /// them: one `writev` for up to [`MAX_IOV`] requests (TLS: encrypted into one
+    /// flush). Each request's start is stamped when its first byte goes.
+    fn send(&mut self, io: &mut Io<'_>, now: u64, mut open: Open) -> Next {
+        let targets = io.targets;
+        while self.pipe.unwritten() {
+            let (sent, written) = self.pipe.cursor();
+            let end = self.pipe.len().min(sent + MAX_IOV);
+            let mut bufs = [IoSlice::new(&[]); MAX_IOV];
+            for (b, k) in bufs.iter_mut().zip(sent..end) {
+                let bytes = self.pipe.get(k).bytes(targets);
+                *b = IoSlice::new(if k == sent { &bytes[written..] } else { bytes });
+            }
+            match open.transport.write(&bufs[..end - sent]) {
+                Sent::Took(n) => self.pipe.advance(n, now, |r| r.bytes(targets).len()),
+                Sent::Blocked => return (State::Writing { open }, Step::Wait),
+                Sent::Failed(e) => return self.lost(io, now, open, io_error(&e)),
+            }
         }
-        self.send(io, now, open, 0)
+        match open.transport.flush() {
+            Sent::Took(_) => (self.open_state(open), Step::Wait),
+            Sent::Blocked => (State::Writing { open }, Step::Wait),
+            Sent::Failed(e) => self.lost(io, now, open, io_error(&e)),
+        }
     }
 
-    /// Writes the request on from byte `written`.
-    fn send(&mut self, io: &mut Io<'_>, now: u64, mut open: Open, mut written: usize) -> Next {
-        match open
-            .transport
-            .write(self.req.bytes(io.targets), &mut written)
-        {
-            Sent::All => (State::Reading { open }, Step::Wait),
-            Sent::Blocked => (State::Writing { open, written }, Step::Wait),
-            Sent::Failed(e) => self.lost(io, now, open, io_error(&e)),
+    /// The state of an open connection by what it carries.
+    fn open_state(&self, open: Open) -> State {
+        if self.pipe.unwritten() || open.transport.wants_write() {
+            State::Writing { open }
+        } else if self.busy() {
+            State::Reading { open }
+        } else {
+            State::Idle { open }
         }
     }
 
     fn read_response(&mut self, io: &mut Io<'_>, now: u64, mut open: Open, closed: bool) -> Next {
         let targets = io.targets;
+        let keepalive = io.keepalive;
+        let served = &mut open.served;
         let got = open
             .transport
             .receive(io.rbuf, io.pbuf, io.tls, |data, from_tls| {
-                self.frame(targets, data, from_tls, now)
+                self.frame_all(targets, data, from_tls, now, keepalive, served)
             });
         match got {
-            Received::Framed((f, reusable)) => {
-                open.served += 1;
-                // Bytes after the response were never asked for: the connection's
-                // framing can no longer be trusted, so it is not reused.
-                let next = if reusable && io.keepalive {
-                    State::Idle { open }
-                } else {
-                    State::Closed
-                };
-                (next, Step::Done(f))
-            }
+            Received::Framed(Stop::Unusable) => self.abandon(io, now, open),
             Received::Empty | Received::Read { full: false } if !closed => {
-                (State::Reading { open }, Step::Wait)
+                (self.open_state(open), Step::Wait)
             }
             // A short read drained the socket: with edge-triggered readiness any later
             // data raises a new event. After a full one (or a hang-up) read on.
-            Received::Empty => (State::Reading { open }, Step::Wait),
-            Received::Read { .. } => (State::Reading { open }, Step::Again),
+            Received::Empty => (self.open_state(open), Step::Wait),
+            Received::Read { .. } => (self.open_state(open), Step::Again),
             Received::Eof => self.on_eof(io, now, open),
             Received::Lost(kind) => self.lost(io, now, open, kind),
-            Received::Broken(kind) => self.fail_mid_response(now, kind),
+            Received::Broken(kind) => {
+                self.end_front(now, kind);
+                self.abandon(io, now, open)
+            }
         }
     }
 
     /// Frames `data`, response bytes that arrived at `now` (out of TLS when
-    /// `from_tls`). Returns how the request ended, and whether the connection can carry
-    /// another, once the response is complete or broken.
+    /// `from_tls`): every response it completes ends the oldest request. Stops when the
+    /// connection cannot carry more.
+    fn frame_all(
+        &mut self,
+        targets: &[Template],
+        mut data: &[u8],
+        from_tls: bool,
+        now: u64,
+        keepalive: bool,
+        served: &mut u32,
+    ) -> Option<Stop> {
+        while !data.is_empty() {
+            if !self.busy() {
+                // Bytes no request asked for: the framing cannot be trusted any more.
+                return Some(Stop::Unusable);
+            }
+            let (consumed, reusable) = self.frame(targets, data, from_tls, now)?;
+            *served += 1;
+            if !(reusable && keepalive) {
+                return Some(Stop::Unusable);
+            }
+            data = &data[consumed..];
+            self.arm_parser(targets);
+        }
+        None
+    }
+
+    /// Frames `data` for the oldest outstanding request. Once its response is complete
+    /// (or broken: it ends failed, and the connection is not reusable) it ends, and
+    /// this returns how many bytes were its and whether the connection can go on.
     fn frame(
         &mut self,
         targets: &[Template],
         data: &[u8],
         from_tls: bool,
         now: u64,
-    ) -> Option<(Finished, bool)> {
-        let req = &mut self.req;
+    ) -> Option<(usize, bool)> {
+        let k = self.pipe.answering();
+        let req = self.pipe.get_mut(k);
         if req.info.first_byte == 0 {
             req.info.first_byte = now;
         }
@@ -480,13 +623,16 @@ impl Conn {
             Ok(Feed::Complete { consumed, response }) => {
                 let error =
                     expect.map_or(ErrorKind::None, |e| req.check.verdict(e, response.status));
-                let f = Finished {
+                // Answered before all of it was written (a server answering early):
+                // the rest of it will not be written, so the connection ends here.
+                let early = self.pipe.cursor().0 <= k;
+                self.pipe.end_front(Finished {
                     end: now,
                     status: response.status,
                     error,
                     bytes: response.bytes,
-                };
-                Some((f, response.keep_alive && consumed == data.len()))
+                });
+                Some((consumed, response.keep_alive && !early))
             }
             Err(e) => {
                 let status = self.parser.status();
@@ -497,32 +643,39 @@ impl Conn {
                 } else {
                     parse_error(e)
                 };
-                let f = Finished {
+                self.pipe.end_front(Finished {
                     end: now,
                     status,
                     error,
                     bytes: self.parser.bytes_so_far() + data.len() as u64,
-                };
-                Some((f, false))
+                });
+                Some((data.len(), false))
             }
         }
     }
 
-    /// The peer ended the stream while a response was expected.
+    /// The peer ended the stream while responses were expected.
     fn on_eof(&mut self, io: &mut Io<'_>, now: u64, open: Open) -> Next {
         if self.parser.is_idle() {
-            return self.lost(io, now, open, ErrorKind::ClosedBeforeResponse);
+            // Pipelining, a clean close leaves every request it cut off alike:
+            // unanswered, the oldest included.
+            let kind = match self.pipe.depth() {
+                1 => ErrorKind::ClosedBeforeResponse,
+                _ => ErrorKind::Unanswered,
+            };
+            return self.lost(io, now, open, kind);
         }
-        drop(open);
         let status = self.parser.status();
         let bytes = self.parser.bytes_so_far();
         let f = match self.parser.eof() {
             Ok(r) => {
-                let expect = self.req.template(io.targets).expect.as_deref();
+                let k = self.pipe.answering();
+                let req = self.pipe.get_mut(k);
+                let expect = req.template(io.targets).expect.as_deref();
                 Finished {
                     end: now,
                     status: r.status,
-                    error: expect.map_or(ErrorKind::None, |e| self.req.check.verdict(e, r.status)),
+                    error: expect.map_or(ErrorKind::None, |e| req.check.verdict(e, r.status)),
                     bytes: r.bytes,
                 }
             }
@@ -533,72 +686,138 @@ impl Conn {
                 bytes,
             },
         };
-        (State::Closed, Step::Done(f))
+        self.pipe.end_front(f);
+        self.abandon(io, now, open)
     }
 
-    /// The socket failed while sending or before any response byte. On a reused
-    /// connection that is the server's idle close racing our request: resend once on
-    /// a fresh connection. Otherwise the request failed with `kind`.
+    /// The oldest outstanding request failed at `now` with `kind`, keeping what did
+    /// arrive: a status already parsed, bytes already read.
+    fn end_front(&mut self, now: u64, kind: ErrorKind) {
+        if self.busy() {
+            self.pipe.end_front(Finished {
+                end: now,
+                status: self.parser.status(),
+                error: kind,
+                bytes: self.parser.bytes_so_far(),
+            });
+        }
+    }
+
+    /// The socket failed (or closed) with requests outstanding: the oldest fails with
+    /// `kind` (or is sent again, on a reused socket before any byte of its response),
+    /// the ones behind it are sent again or fail as unanswered.
     fn lost(&mut self, io: &mut Io<'_>, now: u64, open: Open, kind: ErrorKind) -> Next {
         let reused = open.served > 0;
         drop(open);
-        if reused && self.parser.is_idle() && !self.req.retried {
-            io.stats.retries += 1;
-            self.req.info.retried = true;
-            self.req.info.first_byte = 0;
-            return self.connect(io, now);
-        }
-        self.fail_mid_response(now, kind)
-    }
-
-    /// The request's timeout fired at `now`. A connection with nothing outstanding has
-    /// nothing to time out.
-    pub fn on_timeout(&mut self, now: u64) -> Step {
-        self.run(|c, state| {
-            let kind = match state {
-                State::Connecting { .. } => ErrorKind::ConnectTimeout,
-                State::Handshaking { .. } | State::Writing { .. } | State::Reading { .. } => {
-                    ErrorKind::Timeout
+        let fresh = self.parser.is_idle();
+        let status = self.parser.status();
+        let bytes = self.parser.bytes_so_far();
+        self.settle(io, now, |first, may_resend| {
+            if first {
+                if reused && fresh && may_resend {
+                    return None;
                 }
-                idle => return (idle, Step::Wait),
-            };
-            c.fail_mid_response(now, kind)
+                return Some((kind, status, bytes));
+            }
+            (!may_resend).then_some((ErrorKind::Unanswered, 0, 0))
         })
     }
 
-    /// The run is being stopped hard: the outstanding request ends at `now`, and the
+    /// The connection cannot carry more (its last response said so, or broke): the
+    /// requests still outstanding were not answered; each is sent again or fails.
+    fn abandon(&mut self, io: &mut Io<'_>, now: u64, open: Open) -> Next {
+        drop(open);
+        self.settle(io, now, |_, may_resend| {
+            (!may_resend).then_some((ErrorKind::Unanswered, 0, 0))
+        })
+    }
+
+    /// Settles every outstanding request of a connection that is gone. `fate(first,
+    /// may_resend)` is asked for each, oldest first (`first`: the one the server was
+    /// answering; `may_resend`: RFC 9112 section 9.3.2 allows it to go again, and it
+    /// has not yet): `None` sends it again, `Some((kind, status, bytes))` ends it.
+    /// Those sent again reconnect, keeping their first start.
+    fn settle(
+        &mut self,
+        io: &mut Io<'_>,
+        now: u64,
+        mut fate: impl FnMut(bool, bool) -> Option<(ErrorKind, u16, u64)>,
+    ) -> Next {
+        let targets = io.targets;
+        let (sent, written) = self.pipe.cursor();
+        let answering = self.pipe.answering();
+        let again = self.pipe.settle(|i, r| {
+            let k = answering + i;
+            let untouched = k > sent || (k == sent && written == 0);
+            let may_resend = !r.info.retried && (r.template(targets).idempotent || untouched);
+            match fate(i == 0, may_resend) {
+                None => {
+                    r.info.retried = true;
+                    r.info.first_byte = 0;
+                    r.stamp_start = false;
+                    None
+                }
+                Some((error, status, bytes)) => Some(Finished {
+                    end: now,
+                    status,
+                    error,
+                    bytes,
+                }),
+            }
+        });
+        self.parser.reset();
+        if again == 0 {
+            return (State::Closed, Step::Wait);
+        }
+        io.stats.retries += again as u64;
+        self.connect(io, now)
+    }
+
+    /// The requests' timeout fired at `now`: the oldest outstanding request's. Its
+    /// connection ends; the requests behind it are sent again or fail. A connection
+    /// with nothing outstanding has nothing to time out.
+    pub fn on_timeout(&mut self, io: &mut Io<'_>, now: u64) -> Step {
+        self.run(|c, state| match state {
+            State::Connecting { .. } => c.fail(now, ErrorKind::ConnectTimeout),
+            State::Handshaking { .. } => c.fail(now, ErrorKind::Timeout),
+            State::Writing { open } | State::Reading { open } => {
+                c.end_front(now, ErrorKind::Timeout);
+                c.abandon(io, now, open)
+            }
+            idle => (idle, Step::Wait),
+        })
+    }
+
+    /// The run is being stopped hard: every outstanding request ends at `now`, and the
     /// connection closes.
     pub fn cancel(&mut self, now: u64) -> Step {
-        let busy = self.busy();
         self.run(|c, _| {
-            if busy {
-                c.fail_mid_response(now, ErrorKind::Cancelled)
-            } else {
-                (State::Closed, Step::Wait)
-            }
+            c.end_all(now, ErrorKind::Cancelled);
+            (State::Closed, Step::Wait)
         })
     }
 
-    /// The request failed at `now`, keeping what did arrive: a status already parsed,
-    /// bytes already read. The connection closes (its state is dropped by the caller).
-    fn fail_mid_response(&mut self, now: u64, kind: ErrorKind) -> Next {
-        let f = Finished {
-            end: now,
-            status: self.parser.status(),
-            error: kind,
-            bytes: self.parser.bytes_so_far(),
-        };
-        (State::Closed, Step::Done(f))
+    /// Every outstanding request fails at `now` with `kind` (the oldest keeping what
+    /// arrived of its response); the connection closes.
+    fn end_all(&mut self, now: u64, kind: ErrorKind) {
+        let (status, bytes) = (self.parser.status(), self.parser.bytes_so_far());
+        self.pipe.settle(|i, _| {
+            let (status, bytes) = if i == 0 { (status, bytes) } else { (0, 0) };
+            Some(Finished {
+                end: now,
+                status,
+                error: kind,
+                bytes,
+            })
+        });
+        self.parser.reset();
     }
 
+    /// The connection could not open (connect, TLS handshake): every request on it
+    /// fails with `kind`.
     fn fail(&mut self, now: u64, kind: ErrorKind) -> Next {
-        let f = Finished {
-            end: now,
-            status: 0,
-            error: kind,
-            bytes: 0,
-        };
-        (State::Closed, Step::Done(f))
+        self.end_all(now, kind);
+        (State::Closed, Step::Wait)
     }
 
     /// Drops the socket (closing the fd also removes it from the poll).

@@ -1,119 +1,144 @@
 //! The request-timeout queue of one loop.
 //!
-//! Every request of a run has the same timeout, so deadlines fall in the order the
-//! requests started: a FIFO is a priority queue here. It is an intrusive doubly linked
-//! list over connection indices, and a connection is in it at most once (it has at
-//! most one request in flight), so the queue holds exactly the requests in flight:
-//! memory is 16 bytes per connection, whatever the rate or the timeout. (A plain
-//! queue of (deadline, connection) entries, popped only when a deadline passes,
-//! held every request of the last `--timeout` seconds: 24 MB at 150,000 requests/s
-//! with the 10 s default, touched by cache misses.) Starting, ending and expiring a
-//! request are O(1).
+//! Every request of a run has the same timeout, and a connection's requests end in the
+//! order they started (responses come in order, `--pipeline` or not), so the next of a
+//! connection's requests to time out is always its oldest one. The queue therefore
+//! holds one entry per connection with requests in flight, keyed by its oldest
+//! request's deadline: an indexed binary min-heap over connection indices, 20 bytes per
+//! connection whatever the pipeline depth, the rate or the timeout. (A plain queue of
+//! (deadline, connection) entries, popped only when a deadline passes, held every
+//! request of the last `--timeout` seconds: 24 MB at 150,000 requests/s with the 10 s
+//! default, touched by cache misses.)
+//!
+//! Without pipelining each new key is the largest so far, so an insertion stops at
+//! once and the heap behaves as the FIFO it replaced; with it, a connection's key
+//! moves back to its next request's deadline (started when the previous one was, or
+//! soon after), which a FIFO cannot place. Setting, ending and expiring are O(log n)
+//! in the connections of the loop.
 
 const NONE: u32 = u32::MAX;
 
-/// A connection's place in the queue. Whether it is queued at all is derived: it is
-/// the head, or it has a predecessor (see [`Deadlines::queued`]).
+/// A connection's entry: its deadline and where it is in the heap (`NONE`: not queued).
 #[derive(Debug, Clone, Copy)]
 struct Node {
     deadline: u64,
-    prev: u32,
-    next: u32,
+    pos: u32,
 }
 
-const UNLINKED: Node = Node {
+const UNQUEUED: Node = Node {
     deadline: 0,
-    prev: NONE,
-    next: NONE,
+    pos: NONE,
 };
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Deadlines {
     nodes: Vec<Node>,
-    head: u32,
-    tail: u32,
-    len: usize,
-}
-
-impl Default for Deadlines {
-    fn default() -> Self {
-        Deadlines {
-            nodes: Vec::new(),
-            head: NONE,
-            tail: NONE,
-            len: 0,
-        }
-    }
+    /// Connection indices, a binary min-heap by their node's deadline.
+    heap: Vec<u32>,
 }
 
 impl Deadlines {
-    /// Connection `i` started a request due to time out at `deadline`. A request
-    /// already queued for `i` is replaced. Deadlines arrive in start order (one
-    /// timeout for all requests, a monotonic clock), except that requests started in
-    /// one loop iteration may carry start times a few microseconds apart in either
-    /// order; such a deadline is raised to the last one queued, so the front stays
-    /// the earliest (a timeout fires at most those microseconds late).
+    /// Connection `i`'s oldest request in flight is due to time out at `deadline`
+    /// (replacing the entry it had, if any).
     pub fn push(&mut self, i: usize, deadline: u64) {
         if i >= self.nodes.len() {
-            self.nodes.resize(i + 1, UNLINKED);
+            self.nodes.resize(i + 1, UNQUEUED);
         }
-        self.remove(i);
-        let deadline = match self.tail {
-            NONE => deadline,
-            t => deadline.max(self.nodes[t as usize].deadline),
-        };
-        self.nodes[i] = Node {
-            deadline,
-            prev: self.tail,
-            next: NONE,
-        };
-        match self.tail {
-            NONE => self.head = i as u32,
-            t => self.nodes[t as usize].next = i as u32,
+        let old = self.nodes[i];
+        self.nodes[i].deadline = deadline;
+        if old.pos == NONE {
+            let pos = self.heap.len();
+            self.heap.push(i as u32);
+            self.nodes[i].pos = pos as u32;
+            self.up(pos);
+        } else if deadline < old.deadline {
+            self.up(old.pos as usize);
+        } else {
+            self.down(old.pos as usize);
         }
-        self.tail = i as u32;
-        self.len += 1;
     }
 
-    /// Connection `i`'s request ended (or expired); a no-op if none is queued.
+    /// Connection `i`'s oldest request in flight, if any, starts the timeout `at`
+    /// (ns, with `timeout` added); none: the connection leaves the queue.
+    pub fn set(&mut self, i: usize, oldest_start: Option<u64>, timeout: u64) {
+        match oldest_start {
+            Some(s) => self.push(i, s.saturating_add(timeout)),
+            None => self.remove(i),
+        }
+    }
+
+    /// Connection `i` has no request in flight any more; a no-op if it was not queued.
     pub fn remove(&mut self, i: usize) {
-        if !self.queued(i) {
+        let Some(&Node { pos, .. }) = self.nodes.get(i) else {
+            return;
+        };
+        if pos == NONE {
             return;
         }
-        let Node { prev, next, .. } = self.nodes[i];
-        match prev {
-            NONE => self.head = next,
-            p => self.nodes[p as usize].next = next,
+        let pos = pos as usize;
+        let last = self.heap.len() - 1;
+        self.heap.swap(pos, last);
+        self.heap.pop();
+        self.nodes[i] = UNQUEUED;
+        if pos < self.heap.len() {
+            self.nodes[self.heap[pos] as usize].pos = pos as u32;
+            self.up(pos);
+            self.down(pos);
         }
-        match next {
-            NONE => self.tail = prev,
-            n => self.nodes[n as usize].prev = prev,
-        }
-        self.nodes[i] = UNLINKED;
-        self.len -= 1;
-    }
-
-    /// Connection `i` has a request in the queue.
-    fn queued(&self, i: usize) -> bool {
-        self.nodes
-            .get(i)
-            .is_some_and(|n| n.prev != NONE || self.head == i as u32)
     }
 
     /// The earliest deadline and its connection.
     pub fn front(&self) -> Option<(u64, usize)> {
-        match self.head {
-            NONE => None,
-            h => Some((self.nodes[h as usize].deadline, h as usize)),
-        }
+        let &h = self.heap.first()?;
+        Some((self.nodes[h as usize].deadline, h as usize))
     }
 
+    /// Connections with requests in flight.
     pub fn len(&self) -> usize {
-        self.len
+        self.heap.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.heap.is_empty()
+    }
+
+    fn key(&self, pos: usize) -> u64 {
+        self.nodes[self.heap[pos] as usize].deadline
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.nodes[self.heap[a] as usize].pos = a as u32;
+        self.nodes[self.heap[b] as usize].pos = b as u32;
+    }
+
+    fn up(&mut self, mut pos: usize) {
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if self.key(parent) <= self.key(pos) {
+                break;
+            }
+            self.swap(parent, pos);
+            pos = parent;
+        }
+    }
+
+    fn down(&mut self, mut pos: usize) {
+        loop {
+            let (l, r) = (2 * pos + 1, 2 * pos + 2);
+            let mut least = pos;
+            if l < self.heap.len() && self.key(l) < self.key(least) {
+                least = l;
+            }
+            if r < self.heap.len() && self.key(r) < self.key(least) {
+                least = r;
+            }
+            if least == pos {
+                return;
+            }
+            self.swap(pos, least);
+            pos = least;
+        }
     }
 }
 
@@ -131,46 +156,60 @@ mod tests {
     }
 
     #[test]
-    fn expires_in_start_order_and_forgets_ended_requests() {
+    fn expires_in_deadline_order_and_forgets_ended_requests() {
         let mut d = Deadlines::default();
         d.push(3, 10);
         d.push(0, 11);
         d.push(7, 12); // grows to 8 connections
         d.push(1, 13);
         assert_eq!(d.len(), 4);
-        d.remove(0); // middle
-        d.remove(1); // tail
+        d.remove(0);
+        d.remove(1);
         d.remove(1); // twice: no-op
         d.remove(5); // never queued: no-op
         d.remove(100); // beyond any connection: no-op
         assert_eq!(d.len(), 2);
-        d.push(3, 20); // next request on 3: replaces its entry, goes to the back
+        d.push(3, 20); // next request on 3: replaces its entry
         d.push(2, 21);
         assert_eq!(drain(&mut d), vec![(12, 7), (20, 3), (21, 2)]);
-        // A deadline slightly earlier than the last one queued is raised to it.
-        d.push(5, 40);
-        d.push(6, 39);
-        assert_eq!(drain(&mut d), vec![(40, 5), (40, 6)]);
         assert!(d.is_empty() && d.front().is_none());
         d.push(4, 30); // usable again after emptying
         assert_eq!(d.front(), Some((30, 4)));
+    }
+
+    /// Issue 15: a pipelined connection's key moves back to its next request's
+    /// deadline, earlier than connections queued since; it expires first.
+    #[test]
+    fn a_connections_next_request_keeps_its_own_deadline() {
+        let mut d = Deadlines::default();
+        // Connection 0 sent two requests at 0 and 2; connection 1 one at 5.
+        d.push(0, 100);
+        d.push(1, 105);
+        // 0's first request ended: its key is now its second's deadline, 102.
+        d.set(0, Some(2), 100);
+        assert_eq!(d.front(), Some((102, 0)));
+        d.set(0, None, 100);
+        assert_eq!(d.front(), Some((105, 1)));
+        assert_eq!(d.len(), 1);
     }
 
     #[test]
     fn holds_one_entry_per_connection_however_many_requests() {
         let mut d = Deadlines::default();
         let conns = 64;
+        let mut x = 12345u64;
         for n in 0..1_000_000u64 {
             let i = (n % conns) as usize;
-            d.push(i, n);
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            d.push(i, n + (x >> 54));
             if n % 3 == 0 {
-                d.remove(i); // some requests end before the next one starts
+                d.remove(i);
             }
         }
         assert!(d.len() <= conns as usize);
         let left = drain(&mut d);
-        assert!(left.windows(2).all(|w| w[0].0 < w[1].0), "deadline order");
+        assert!(left.windows(2).all(|w| w[0].0 <= w[1].0), "deadline order");
         assert_eq!(d.nodes.len(), conns as usize);
-        assert_eq!(std::mem::size_of::<Node>(), 16, "16 bytes per connection");
+        assert_eq!(std::mem::size_of::<Node>(), 16);
     }
 }

@@ -1,5 +1,6 @@
 //! Open loop, for one worker loop: its share of the schedule, the connections free to
-//! take a request, the number and intended start of its next request, and the start
+//! take a request (with `--pipeline N`, each connection has N places, and a due
+//! request joins any connection with one free), the number and intended start of its next request, and the start
 //! timer that times that start finer than the poll can. The worker asks it what is due
 //! and hands each due request to a connection ([`OpenLoop::take`]); latency counts
 //! from the intended start, so a stalled server shows in the latencies instead of
@@ -40,8 +41,11 @@ pub struct OpenLoop {
     schedule: Schedule,
     /// Connections this loop may open to keep the schedule.
     max_connections: usize,
-    /// Connections with no request.
+    /// Free places: a connection appears once per request it can still take
+    /// (`--pipeline`, one without), most recently freed last.
     free: Vec<u32>,
+    /// Requests a connection carries at once.
+    depth: usize,
     /// This loop's next request number and its intended start (`None`: no more).
     next_j: u64,
     next_intended: Option<u64>,
@@ -61,13 +65,20 @@ impl OpenLoop {
         schedule: Schedule,
         max_connections: usize,
         connections: usize,
+        depth: usize,
         registry: &Registry,
         clock: &Clock,
     ) -> OpenLoop {
+        let depth = depth.max(1);
         OpenLoop {
             schedule,
             max_connections,
-            free: (0..connections as u32).rev().collect(),
+            // Connection 0 first, then 1 ...: the first requests spread over every
+            // connection before any pipelines.
+            free: (0..depth)
+                .flat_map(|_| (0..connections as u32).rev())
+                .collect(),
+            depth,
             next_j: 0,
             next_intended: None,
             prev_intended: None,
@@ -87,11 +98,16 @@ impl OpenLoop {
     }
 
     /// A connection for the next request (of `open` connections so far); `None`, and
-    /// starved, when every one is busy and no more may open.
+    /// starved, when every one is full and no more may open.
     pub fn connection(&mut self, open: usize) -> Option<Free> {
         let free = match self.free.pop() {
             Some(i) => Free::Conn(i as usize),
-            None if open < self.max_connections => Free::New,
+            None if open < self.max_connections => {
+                // The new connection's other places.
+                self.free
+                    .extend(std::iter::repeat_n(open as u32, self.depth - 1));
+                Free::New
+            }
             None => {
                 self.starved = true;
                 return None;
@@ -110,7 +126,7 @@ impl OpenLoop {
         Some(intended)
     }
 
-    /// Connection `i` has no request any more.
+    /// A request of connection `i` ended: it has a place again.
     pub fn release(&mut self, i: usize) {
         self.free.push(i as u32);
     }
@@ -247,6 +263,7 @@ mod tests {
             schedule,
             max_connections,
             connections,
+            1,
             poll.registry(),
             &clock,
         )

@@ -84,6 +84,7 @@ pub fn main(cfg: &RunConfig, child: Child, board: &Board) -> i32 {
         host_id: cfg.host_id.clone(),
         run_id: cfg.run_id_at(wall),
         clock_start,
+        pipeline: cfg.pipeline as u32,
         ..Default::default()
     };
     let path = cfg.out.join(rundir::file_name(index as u32));
@@ -172,6 +173,7 @@ fn run_threads(
                 wall_ns: wall,
                 max_body: cfg.max_body,
             }),
+            pipeline: cfg.pipeline,
         };
         let wpoll = Poll::new()?;
         wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);

@@ -1,8 +1,8 @@
 //! The socket under a connection. Opening it: a non-blocking connect (from a
 //! `--bind` source address if given) and the error kind of a failed one; the thread's
 //! TLS parameters. Once open: plain or TLS behind one small interface (wrk's `sock`),
-//! [`Transport`]: queue a request, write it, receive what arrived, check an idle
-//! socket. The state machine in `conn.rs` drives both kinds the same way; only the TLS
+//! [`Transport`]: write requests (several at once when pipelined), flush TLS,
+//! receive what arrived, check an idle socket. The state machine in `conn.rs` drives both kinds the same way; only the TLS
 //! handshake, before a `Transport` exists, is TLS-specific there.
 //!
 //! TLS is rustls's `ClientConnection` driven by the loop's readiness (rustls's
@@ -10,7 +10,7 @@
 //! `read`, handed to rustls, and the plaintext it yields is framed exactly like a
 //! plain socket's bytes. Nothing here allocates or reads the clock.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -49,8 +49,9 @@ pub enum Transport {
 /// How a write went.
 #[derive(Debug)]
 pub enum Sent {
-    /// Every byte is with the kernel.
-    All,
+    /// The connection took this many bytes (TLS: all it was given, encrypted and
+    /// queued for [`Transport::flush`]).
+    Took(usize),
     /// The socket is full: wait for writable.
     Blocked,
     Failed(io::Error),
@@ -85,34 +86,52 @@ pub enum Got {
 }
 
 impl Transport {
-    /// Hands a whole request to TLS, which encrypts and buffers it at once (a plain
-    /// socket takes the bytes in [`Transport::write`]).
-    pub fn queue(&mut self, request: &[u8]) -> io::Result<()> {
-        match self {
-            Transport::Plain(_) => Ok(()),
-            Transport::Tls(_, tls) => tls.writer().write_all(request),
-        }
-    }
-
-    /// Writes `request` from byte `*written` on (plain), or flushes what TLS queued.
-    pub fn write(&mut self, request: &[u8], written: &mut usize) -> Sent {
+    /// Hands request bytes to the connection, in order: a plain socket takes what fits
+    /// with one `writev` (several pipelined requests in one write); TLS encrypts them
+    /// all at once into its queue, which [`Transport::flush`] writes.
+    pub fn write(&mut self, bufs: &[IoSlice<'_>]) -> Sent {
         match self {
             Transport::Plain(stream) => loop {
-                if *written == request.len() {
-                    return Sent::All;
-                }
-                match stream.write(&request[*written..]) {
-                    Ok(n) => *written += n,
+                match stream.write_vectored(bufs) {
+                    // A socket that takes nothing of a non-empty write is broken.
+                    Ok(0) if bufs.iter().any(|b| !b.is_empty()) => {
+                        return Sent::Failed(io::ErrorKind::WriteZero.into());
+                    }
+                    Ok(n) => return Sent::Took(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Sent::Blocked,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Sent::Failed(e),
                 }
             },
-            Transport::Tls(stream, tls) => match flush_tls(tls, stream) {
-                Ok(true) => {
-                    *written = request.len();
-                    Sent::All
+            Transport::Tls(_, tls) => {
+                let mut n = 0;
+                for b in bufs {
+                    if let Err(e) = tls.writer().write_all(b) {
+                        return Sent::Failed(e);
+                    }
+                    n += b.len();
                 }
+                Sent::Took(n)
+            }
+        }
+    }
+
+    /// TLS has bytes queued for the socket (records of requests a full socket did not
+    /// take, or its own messages).
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(_, tls) => tls.wants_write(),
+        }
+    }
+
+    /// TLS: writes what rustls has queued; `Sent::Took(0)` once all of it is out. A
+    /// plain socket queues nothing.
+    pub fn flush(&mut self) -> Sent {
+        match self {
+            Transport::Plain(_) => Sent::Took(0),
+            Transport::Tls(stream, tls) => match flush_tls(tls, stream) {
+                Ok(true) => Sent::Took(0),
                 Ok(false) => Sent::Blocked,
                 Err(e) => Sent::Failed(e),
             },

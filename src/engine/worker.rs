@@ -7,9 +7,13 @@
 //! (`open_loop.rs`: every request has an intended start on a fixed schedule; a free
 //! connection takes the oldest due request; latency counts from the intended start).
 //!
-//! Timers come from the poll timeout, never from sleeping: request deadlines are pushed
-//! in start order with one timeout for all, so they form a FIFO queue (`deadlines.rs`),
-//! which also counts the requests in flight; pacing and ramp wake-ups, stage ticks and
+//! With `--pipeline N` a connection carries up to N requests at once: closed loop
+//! fills its pipeline whenever responses end (the new requests leave in one write),
+//! open loop hands a due request to any connection with room.
+//!
+//! Timers come from the poll timeout, never from sleeping: request deadlines are kept
+//! per connection, its oldest request's, in a small heap (`deadlines.rs`), which also
+//! says whether any request is in flight; pacing and ramp wake-ups, stage ticks and
 //! the next open-loop start are the other timers. The poll's timeout has
 //! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
 //! to [`TIMER_GRANULARITY_NS`] late (open loop times its starts finer where it can).
@@ -84,6 +88,8 @@ pub struct Traffic {
     pub timeout: Duration,
     /// `--scenario`: virtual users run the file's steps (`scenario_loop.rs`).
     pub scenario: Option<ScenarioRun>,
+    /// Requests each connection keeps in flight (`--pipeline`, at least 1).
+    pub pipeline: usize,
 }
 
 /// Where a loop's finished requests go: its chunks of the process's sample log, and
@@ -130,7 +136,7 @@ pub struct Worker<'p> {
     progress: Option<Slot<'p>>,
     rbuf: Box<[u8]>,
     pbuf: Box<[u8]>,
-    /// The requests in flight, by deadline.
+    /// The connections with requests in flight, by their oldest one's deadline.
     deadlines: Deadlines,
     timeout_ns: u64,
     quota: Option<u64>,
@@ -159,10 +165,13 @@ impl<'p> Worker<'p> {
         let Sink { writer, progress } = sink;
         let registry = poll.registry().try_clone()?;
         let connections = plan.loop_connections(l);
-        let conns = (0..connections).map(|i| Conn::new(Token(i))).collect();
+        let depth = traffic.pipeline.max(1);
+        let conns = (0..connections)
+            .map(|i| Conn::new(Token(i), depth))
+            .collect();
         let open = plan.loop_schedule(l).map(|schedule| {
             let max = plan.loop_max_connections(l);
-            OpenLoop::new(schedule, max, connections, &registry, &clock)
+            OpenLoop::new(schedule, max, connections, depth, &registry, &clock)
         });
         let index = plan.global_loop(l);
         let scen = match &traffic.scenario {
@@ -427,10 +436,17 @@ impl<'p> Worker<'p> {
         self.open.as_ref().and_then(OpenLoop::next)
     }
 
-    /// Closed loop: gives connection `i` its next request, now or when pacing allows,
-    /// or closes it when the run (or its stage) is over.
+    /// Closed loop: fills connection `i`'s pipeline (one request without
+    /// `--pipeline`), now or when pacing allows, and writes what it queued in one go;
+    /// or closes the connection when the run (or its stage) is over and nothing is
+    /// outstanding on it.
     fn start_next(&mut self, i: usize, mut now: u64) {
         loop {
+            // A full pipeline first: a user whose step was just queued is not abandoned
+            // because `-n` ran out with it.
+            if !self.conns[i].has_room() {
+                break;
+            }
             let mid = self.scen.as_ref().is_some_and(|s| s.mid(i));
             let may = if mid {
                 self.may_continue(now)
@@ -441,20 +457,22 @@ impl<'p> Worker<'p> {
                 if let Some(s) = self.scen.as_mut() {
                     s.abandon(i);
                 }
-                self.conns[i].close();
-                return;
+                if !self.conns[i].busy() {
+                    self.conns[i].close();
+                }
+                break;
             }
             let c = &self.conns[i];
-            if self.closed.must_wait(i, c.seq, c.req.start, now) {
-                return;
+            if self.closed.must_wait(i, c.seq, c.last_start, now) {
+                break;
             }
             let target = match self.scen.as_mut() {
                 Some(s) => {
                     let c = &mut self.conns[i];
                     if s.must_wait(i, c.seq, now) {
-                        return;
+                        break;
                     }
-                    s.prepare(i, &mut c.req, now, now)
+                    s.prepare(i, c.next_request(), now, now)
                 }
                 None => self.next_target(),
             };
@@ -462,10 +480,17 @@ impl<'p> Worker<'p> {
                 target,
                 ..ReqInfo::default()
             };
-            match self.launch(i, now, req, !mid) {
-                Some(f) => now = f.end,
-                None => return,
+            if let Some(end) = self.launch(i, now, req, !mid) {
+                now = end;
             }
+        }
+        let now = self.at(now);
+        let step = {
+            let (conns, mut io) = self.split();
+            conns[i].flush(&mut io, now)
+        };
+        if step == Step::Done {
+            self.after(i, step);
         }
     }
 
@@ -477,15 +502,14 @@ impl<'p> Worker<'p> {
             .pick(n * self.loops as u64 + self.index as u64, &mut self.rng)
     }
 
-    /// Starts one request on connection `i` (`counts`: against `-n`; a scenario's
-    /// later steps do not); if it failed at once, records it and returns how it ended.
-    fn launch(&mut self, i: usize, now: u64, req: ReqInfo, counts: bool) -> Option<Finished> {
+    /// Queues one request on connection `i` (the caller flushes it; `counts`: against
+    /// `-n`, which a scenario's later steps are not); if it failed at once (a connect
+    /// refused), records what ended and returns a fresh time.
+    fn launch(&mut self, i: usize, now: u64, req: ReqInfo, counts: bool) -> Option<u64> {
         let now = self.at(now);
         if counts && let Some(q) = self.quota.as_mut() {
             *q -= 1;
         }
-        // The queue of deadlines is also the count of requests in flight.
-        self.deadlines.push(i, now + self.timeout_ns);
         if let Some(p) = &self.progress {
             p.started();
         }
@@ -494,16 +518,23 @@ impl<'p> Worker<'p> {
             conns[i].begin(&mut io, now, req)
         };
         match step {
-            Step::Done(f) => {
-                self.done(i, f);
-                Some(Finished {
-                    end: self.tick(),
-                    ..f
-                })
+            Step::Done => {
+                self.collect(i);
+                Some(self.tick())
             }
-            // `begin` only connects or writes: it never asks to be called again.
-            Step::Wait | Step::Again | Step::IdleClosed => None,
+            // `begin` only queues or connects: it never asks to be called again.
+            Step::Wait | Step::Again | Step::IdleClosed => {
+                self.rearm(i);
+                None
+            }
         }
+    }
+
+    /// Connection `i`'s deadline: its oldest outstanding request's start plus the
+    /// timeout, or none.
+    fn rearm(&mut self, i: usize) {
+        let oldest = self.conns[i].oldest_start();
+        self.deadlines.set(i, oldest, self.timeout_ns);
     }
 
     /// Open loop: hands due requests to free connections (opening more up to
@@ -522,7 +553,8 @@ impl<'p> Worker<'p> {
             let i = match o.connection(open) {
                 Some(Free::Conn(i)) => i,
                 Some(Free::New) => {
-                    self.conns.push(Conn::new(Token(open)));
+                    let depth = self.traffic.pipeline.max(1);
+                    self.conns.push(Conn::new(Token(open), depth));
                     open
                 }
                 None => break,
@@ -531,7 +563,7 @@ impl<'p> Worker<'p> {
             let target = match self.scen.as_mut() {
                 Some(s) => {
                     s.clear_wait(i);
-                    s.prepare(i, &mut self.conns[i].req, intended, now)
+                    s.prepare(i, self.conns[i].next_request(), intended, now)
                 }
                 None => self.next_target(),
             };
@@ -541,12 +573,25 @@ impl<'p> Worker<'p> {
                 scheduled: true,
                 ..ReqInfo::default()
             };
-            if let Some(f) = self.launch(i, now, req, true) {
-                now = f.end;
-                if self.scen.as_ref().is_some_and(|s| s.mid(i)) {
+            let ended = match self.launch(i, now, req, true) {
+                Some(end) => Some(end),
+                None => {
+                    let at = self.at(now);
+                    let step = {
+                        let (conns, mut io) = self.split();
+                        conns[i].flush(&mut io, at)
+                    };
+                    (step == Step::Done).then(|| {
+                        self.collect(i);
+                        self.last_tick
+                    })
+                }
+            };
+            if let Some(end) = ended {
+                now = end;
+                // A user's iteration goes on (or ends, freeing the connection).
+                if self.scen.is_some() {
                     self.continue_open(i, now);
-                } else if let Some(o) = self.open.as_mut() {
-                    o.release(i);
                 }
             }
         }
@@ -584,17 +629,16 @@ impl<'p> Worker<'p> {
         match step {
             // (`Again` is handled where readiness is handed over.)
             Step::Wait | Step::Again | Step::IdleClosed => {}
-            Step::Done(f) => {
-                self.done(i, f);
+            Step::Done => {
+                let end = self.collect(i);
                 if self.open.is_none() {
-                    return self.start_next(i, f.end);
+                    return self.start_next(i, end);
                 }
-                if self.scen.as_ref().is_some_and(|s| s.mid(i)) {
-                    self.continue_open(i, f.end);
-                } else if let Some(o) = self.open.as_mut() {
-                    o.release(i);
+                // A user's iteration goes on (or ends, freeing the connection).
+                if self.scen.is_some() {
+                    self.continue_open(i, end);
                 }
-                self.dispatch(f.end);
+                self.dispatch(end);
             }
         }
     }
@@ -619,7 +663,7 @@ impl<'p> Worker<'p> {
                 return;
             }
             let intended = s.next_at(i);
-            let target = s.prepare(i, &mut c.req, intended, now);
+            let target = s.prepare(i, c.next_request(), intended, now);
             let req = ReqInfo {
                 target,
                 intended,
@@ -627,23 +671,34 @@ impl<'p> Worker<'p> {
                 ..ReqInfo::default()
             };
             match self.launch(i, now, req, false) {
-                Some(f) => now = f.end,
-                None => return,
+                Some(end) => now = end,
+                None => {
+                    let at = self.at(now);
+                    let step = {
+                        let (conns, mut io) = self.split();
+                        conns[i].flush(&mut io, at)
+                    };
+                    if step != Step::Done {
+                        return;
+                    }
+                    self.collect(i);
+                    now = self.last_tick;
+                }
             }
         }
     }
 
     /// Connection `i`'s request ended: its record and, in scenario runs, its user's
     /// captures and cookies (which may fail the step) and the iteration's end.
-    fn done(&mut self, i: usize, mut f: Finished) {
+    fn done(&mut self, i: usize, info: &ReqInfo, mut f: Finished) {
         let mut ended = None;
         if let Some(s) = self.scen.as_mut() {
-            let (kind, iteration) = s.finish(i, &self.conns[i].req, &f);
+            let (kind, iteration) = s.finish(i, self.conns[i].last_ended(), &f);
             f.error = kind;
             ended = iteration;
         }
-        let step = self.conns[i].req.target;
-        self.record(i, f);
+        let step = info.target;
+        self.record(info, f);
         if let Some(it) = ended {
             let (step, kind) = match it.outcome {
                 Outcome::Completed => (step, ErrorKind::None),
@@ -664,11 +719,27 @@ impl<'p> Worker<'p> {
         }
     }
 
-    /// Writes the sample of connection `i`'s finished request.
-    fn record(&mut self, i: usize, f: Finished) {
-        self.deadlines.remove(i);
+    /// Records every request that ended on connection `i` (in open loop, freeing
+    /// their places; a scenario user's connection is freed when its iteration ends,
+    /// by `continue_open`), sets its deadline anew, and returns the last one's end.
+    fn collect(&mut self, i: usize) -> u64 {
+        let mut end = self.last_tick;
+        while let Some((info, f)) = self.conns[i].take_ended() {
+            self.done(i, &info, f);
+            if self.scen.is_none()
+                && let Some(o) = self.open.as_mut()
+            {
+                o.release(i);
+            }
+            end = f.end;
+        }
+        self.rearm(i);
+        end
+    }
+
+    /// Writes the sample of a finished request.
+    fn record(&mut self, r: &ReqInfo, f: Finished) {
         self.result.requests += 1;
-        let r = &self.conns[i].req;
         let timing = Timing {
             end: f.end,
             start: r.start,
@@ -692,13 +763,7 @@ impl<'p> Worker<'p> {
                 f.bytes,
             );
         }
-        if let Err(e) = self.writer.push(&Record::from_timing(&timing)) {
-            self.result.stats.lost += 1;
-            if self.result.error.is_none() {
-                self.result.error = Some(format!("cannot record samples: {e}"));
-            }
-            self.stopping = true;
-        }
+        self.push(&Record::from_timing(&timing));
     }
 
     fn fire_timers(&mut self, now: u64) {
@@ -706,16 +771,20 @@ impl<'p> Worker<'p> {
             if deadline > now {
                 break;
             }
-            // Only requests in flight are queued (recording one dequeues it), so the
-            // connection is busy; dequeue first all the same, so the loop always ends.
+            // Only connections with requests in flight are queued (`rearm`), so the
+            // connection is busy; dequeue first all the same, so the loop always ends
+            // (`after` queues it again for the requests it still has).
             debug_assert!(self.conns[i].busy());
             self.deadlines.remove(i);
             let at = self.at(now);
-            let step = self.conns[i].on_timeout(at);
+            let step = {
+                let (conns, mut io) = self.split();
+                conns[i].on_timeout(&mut io, at)
+            };
             self.after(i, step);
         }
         while let Some((i, seq)) = self.closed.due(now) {
-            if self.conns[i].seq == seq && !self.conns[i].busy() {
+            if self.conns[i].seq == seq && self.conns[i].has_room() {
                 self.start_next(i, now);
             }
         }
@@ -746,7 +815,7 @@ impl<'p> Worker<'p> {
             .closed
             .stage(now, self.conns.len(), |total| plan.loop_share(total, l));
         for i in started {
-            if !self.conns[i].busy() {
+            if self.conns[i].has_room() {
                 self.start_next(i, now);
             }
         }
@@ -773,10 +842,12 @@ impl<'p> Worker<'p> {
         self.stopped_at.get_or_insert(now);
         self.grace_end = None;
         for i in 0..self.conns.len() {
-            let step = self.conns[i].cancel(now);
-            if let Step::Done(f) = step {
-                self.done(i, f);
+            if self.conns[i].cancel(now) == Step::Done {
+                while let Some((info, f)) = self.conns[i].take_ended() {
+                    self.done(i, &info, f);
+                }
             }
+            self.deadlines.remove(i);
         }
     }
 }

@@ -38,7 +38,8 @@ pub struct ProcessStats {
     /// Keep-alive connections the server closed while idle (reconnected, no error).
     pub idle_closes: u64,
     /// Requests retried on a fresh connection because a reused one was closed
-    /// before any response byte.
+    /// before any response byte (or, pipelining, cut off unanswered): idempotent
+    /// ones or ones not yet written, once each.
     pub retries: u64,
     pub tls_full: u64,
     pub tls_resumed: u64,
@@ -105,6 +106,9 @@ pub struct Header {
     /// What the process's first TLS handshake negotiated (wire numbers; 0 = none):
     /// protocol version, cipher suite, key-exchange group.
     pub tls: [u16; 3],
+    /// Requests each connection kept in flight (`--pipeline`); 0 in files written
+    /// before it existed, which means 1.
+    pub pipeline: u32,
     /// Why requests failed, in words: the first failure of each error kind (by its
     /// byte) that the process noted, e.g. a TLS certificate's names or dates. Written
     /// when the process finishes; see `encode_reasons`.
@@ -133,6 +137,7 @@ mod off {
     pub const FINISHED: usize = 256;
     pub const STATS: usize = 264;
     pub const TLS: usize = 384;
+    pub const PIPELINE: usize = 392;
     pub const REASONS: usize = 2048;
     pub const REASONS_LEN: usize = 2048;
 }
@@ -182,6 +187,7 @@ impl Header {
         b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS]
             .copy_from_slice(&encode_stats(&self.stats));
         b[off::TLS..off::TLS + 6].copy_from_slice(&encode_tls(&self.tls));
+        put(&mut b, off::PIPELINE, &self.pipeline.to_le_bytes());
         b[off::REASONS..off::REASONS + off::REASONS_LEN]
             .copy_from_slice(&encode_reasons(&self.reasons));
         b
@@ -234,6 +240,7 @@ impl Header {
             finished_wall_ns: get_u64(b, off::FINISHED),
             stats: decode_stats(&b[off::STATS..off::STATS + 8 * ProcessStats::FIELDS]),
             tls: [0, 2, 4].map(|i| u16::from_le_bytes([b[off::TLS + i], b[off::TLS + i + 1]])),
+            pipeline: get_u32(b, off::PIPELINE),
             reasons: decode_reasons(&b[off::REASONS..off::REASONS + off::REASONS_LEN]),
         })
     }
@@ -413,6 +420,7 @@ mod tests {
             clock_end: ClockState::default(),
             finished_wall_ns: 9,
             tls: [0x0304, 0x1301, 0x001d],
+            pipeline: 16,
             reasons: vec![
                 (ErrorKind::TlsExpired as u8, "expired: 2020-01-01".into()),
                 (ErrorKind::TlsAlert as u8, "alert é".into()),

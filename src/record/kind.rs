@@ -27,6 +27,11 @@ pub enum ErrorKind {
     Io = 10,
     Cancelled = 11,
     TlsOnPlain = 12,
+    /// A pipelined request behind another: the connection ended (closed, failed, timed
+    /// out, or the server answered `Connection: close`) before its turn, and it could
+    /// not be sent again (not idempotent, part of it already written, or re-sent once
+    /// already).
+    Unanswered = 13,
     TlsUnknownIssuer = 16,
     TlsNameMismatch = 17,
     TlsExpired = 18,
@@ -70,7 +75,7 @@ pub fn reported_status(status: u16, error: u8) -> u16 {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 26] = [
         ErrorKind::None,
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -84,6 +89,7 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Cancelled,
         ErrorKind::TlsOnPlain,
+        ErrorKind::Unanswered,
         ErrorKind::TlsUnknownIssuer,
         ErrorKind::TlsNameMismatch,
         ErrorKind::TlsExpired,
@@ -118,6 +124,7 @@ impl ErrorKind {
             ErrorKind::Io => "i/o error",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::TlsOnPlain => "server speaks TLS: use https://",
+            ErrorKind::Unanswered => "unanswered (pipeline cut)",
             ErrorKind::TlsUnknownIssuer => "tls: unknown issuer",
             ErrorKind::TlsNameMismatch => "tls: name mismatch",
             ErrorKind::TlsExpired => "tls: expired",
@@ -156,6 +163,7 @@ mod tests {
             ErrorKind::Io,
             ErrorKind::Cancelled,
             ErrorKind::TlsOnPlain,
+            ErrorKind::Unanswered,
             ErrorKind::TlsUnknownIssuer,
             ErrorKind::TlsNameMismatch,
             ErrorKind::TlsExpired,

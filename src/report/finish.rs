@@ -113,6 +113,7 @@ pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, Sourc
             .find(|t| t[0] != 0)
             .or((stats.tls_full + stats.tls_resumed > 0).then_some([0; 3])),
         tls_verified: None,
+        pipeline: files.iter().map(|f| f.header.pipeline.max(1)).max(),
         reasons,
     };
     let steps = crate::record::rundir::step_names(&source.paths);

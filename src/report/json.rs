@@ -190,10 +190,23 @@ pub struct Connections {
     pub opened: u64,
     /// Keep-alive connections the server closed while idle.
     pub closed_idle: u64,
-    /// Requests re-sent after such a close.
+    /// Requests sent again on a new connection: after such a close, or cut off
+    /// unanswered behind another (`--pipeline`); only GET, HEAD, OPTIONS or requests
+    /// none of which had been written, each at most once.
     pub retried: u64,
     /// Samples that could not be recorded.
     pub lost_samples: u64,
+    /// Requests each connection kept in flight (`--pipeline`); left out when 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub pipeline: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// One interval of the time series.
@@ -332,6 +345,7 @@ impl Summary {
                 closed_idle: s.idle_closes,
                 retried: s.retries,
                 lost_samples: s.lost,
+                pipeline: src.pipeline.unwrap_or(1),
             }),
             schedule: t.schedule.as_ref().map(|st| {
                 let q = |q: f64| secs(super::clamp_quantile(&st.hist, q, &st.lag));

@@ -89,6 +89,8 @@ pub struct SourceInfo {
     /// What the first TLS handshake negotiated (wire numbers: version, cipher suite,
     /// key-exchange group), when the run used TLS (sample files only).
     pub tls: Option<[u16; 3]>,
+    /// Requests each connection kept in flight (`--pipeline`; sample files only).
+    pub pipeline: Option<u32>,
     /// Whether server certificates were verified (known only to `barrage run`).
     pub tls_verified: Option<bool>,
     /// Why requests failed, in words, by error kind: the first reason of each kind in

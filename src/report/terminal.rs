@@ -148,6 +148,13 @@ pub fn render(s: &Summary) -> String {
             c.closed_idle,
             plural(c.retried, "request")
         );
+        if c.pipeline > 1 {
+            let _ = writeln!(
+                out,
+                "  pipeline     {} requests in flight per connection at most",
+                c.pipeline
+            );
+        }
         if c.lost_samples > 0 {
             let _ = writeln!(
                 out,
@@ -346,6 +353,7 @@ mod tests {
             closed_idle: 123_456_789,
             retried: 123_456_789,
             lost_samples: 1,
+            pipeline: 1,
         });
         s.schedule = Some(Schedule {
             scheduled: 123_456_789_012,

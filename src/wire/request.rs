@@ -13,6 +13,9 @@ pub struct Template {
     pub bytes: Arc<[u8]>,
     /// The method is HEAD: the response has no body whatever its headers say.
     pub head: bool,
+    /// The method is GET, HEAD or OPTIONS: a pipelined request the server left
+    /// unanswered may be sent again on a new connection (RFC 9112 section 9.3.2).
+    pub idempotent: bool,
     /// What its responses must look like (`--expect-*`); `None`: anything goes.
     pub expect: Option<Arc<Expect>>,
 }
@@ -22,6 +25,7 @@ impl Template {
         Template {
             bytes: build(parts, keepalive).into(),
             head: parts.method == "HEAD",
+            idempotent: matches!(parts.method, "GET" | "HEAD" | "OPTIONS"),
             expect,
         }
     }
@@ -154,5 +158,15 @@ mod tests {
         };
         assert!(Template::new(&p, true, None).head);
         assert!(!Template::new(&Parts { method: "GET", ..p }, true, None).head);
+        for (method, idempotent) in [
+            ("GET", true),
+            ("HEAD", true),
+            ("OPTIONS", true),
+            ("POST", false),
+            ("PUT", false),
+        ] {
+            let t = Template::new(&Parts { method, ..p }, true, None);
+            assert_eq!(t.idempotent, idempotent, "{method}");
+        }
     }
 }

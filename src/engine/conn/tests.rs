@@ -50,6 +50,8 @@ struct Rig {
     negotiated: Option<Negotiated>,
     conn: Conn,
     now: u64,
+    /// The last request taken from the connection.
+    last: ReqInfo,
 }
 
 impl Rig {
@@ -72,8 +74,9 @@ impl Rig {
             pbuf: vec![0; 64 * 1024],
             stats: ProcessStats::default(),
             negotiated: None,
-            conn: Conn::new(Token(0)),
+            conn: Conn::new(Token(0), 1),
             now: 1_000,
+            last: ReqInfo::default(),
         }
     }
 
@@ -94,9 +97,13 @@ impl Rig {
         f(&mut self.conn, &mut io)
     }
 
+    /// Begins a request and writes it, as the worker does.
     fn begin(&mut self) -> Step {
         let now = self.now;
-        self.with_io(|c, io| c.begin(io, now, ReqInfo::default()))
+        match self.with_io(|c, io| c.begin(io, now, ReqInfo::default())) {
+            Step::Wait => self.with_io(|c, io| c.flush(io, now)),
+            step => step,
+        }
     }
 
     fn accept(&self) -> PeerStream {
@@ -149,7 +156,8 @@ impl Rig {
 
     fn timeout(&mut self) -> Step {
         self.now += 100;
-        self.conn.on_timeout(self.now)
+        let now = self.now;
+        self.with_io(|c, io| c.on_timeout(io, now))
     }
 
     /// Connects, and returns the peer with the request read.
@@ -168,10 +176,32 @@ fn read_request(peer: &mut PeerStream, len: usize) -> Vec<u8> {
     got
 }
 
-fn done(step: Step) -> Finished {
-    match step {
-        Step::Done(f) => f,
-        other => panic!("expected a finished request, got {other:?}"),
+impl Rig {
+    /// The request ended by `step`, taken from the connection (its identity is then
+    /// [`Rig::req`]).
+    fn take(&mut self, step: Step) -> Finished {
+        assert_eq!(step, Step::Done, "expected a finished request");
+        let (info, f) = self.conn.take_ended().expect("an ended request");
+        self.last = info;
+        f
+    }
+
+    fn until_done(&mut self) -> Finished {
+        let step = self.until_step();
+        self.take(step)
+    }
+
+    fn timeout_done(&mut self) -> Finished {
+        let step = self.timeout();
+        self.take(step)
+    }
+
+    /// The oldest request the connection holds, else the last one taken.
+    fn req(&self) -> ReqInfo {
+        match self.conn.pipe.is_empty() {
+            true => self.last,
+            false => self.conn.pipe.get(0).info,
+        }
     }
 }
 
@@ -186,12 +216,12 @@ fn connect_send_and_frame_with_the_times_given() {
     // request goes out at once.
     assert_eq!(r.event(), Step::Wait);
     assert_eq!(r.conn.state().name(), "reading");
-    assert_eq!((r.conn.req.new_conn, r.conn.req.connect_ns), (true, 100));
+    assert_eq!((r.req().new_conn, r.req().connect_ns), (true, 100));
     assert_eq!(r.stats.connects, 1);
     let got = read_request(&mut peer, r.targets[0].bytes.len());
     assert_eq!(got, &*r.targets[0].bytes);
     peer.write_all(OK).unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!(
         f,
         Finished {
@@ -201,7 +231,7 @@ fn connect_send_and_frame_with_the_times_given() {
             bytes: OK.len() as u64
         }
     );
-    assert_eq!((r.conn.req.start, r.conn.req.first_byte), (1_000, r.now));
+    assert_eq!((r.req().start, r.req().first_byte), (1_000, r.now));
     assert_eq!(r.conn.state().name(), "idle");
     assert!(!r.conn.busy());
 
@@ -209,10 +239,10 @@ fn connect_send_and_frame_with_the_times_given() {
     r.now = 50_000;
     assert_eq!(r.begin(), Step::Wait);
     assert_eq!(r.conn.state().name(), "reading");
-    assert!(!r.conn.req.new_conn);
+    assert!(!r.req().new_conn);
     read_request(&mut peer, r.targets[0].bytes.len());
     peer.write_all(OK).unwrap();
-    assert_eq!(done(r.until_step()).status, 200);
+    assert_eq!(r.until_done().status, 200);
     assert_eq!(r.stats.connects, 1);
 }
 
@@ -223,8 +253,8 @@ fn connect_refused() {
     r.listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let f = match r.begin() {
         // The kernel may refuse a loopback connect at once, or at the first event.
-        Step::Wait => done(r.until_step()),
-        step => done(step),
+        Step::Wait => r.until_done(),
+        step => r.take(step),
     };
     assert_eq!(
         (f.error, f.status, f.bytes),
@@ -258,11 +288,13 @@ fn stuck_writing() -> (Rig, PeerStream) {
 #[test]
 fn partial_writes_resume_as_the_peer_reads() {
     let (mut r, peer) = stuck_writing();
-    let State::Writing { written, .. } = r.conn.state() else {
-        unreachable!()
-    };
+    assert_eq!(r.conn.state().name(), "writing");
+    let (sent, written) = r.conn.pipe.cursor();
     let len = r.targets[0].bytes.len();
-    assert!(*written > 0 && *written < len, "{written} of {len}");
+    assert!(
+        sent == 0 && written > 0 && written < len,
+        "{written} of {len}"
+    );
     // The peer reads only now; every writable edge moves the request on.
     let reader = std::thread::spawn(move || {
         let mut peer = peer;
@@ -271,7 +303,7 @@ fn partial_writes_resume_as_the_peer_reads() {
         (peer, got)
     });
     r.until_state("reading");
-    let f = done(r.until_step());
+    let f = r.until_done();
     let (_peer, got) = reader.join().unwrap();
     assert_eq!(got, &*r.targets[0].bytes, "every byte, in order");
     assert_eq!((f.status, f.error), (200, ErrorKind::None));
@@ -285,8 +317,8 @@ fn split_once(r: &mut Rig, peer: &mut PeerStream, response: &[u8], at: usize) ->
     assert_eq!(r.event(), Step::Wait, "split at {at}: half a response");
     let first = r.now;
     peer.write_all(&response[at..]).unwrap();
-    let f = done(r.until_step());
-    assert_eq!(r.conn.req.first_byte, first, "split at {at}");
+    let f = r.until_done();
+    assert_eq!(r.req().first_byte, first, "split at {at}");
     assert_eq!(r.conn.state().name(), "idle", "split at {at}");
     f
 }
@@ -297,7 +329,7 @@ fn responses_split_at_every_byte() {
         let mut r = Rig::new();
         let mut peer = r.connected();
         peer.write_all(response).unwrap();
-        let whole = done(r.until_step());
+        let whole = r.until_done();
         assert_eq!((whole.status, whole.error), (status, ErrorKind::None));
         for at in 1..response.len() {
             let f = split_once(&mut r, &mut peer, response, at);
@@ -321,7 +353,7 @@ fn server_closes_while_connecting() {
     // The kernel completed the handshake; the listener goes away before accepting,
     // which resets the connection.
     r.listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status), (ErrorKind::Reset, 0));
     assert_eq!(r.conn.state().name(), "closed");
 }
@@ -331,7 +363,7 @@ fn server_closes_while_writing() {
     let (mut r, peer) = stuck_writing();
     // Closing with unread data resets the connection.
     drop(peer);
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Reset, 0, 0));
     assert_eq!(r.conn.state().name(), "closed");
 }
@@ -350,7 +382,7 @@ fn server_closes_mid_head_and_mid_body() {
         let mut peer = r.connected();
         peer.write_all(sent).unwrap();
         peer.shutdown(Shutdown::Write).unwrap();
-        let f = done(r.until_step());
+        let f = r.until_done();
         assert_eq!(
             (f.status, f.error, f.end),
             (status, kind, r.now),
@@ -366,7 +398,7 @@ fn server_closes_before_any_response_byte() {
     let mut r = Rig::new();
     let peer = r.connected();
     peer.shutdown(Shutdown::Write).unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status), (ErrorKind::ClosedBeforeResponse, 0));
     assert_eq!(r.stats.retries, 0);
 }
@@ -376,7 +408,7 @@ fn reused_connection_closed_under_a_request_is_retried_once() {
     let mut r = Rig::new();
     let mut peer = r.connected();
     peer.write_all(OK).unwrap();
-    done(r.until_step());
+    r.until_done();
     // The server closes the idle connection just as the next request goes out.
     drop(peer);
     assert_eq!(r.begin(), Step::Wait);
@@ -388,11 +420,11 @@ fn reused_connection_closed_under_a_request_is_retried_once() {
         }
     };
     assert_eq!(r.stats.retries, 1);
-    assert!(r.conn.req.retried && r.conn.req.new_conn);
+    assert!(r.req().retried && r.req().new_conn);
     r.until_state("reading");
     read_request(&mut peer, r.targets[0].bytes.len());
     peer.write_all(OK).unwrap();
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.status, f.error), (200, ErrorKind::None));
 }
 
@@ -401,7 +433,7 @@ fn server_closes_an_idle_connection() {
     let mut r = Rig::new();
     let mut peer = r.connected();
     peer.write_all(OK).unwrap();
-    done(r.until_step());
+    r.until_done();
     drop(peer);
     assert_eq!(r.until_step(), Step::IdleClosed);
     assert_eq!(r.conn.state().name(), "closed");
@@ -416,7 +448,7 @@ fn timeouts_in_each_state() {
     // Connecting: the timeout comes before the connect is seen to complete.
     let mut r = Rig::new();
     assert_eq!(r.begin(), Step::Wait);
-    let f = done(r.timeout());
+    let f = r.timeout_done();
     assert_eq!(
         (f.error, f.status, f.end),
         (ErrorKind::ConnectTimeout, 0, r.now)
@@ -425,7 +457,7 @@ fn timeouts_in_each_state() {
 
     // Writing.
     let (mut r, _peer) = stuck_writing();
-    let f = done(r.timeout());
+    let f = r.timeout_done();
     assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Timeout, 0, 0));
     assert_eq!(r.conn.state().name(), "closed");
 
@@ -438,7 +470,7 @@ fn timeouts_in_each_state() {
         let mut peer = r.connected();
         peer.write_all(sent).unwrap();
         assert_eq!(r.event(), Step::Wait);
-        let f = done(r.timeout());
+        let f = r.timeout_done();
         let bytes = sent.len() as u64;
         assert_eq!(
             (f.error, f.status, f.bytes),
@@ -452,7 +484,7 @@ fn timeouts_in_each_state() {
     let mut r = Rig::new();
     let mut peer = r.connected();
     peer.write_all(OK).unwrap();
-    done(r.until_step());
+    r.until_done();
     assert_eq!(r.timeout(), Step::Wait);
     assert_eq!(r.conn.state().name(), "idle");
     r.conn.close();
@@ -466,7 +498,8 @@ fn cancel_ends_the_outstanding_request() {
     let mut peer = r.connected();
     peer.write_all(&OK[..20]).unwrap();
     assert_eq!(r.event(), Step::Wait);
-    let f = done(r.conn.cancel(7_777));
+    let step = r.conn.cancel(7_777);
+    let f = r.take(step);
     assert_eq!((f.error, f.end, f.bytes), (ErrorKind::Cancelled, 7_777, 20));
     assert_eq!(r.conn.state().name(), "closed");
     assert_eq!(r.conn.cancel(8_888), Step::Wait, "nothing left to cancel");
@@ -521,12 +554,12 @@ fn tls_handshake_then_a_response_split_in_records() {
         let _ = tls.read(&mut b);
     });
     assert_eq!(r.begin(), Step::Wait);
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!(
         (f.status, f.error, f.bytes),
         (200, ErrorKind::None, OK.len() as u64)
     );
-    let req = r.conn.req.info;
+    let req = r.req();
     assert!(req.new_conn && !req.tls_resumed);
     // Connect, handshake and response each end at a later made-up time: the
     // handshake's end is stamped after its processing, at a fresh time, even when it
@@ -556,7 +589,7 @@ fn tls_peer_hanging_up_mid_handshake() {
         peer.read_exact(&mut record).unwrap();
     });
     assert_eq!(r.begin(), Step::Wait);
-    let f = done(r.until_step());
+    let f = r.until_done();
     assert_eq!((f.error, f.status), (ErrorKind::TlsHandshake, 0));
     assert_eq!(r.conn.state().name(), "closed");
     let reasons = r.tls.as_ref().unwrap().reasons.all();
@@ -579,8 +612,208 @@ fn tls_handshake_timeout() {
     });
     assert_eq!(r.begin(), Step::Wait);
     r.until_state("handshaking");
-    let f = done(r.timeout());
+    let f = r.timeout_done();
     assert_eq!((f.error, f.status, f.end), (ErrorKind::Timeout, 0, r.now));
     assert_eq!(r.conn.state().name(), "closed");
     server.join().unwrap();
+}
+
+// ---- Pipelining (issue 15) ----
+
+const HEAD_OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+const NO_CONTENT: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+const CONTINUE_OK: &[u8] =
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+const NOT_MODIFIED: &[u8] = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n";
+
+impl Rig {
+    /// A rig whose connection carries up to `depth` requests, with GET (target 0) and
+    /// HEAD (target 1).
+    fn pipelined(depth: usize) -> Rig {
+        let mut r = Rig::new();
+        r.targets.push(template("HEAD", b""));
+        r.conn = Conn::new(Token(0), depth);
+        r
+    }
+
+    /// Queues requests for `targets` (without writing), then writes them.
+    fn begin_all(&mut self, targets: &[u16]) -> Step {
+        let now = self.now;
+        for &target in targets {
+            let req = ReqInfo {
+                target,
+                ..ReqInfo::default()
+            };
+            assert_eq!(self.with_io(|c, io| c.begin(io, now, req)), Step::Wait);
+        }
+        self.with_io(|c, io| c.flush(io, now))
+    }
+
+    /// Every request that ended, oldest first.
+    fn take_all(&mut self) -> Vec<Finished> {
+        std::iter::from_fn(|| self.conn.take_ended().map(|(_, f)| f)).collect()
+    }
+}
+
+#[test]
+fn a_full_pipeline_leaves_in_one_write_and_ends_in_order() {
+    let mut r = Rig::pipelined(5);
+    // GET, HEAD, GET (204), GET (100 then 200), GET (304): bodiless answers mid-pipeline.
+    let targets = [0, 1, 0, 0, 0];
+    assert_eq!(r.begin_all(&targets), Step::Wait);
+    assert!(!r.conn.has_room());
+    let mut peer = r.accept();
+    // The connect completes and every queued request goes out at once.
+    r.until_state("reading");
+    let want: Vec<u8> = targets
+        .iter()
+        .flat_map(|&t| r.targets[t as usize].bytes.to_vec())
+        .collect();
+    assert_eq!(read_request(&mut peer, want.len()), want);
+    let answers = [OK, HEAD_OK, NO_CONTENT, CONTINUE_OK, NOT_MODIFIED];
+    let all = answers.concat();
+    peer.write_all(&all).unwrap();
+    assert_eq!(r.until_step(), Step::Done);
+    let ended = r.take_all();
+    let got: Vec<(u16, u64)> = ended.iter().map(|f| (f.status, f.bytes)).collect();
+    let want: Vec<(u16, u64)> = [200, 200, 204, 200, 304]
+        .into_iter()
+        .zip(answers.iter().map(|a| a.len() as u64))
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        ended
+            .iter()
+            .all(|f| f.error == ErrorKind::None && f.end == r.now)
+    );
+    assert_eq!(r.conn.state().name(), "idle");
+    assert_eq!(r.stats.connects, 1);
+
+    // On the open connection, the same pipeline split at every byte frames the same
+    // (no Nagle delay between the two parts).
+    peer.set_nodelay(true).unwrap();
+    for at in 1..all.len() {
+        assert_eq!(r.begin_all(&targets), Step::Wait, "split at {at}");
+        assert_eq!(r.conn.state().name(), "reading");
+        read_request(&mut peer, want.len());
+        peer.write_all(&all[..at]).unwrap();
+        // One event for the first part (it may end some responses), then the rest.
+        r.event();
+        let mut ended = r.take_all();
+        peer.write_all(&all[at..]).unwrap();
+        while ended.len() < 5 {
+            assert_eq!(r.until_step(), Step::Done, "split at {at}");
+            ended.extend(r.take_all());
+        }
+        let statuses: Vec<u16> = ended.iter().map(|f| f.status).collect();
+        assert_eq!(statuses, [200, 200, 204, 200, 304], "split at {at}");
+        assert_eq!(r.conn.state().name(), "idle", "split at {at}");
+    }
+    assert_eq!(r.stats.connects, 1);
+}
+
+#[test]
+fn a_request_begun_while_others_are_answered_joins_the_pipeline() {
+    let mut r = Rig::pipelined(2);
+    let mut peer = r.connected();
+    // One outstanding; a second joins it at a later time and is written at once.
+    r.now = 5_000;
+    assert_eq!(r.begin_all(&[1]), Step::Wait);
+    assert_eq!(r.conn.state().name(), "reading");
+    read_request(&mut peer, r.targets[1].bytes.len());
+    assert_eq!(r.conn.pipe.get(1).info.start, 5_000, "stamped when written");
+    peer.write_all(&[OK, HEAD_OK].concat()).unwrap();
+    assert_eq!(r.until_step(), Step::Done);
+    let ended = r.take_all();
+    assert_eq!(ended.len(), 2);
+    assert_eq!(ended[1].bytes, HEAD_OK.len() as u64, "the HEAD has no body");
+}
+
+#[test]
+fn a_response_before_the_request_is_written_ends_it_and_the_connection() {
+    let (mut r, mut peer) = stuck_writing();
+    // The server answers the 1 MiB POST it has not read, and keeps its socket open.
+    peer.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let f = r.until_done();
+    assert_eq!((f.status, f.error), (413, ErrorKind::None));
+    assert_eq!(
+        r.conn.state().name(),
+        "closed",
+        "the rest of it is never written"
+    );
+    assert!(!r.conn.busy());
+}
+
+#[test]
+fn connection_close_mid_pipeline_resends_the_gets_behind_once() {
+    let mut r = Rig::pipelined(3);
+    assert_eq!(r.begin_all(&[0, 0, 0]), Step::Wait);
+    let mut peer = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer, 3 * r.targets[0].bytes.len());
+    let starts: Vec<u64> = (1..3).map(|k| r.conn.pipe.get(k).info.start).collect();
+    peer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+        .unwrap();
+    // The close-marked answer ends the first; the other two go again, on a new
+    // connection, keeping their start.
+    assert_eq!(r.until_step(), Step::Done);
+    assert_eq!(r.take_all().len(), 1);
+    assert_eq!(r.conn.state().name(), "connecting");
+    assert_eq!(r.stats.retries, 2);
+    assert!((0..2).all(|k| r.conn.pipe.get(k).info.retried));
+    let again: Vec<u64> = (0..2).map(|k| r.conn.pipe.get(k).info.start).collect();
+    assert_eq!(again, starts, "latency counts from the first attempt");
+    assert!(r.conn.pipe.get(0).info.new_conn);
+    let mut peer2 = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer2, 2 * r.targets[0].bytes.len());
+    // This one closes at once: requests already sent again are not sent a third time.
+    drop(peer2);
+    assert_eq!(r.until_step(), Step::Done);
+    let ended = r.take_all();
+    let kinds: Vec<ErrorKind> = ended.iter().map(|f| f.error).collect();
+    assert_eq!(kinds, [ErrorKind::Unanswered, ErrorKind::Unanswered]);
+    assert_eq!(r.conn.state().name(), "closed");
+    drop(peer);
+}
+
+#[test]
+fn the_oldest_times_out_alone_and_the_get_behind_it_goes_again() {
+    let mut r = Rig::pipelined(2);
+    assert_eq!(r.begin_all(&[0, 0]), Step::Wait);
+    let mut peer = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer, 2 * r.targets[0].bytes.len());
+    peer.write_all(&OK[..10]).unwrap();
+    assert_eq!(r.event(), Step::Wait);
+    assert_eq!(r.conn.oldest_start(), Some(1_000));
+    let f = r.timeout_done();
+    assert_eq!((f.error, f.status, f.bytes), (ErrorKind::Timeout, 0, 10));
+    assert!(r.conn.take_ended().is_none(), "only the oldest timed out");
+    assert_eq!(r.conn.state().name(), "connecting");
+    assert_eq!(r.stats.retries, 1);
+    let mut peer2 = r.accept();
+    r.until_state("reading");
+    read_request(&mut peer2, r.targets[0].bytes.len());
+    peer2.write_all(OK).unwrap();
+    let f = r.until_done();
+    assert_eq!((f.status, f.error), (200, ErrorKind::None));
+    assert!(r.req().retried && r.req().new_conn);
+}
+
+#[test]
+fn cancel_ends_every_request_in_flight() {
+    let mut r = Rig::pipelined(3);
+    assert_eq!(r.begin_all(&[0, 0, 0]), Step::Wait);
+    let _peer = r.accept();
+    r.until_state("reading");
+    assert_eq!(r.conn.cancel(9_999), Step::Done);
+    let ended = r.take_all();
+    assert_eq!(ended.len(), 3);
+    assert!(
+        ended
+            .iter()
+            .all(|f| f.error == ErrorKind::Cancelled && f.end == 9_999)
+    );
 }

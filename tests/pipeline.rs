@@ -1,0 +1,403 @@
+//! Issue 15: `--pipeline N`. Counts are exact against servers that cut a pipeline:
+//! a scripted server (std::net, in the test) that answers 2 of 5 pipelined requests
+//! and closes, barrage's own server answering `Connection: close` mid-pipeline, and
+//! nginx (`keepalive_requests 7`, its access log counted) at depths 1, 2, 16 and 64
+//! over HTTP and HTTPS. Each run is bounded by -n or -d.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// Reads from `peer` until `n` whole requests (heads, and for POST the one-byte body
+/// "x") have arrived; returns what arrived.
+fn read_requests(peer: &mut TcpStream, n: usize, post: bool) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    loop {
+        let heads = got.windows(4).filter(|w| w == b"\r\n\r\n").count();
+        let whole = heads == n && (!post || got.ends_with(b"\r\n\r\nx"));
+        if whole {
+            return got;
+        }
+        let k = peer.read(&mut b).unwrap();
+        assert!(k > 0, "the client closed after {heads} of {n} requests");
+        got.extend_from_slice(&b[..k]);
+    }
+}
+
+/// A server that reads 5 pipelined requests on its first connection, answers 2 and
+/// closes (reading on to the end, so its answers are not lost to a reset); on every
+/// later connection it answers whatever arrives. Returns the requests each connection
+/// carried.
+fn scripted(listener: TcpListener, post: bool) -> std::thread::JoinHandle<Vec<usize>> {
+    listener.set_nonblocking(false).unwrap();
+    std::thread::spawn(move || {
+        let mut per_conn = Vec::new();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        read_requests(&mut peer, 5, post);
+        per_conn.push(5);
+        peer.write_all(&[OK, OK].concat()).unwrap();
+        peer.shutdown(Shutdown::Write).unwrap();
+        let mut sink = Vec::new();
+        let _ = peer.read_to_end(&mut sink);
+        // The re-sent requests, if any, come on a new connection; the run is over
+        // when barrage closes it (or never connects: the accept times out).
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            let Ok((mut peer, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            peer.set_nonblocking(false).unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let got = read_requests(&mut peer, 3, post);
+            per_conn.push(got.windows(4).filter(|w| w == b"\r\n\r\n").count());
+            peer.write_all(&[OK, OK, OK].concat()).unwrap();
+            let _ = peer.read_to_end(&mut sink);
+            break;
+        }
+        per_conn
+    })
+}
+
+fn summary_line<'a>(stdout: &'a str, what: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(what))
+        .unwrap_or_else(|| panic!("no {what:?} line in {stdout}"))
+}
+
+#[test]
+fn issue15_server_closing_after_2_of_5_pipelined_gets_resends_the_other_3_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = scripted(listener, false);
+    let dir = scratch("pipeline-scripted-get");
+    let (out, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--pipeline", "5", "--columns",
+            "error,new_conn",
+        ],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(server.join().unwrap(), vec![5, 3], "5 sent, 3 sent again");
+    assert_eq!(rows.len(), 5, "one row per request");
+    assert!(rows.iter().all(|r| r.status == 200), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.extra[0].is_empty()),
+        "no error: {rows:?}"
+    );
+    let connections = summary_line(&stdout, "connections");
+    assert!(connections.contains("2 opened"), "{connections}");
+    assert!(connections.contains("3 requests re-sent"), "{connections}");
+    assert!(summary_line(&stdout, "pipeline").contains("5"), "{stdout}");
+}
+
+#[test]
+fn issue15_post_is_never_resent_the_unanswered_fail_as_their_own_kind() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = scripted(listener, true);
+    let dir = scratch("pipeline-scripted-post");
+    let out = run_in(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "5", "--pipeline", "5", "-m", "POST",
+            "-b", "x", "--columns", "error",
+        ],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(server.join().unwrap(), vec![5], "no second connection");
+    let rows = read_csv(&dir.join("results.csv"));
+    assert_eq!(rows.len(), 5, "{stdout}");
+    let ok = rows.iter().filter(|r| r.status == 200).count();
+    let unanswered = rows
+        .iter()
+        .filter(|r| r.status == 0 && r.extra[0] == "unanswered (pipeline cut)")
+        .count();
+    assert_eq!((ok, unanswered), (2, 3), "{rows:?}");
+    assert!(
+        summary_line(&stdout, "connections").contains("0 requests re-sent"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn issue15_connection_close_mid_pipeline_from_barrage_serve() {
+    let s = Server::start(&[]);
+    let dir = scratch("pipeline-serve-close");
+    // Every fourth request asks the server to answer with Connection: close: the
+    // requests pipelined behind it are unanswered and go again on a new connection.
+    let targets = dir.join("targets.txt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (plain, close) = (s.url("/"), s.url("/?close=1"));
+    std::fs::write(
+        &targets,
+        format!("GET {plain}\n\nGET {plain}\n\nGET {plain}\n\nGET {close}\n"),
+    )
+    .unwrap();
+    let (out, rows) = run_ok(
+        &[
+            "--targets",
+            p(&targets),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "2",
+            "-n",
+            "400",
+            "--pipeline",
+            "8",
+        ],
+        &dir.join("run"),
+    );
+    let stdout = text(&out.stdout);
+    let (requests, connections) = s.stop();
+    assert_eq!(rows.len(), 400, "{stdout}");
+    let ok = rows.iter().filter(|r| r.status == 200).count() as u64;
+    // A request sent again that lands behind another close is not sent a third time.
+    let failed = rows.iter().filter(|r| r.status == 0).count() as u64;
+    assert_eq!(ok + failed, 400, "{stdout}");
+    assert_eq!(
+        requests, ok,
+        "rows = requests the server answered + failures"
+    );
+    assert!(
+        ok >= 300 && connections >= 75,
+        "{ok} ok, {connections} connections\n{stdout}"
+    );
+    let resent: u64 = summary_line(&stdout, "connections")
+        .split('(')
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(resent > 0, "{stdout}");
+}
+
+/// nginx with an access log and `keepalive_requests 7`: it answers 7 requests on a
+/// connection, the 7th with `Connection: close`, and drops what was pipelined behind.
+struct Nginx {
+    child: Child,
+    http: u16,
+    https: u16,
+    dir: PathBuf,
+    ca: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Nginx {
+    fn start(name: &str) -> Option<Nginx> {
+        let Some(bin) = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+        else {
+            if std::env::var_os("BARRAGE_REQUIRE_NGINX").is_some() {
+                panic!("nginx is not installed: run scripts/test.sh, which installs it");
+            }
+            eprintln!("SKIPPED: nginx is not installed (scripts/test.sh installs it)");
+            return None;
+        };
+        let dir = scratch(&format!("pipeline-nginx-{name}"));
+        let pki = make_pki(&dir);
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let (http, https) = (free_port(), free_port());
+        let d = dir.display();
+        let conf = format!(
+            r#"
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format bare "$status";
+    access_log {d}/access.log bare;
+    keepalive_requests 7;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    default_type text/plain;
+    server {{
+        listen 127.0.0.1:{http};
+        location / {{ return 200 "ok\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{https} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{ return 200 "ok\n"; }}
+    }}
+}}
+"#,
+            cert = pki.cert.display(),
+            key = pki.key.display(),
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(bin)
+            .args(["-p", p(&dir), "-c", p(&conf_path), "-e"])
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx");
+        let n = Nginx {
+            child,
+            http,
+            https,
+            dir,
+            ca: pki.ca.clone(),
+        };
+        wait_for("nginx to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", n.http)).ok().map(|_| ())
+        });
+        Some(n)
+    }
+
+    /// Requests nginx has logged so far (it writes each line as the request ends).
+    fn logged(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        nix_kill(self.child.id(), libc::SIGTERM);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// At each depth: every row nginx answered is in its access log once, and every other
+/// row is a request it cut off (sent again once, then unanswered): rows = answered +
+/// failures, exactly.
+fn counts_match_nginx(n: &Nginx, url: &str, tls: bool) {
+    for depth in ["1", "2", "16", "64"] {
+        let before = n.logged();
+        let mut args = vec![
+            url, "-p", "1", "-t", "2", "-c", "4", "-n", "3000", "--pipeline", depth, "--columns",
+            "error",
+        ];
+        if tls {
+            args.extend(["--cacert", p(&n.ca)]);
+        }
+        let dir = n.dir.join(format!("run-{tls}-{depth}"));
+        let out = run_in(&args, &dir);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        let rows = read_csv(&dir.join("results.csv"));
+        // nginx logs a request as it finishes it, before the close barrage waits for.
+        let logged = n.logged() - before;
+        let ok = rows.iter().filter(|r| r.status == 200).count();
+        let cut = rows
+            .iter()
+            .filter(|r| r.status == 0 && r.extra[0] == "unanswered (pipeline cut)")
+            .count();
+        assert_eq!(rows.len(), 3000, "depth {depth}: {stdout}");
+        assert_eq!(
+            ok, logged,
+            "depth {depth}: rows answered = nginx's log\n{stdout}"
+        );
+        assert_eq!(
+            ok + cut,
+            rows.len(),
+            "depth {depth}: the rest unanswered\n{stdout}"
+        );
+        if depth == "1" {
+            assert_eq!(cut, 0, "nothing to cut without pipelining");
+        } else {
+            assert!(
+                stdout.contains(&format!("pipeline     {depth} requests")),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn issue15_nginx_keepalive_requests_7_http_counts_match_at_every_depth() {
+    let Some(n) = Nginx::start("http") else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}/", n.http);
+    counts_match_nginx(&n, &url, false);
+}
+
+#[test]
+fn issue15_nginx_keepalive_requests_7_https_counts_match_at_every_depth() {
+    let Some(n) = Nginx::start("https") else {
+        return;
+    };
+    let url = format!("https://localhost:{}/", n.https);
+    counts_match_nginx(&n, &url, true);
+}
+
+/// Open loop: a due request joins the pipeline of a busy connection (the server takes
+/// 4 ms a request, 250/s, for 400/s on one connection), its latency counted from its
+/// intended start; rows + unsent = the schedule, and the server answered every row.
+#[test]
+fn issue15_open_loop_requests_join_the_pipeline_of_a_busy_connection() {
+    let s = Server::start(&[]);
+    let dir = scratch("pipeline-open-loop");
+    let url = s.url("/?delay=4ms");
+    let (out, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "--max-connections", "1", "-R", "400", "-d",
+            "1s", "--pipeline", "8", "--columns", "start",
+        ],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    let (requests, connections) = s.stop();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let unsent = summary["schedule"]["unsent"].as_u64().unwrap();
+    assert_eq!(summary["connections"]["pipeline"], 8, "{summary}");
+    assert_eq!(rows.len() as u64 + unsent, 400, "{stdout}");
+    assert_eq!(requests, rows.len() as u64, "the server answered every row");
+    assert_eq!(connections, 1);
+    assert!(rows.iter().all(|r| r.status == 200), "{stdout}");
+    // On the one connection, requests started before the one ahead had ended.
+    let joined = rows
+        .windows(2)
+        .filter(|w| w[1].extra[0].parse::<f64>().unwrap() < w[0].elapsed)
+        .count();
+    assert!(
+        joined > 100,
+        "{joined} requests joined a pipeline\n{stdout}"
+    );
+}
