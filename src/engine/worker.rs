@@ -19,9 +19,14 @@
 //! and again when a connection asks for a fresh time ([`Step::Again`]). A connection
 //! is only ever handed the latest reading, so a loop's records end in order.
 //!
+//! The generator's self-check (`selfcheck.rs`) is told what it measures at a few
+//! points: the poll's timeout and the clock reading after it, the end of a request
+//! that failed, and each open-loop start.
+//!
 //! Nothing here is shared with other threads except the stop level (read when the
-//! waker fires), this loop's own progress slot, and the sample log's chunk counter
-//! (touched once per 16 Ki records).
+//! waker fires), this loop's own progress slot, the sample log's chunk counter
+//! (touched once per 16 Ki records) and the self-check file (appended once per
+//! interval).
 
 use std::io;
 use std::net::SocketAddr;
@@ -39,8 +44,10 @@ use crate::engine::open_loop::{Free, OpenLoop, START_TIMER};
 use crate::engine::plan::Plan;
 use crate::engine::progress::Slot;
 use crate::engine::schedule::Picker;
+use crate::engine::selfcheck::SelfCheck;
 use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
 use crate::engine::transport::{Negotiated, TlsCtx};
+use crate::record::checks::CheckLog;
 use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing};
 use crate::time::Clock;
 use crate::wire::request::Template;
@@ -77,10 +84,11 @@ pub struct Traffic {
 }
 
 /// Where a loop's finished requests go: its chunks of the process's sample log, and
-/// its slot of the live progress board.
+/// its slot of the live progress board; and where its self-check records go.
 pub struct Sink<'p> {
     pub writer: ChunkWriter,
     pub progress: Option<Slot<'p>>,
+    pub checks: Option<Arc<CheckLog>>,
 }
 
 /// What a loop reports when it ends.
@@ -116,6 +124,8 @@ pub struct Worker<'p> {
     stop: Arc<AtomicU8>,
     writer: ChunkWriter,
     progress: Option<Slot<'p>>,
+    /// The generator's self-check.
+    check: SelfCheck,
     rbuf: Box<[u8]>,
     pbuf: Box<[u8]>,
     /// The requests in flight, by deadline.
@@ -142,7 +152,12 @@ impl<'p> Worker<'p> {
         stop: Arc<AtomicU8>,
         sink: Sink<'p>,
     ) -> io::Result<Worker<'p>> {
-        let Sink { writer, progress } = sink;
+        let Sink {
+            writer,
+            progress,
+            checks,
+        } = sink;
+        let threads = plan.threads.max(1);
         let registry = poll.registry().try_clone()?;
         let connections = plan.loop_connections(l);
         let conns = (0..connections).map(|i| Conn::new(Token(i))).collect();
@@ -171,6 +186,7 @@ impl<'p> Worker<'p> {
             stop,
             writer,
             progress,
+            check: SelfCheck::new(checks, l / threads, l % threads),
             rbuf: vec![0u8; RBUF].into_boxed_slice(),
             pbuf: vec![0u8; RBUF].into_boxed_slice(),
             deadlines: Deadlines::default(),
@@ -199,6 +215,7 @@ impl<'p> Worker<'p> {
             }
         }
         let mut now = self.tick();
+        self.check.begin(now);
         self.start(now);
         loop {
             // `now` is the time the timers just fired at: the next poll's timeout
@@ -207,7 +224,7 @@ impl<'p> Worker<'p> {
                 break;
             }
             let precise = self.arm_start_timer(now);
-            let timeout = self.poll_timeout(now, precise);
+            let timeout = self.check.timeout(now, self.poll_timeout(now, precise));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -217,6 +234,7 @@ impl<'p> Worker<'p> {
                 break;
             }
             now = self.tick();
+            self.check.after_poll(now);
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.check_stop(now);
@@ -244,6 +262,8 @@ impl<'p> Worker<'p> {
             let now = self.tick();
             self.end_schedule(now);
         }
+        let now = self.tick();
+        self.check.finish(now);
         self.result
     }
 
@@ -455,6 +475,7 @@ impl<'p> Worker<'p> {
                 None => break,
             };
             o.take();
+            self.check.scheduled(intended, self.at(now));
             let req = ReqInfo {
                 target: self.next_target(),
                 intended,
@@ -536,6 +557,9 @@ impl<'p> Worker<'p> {
         };
         if let Some(p) = &self.progress {
             p.record(timing.latency_ns(), f.error != ErrorKind::None);
+        }
+        if f.error != ErrorKind::None {
+            self.check.failed(f.error);
         }
         if let Err(e) = self.writer.push(&Record::from_timing(&timing)) {
             self.result.stats.lost += 1;

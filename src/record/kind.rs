@@ -27,6 +27,13 @@ pub enum ErrorKind {
     Io = 10,
     Cancelled = 11,
     TlsOnPlain = 12,
+    /// A connect failed for want of a local port (EADDRNOTAVAIL): every ephemeral
+    /// port of the source address towards this target is taken. The generator's
+    /// limit, not the server's (`report/verdict.rs`).
+    ConnectNoPort = 13,
+    /// A connect failed for want of a file descriptor (EMFILE, ENFILE): the process's
+    /// or the system's open-file limit. Also the generator's limit.
+    ConnectNoFiles = 14,
     TlsUnknownIssuer = 16,
     TlsNameMismatch = 17,
     TlsExpired = 18,
@@ -70,7 +77,7 @@ pub fn reported_status(status: u16, error: u8) -> u16 {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 27] = [
         ErrorKind::None,
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -84,6 +91,8 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Cancelled,
         ErrorKind::TlsOnPlain,
+        ErrorKind::ConnectNoPort,
+        ErrorKind::ConnectNoFiles,
         ErrorKind::TlsUnknownIssuer,
         ErrorKind::TlsNameMismatch,
         ErrorKind::TlsExpired,
@@ -118,6 +127,8 @@ impl ErrorKind {
             ErrorKind::Io => "i/o error",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::TlsOnPlain => "server speaks TLS: use https://",
+            ErrorKind::ConnectNoPort => "connect: no free local port",
+            ErrorKind::ConnectNoFiles => "connect: too many open files",
             ErrorKind::TlsUnknownIssuer => "tls: unknown issuer",
             ErrorKind::TlsNameMismatch => "tls: name mismatch",
             ErrorKind::TlsExpired => "tls: expired",
@@ -156,6 +167,8 @@ mod tests {
             ErrorKind::Io,
             ErrorKind::Cancelled,
             ErrorKind::TlsOnPlain,
+            ErrorKind::ConnectNoPort,
+            ErrorKind::ConnectNoFiles,
             ErrorKind::TlsUnknownIssuer,
             ErrorKind::TlsNameMismatch,
             ErrorKind::TlsExpired,

@@ -57,6 +57,11 @@ pub struct Summary {
     /// later: counted in every total, but in no interval.
     pub late_rows: u64,
     pub intervals: Vec<Interval>,
+    /// Whose limit the run measured, judged from the generator's self-check, with the
+    /// evidence per interval (`report/verdict.rs`, docs/report.md). Absent for a
+    /// results.csv and for runs recorded before the self-check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<super::verdict::Verdict>,
 }
 
 /// Where the records came from.
@@ -378,6 +383,7 @@ impl Summary {
                     }),
                 })
                 .collect(),
+            verdict: None,
         }
     }
 
