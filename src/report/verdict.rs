@@ -384,7 +384,7 @@ mod tests {
         assert!(!v.generator_limited);
         assert_eq!(
             v.line,
-            "verdict: server-bound (barrage's busiest core 41%, loop delay p99 250.0us)"
+            "verdict: server-bound (barrage's busiest core 41%, loop delay p99 100.0us)"
         );
     }
 
