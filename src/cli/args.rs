@@ -96,7 +96,9 @@ pub struct RunArgs {
     pub quiet: bool,
 
     /// Fail the run (exit code 4) if this holds for its summary: 'p99 > 50ms',
-    /// 'errors > 0.1%', 'rps < 10000'. Repeatable; see `barrage report --help`.
+    /// 'errors > 0.1%', 'rps < 10000'; generator-bound (the self-check's verdict says
+    /// the figures describe barrage), 'generator-busy > 90%', 'loop-delay > 10ms'.
+    /// Repeatable; see `barrage report --help`.
     #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
     pub fail_if: Vec<crate::report::thresholds::Threshold>,
 
@@ -359,6 +361,9 @@ pub struct ReportArgs {
     pub compare: Option<Vec<PathBuf>>,
 
     /// Fail (exit code 4) if this holds; repeatable. With --compare, checked on RUN_B.
+    /// METRIC OP VALUE: min mean p50 p80 p90 p95 p99 p99.9 max stdev (with a unit),
+    /// rps, requests, errors (a count or a %), generator-busy (a %), loop-delay (with
+    /// a unit); or generator-bound alone (the run's verdict puts the limit in barrage).
     #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
     pub fail_if: Vec<crate::report::thresholds::Threshold>,
 
