@@ -36,6 +36,8 @@ th:first-child,td:first-child{text-align:left}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:24px;margin-top:18px}
 .chart svg{width:100%;height:auto;display:block}
 .warn{background:#fef2f2;border-color:#fecaca;color:#991b1b}
+.verdict{font-weight:600}
+.verdict.ok{background:#f0fdf4;border-color:#bbf7d0;color:#166534}
 details summary{cursor:pointer;color:var(--ok)}
 .scroll{max-height:480px;overflow:auto;margin-top:8px}
 .scroll th{position:sticky;top:0;background:#fff}
@@ -60,6 +62,7 @@ pub fn render(r: &Report, charts: &Charts) -> String {
         esc(&title)
     );
     header(&mut h, r, &title);
+    verdict(&mut h, r);
     warnings(&mut h, r);
     cards(&mut h, r);
     summary_tables(&mut h, r);
@@ -103,6 +106,24 @@ fn header(h: &mut String, r: &Report, title: &str) {
         h,
         "<header><h1>barrage report</h1><p class=\"meta\">{}</p></header>",
         meta.join(" · ")
+    );
+}
+
+/// The self-check's verdict, first thing under the title: whose limit the figures
+/// describe (the throughput chart shades the intervals where it was barrage's).
+fn verdict(h: &mut String, r: &Report) {
+    let Some(v) = &r.summary.verdict else {
+        return;
+    };
+    let class = if v.generator_limited {
+        "warn verdict"
+    } else {
+        "ok verdict"
+    };
+    let _ = write!(
+        h,
+        "<section class=\"{class}\" id=\"verdict\">{}</section>",
+        esc(&v.line)
     );
 }
 
