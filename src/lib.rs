@@ -18,6 +18,8 @@
 //! - `report`: summaries, intervals, charts, HTML, HdrHistogram logs, thresholds, and
 //!   the terminal summary.
 //! - `serve`: the built-in target server and its demo shop.
+//! - `search`: `barrage search`, steps of runs at rising rates to the highest that
+//!   holds an SLO.
 //!
 //! `docs/architecture.md` walks through it. Everything printed for people goes through
 //! `console`, which never lets a closed stdout or stderr stop a run.
@@ -37,6 +39,7 @@ pub mod engine;
 pub mod record;
 pub mod report;
 pub mod scenario;
+pub mod search;
 pub mod serve;
 pub mod time;
 pub mod wire;

@@ -43,6 +43,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             serve::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Search(a) => Ok(ExitCode::from(barrage::search::run(&a)?)),
     }
 }
 

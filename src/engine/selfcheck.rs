@@ -105,6 +105,7 @@ impl SelfCheck {
         let c = &mut self.cur;
         c.delay_samples = c.delay_samples.saturating_add(1);
         c.delay_max_ns = c.delay_max_ns.max(late);
+        c.delay_sum_ns += late;
         c.delay_hist[delay_bucket(late)] += 1;
         self.probe_ns = now + PROBE_NS;
         if now >= self.boundary_ns {

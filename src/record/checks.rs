@@ -21,7 +21,7 @@ use crate::record::ErrorKind;
 pub const CHECK_MAGIC: [u8; 8] = *b"BRGCHECK";
 pub const CHECK_VERSION: u16 = 1;
 pub const CHECK_HEADER_SIZE: usize = 16;
-pub const CHECK_RECORD_SIZE: usize = 96;
+pub const CHECK_RECORD_SIZE: usize = 104;
 /// The first byte of every complete record.
 pub const CHECK_MARKER: u8 = 0xC5;
 
@@ -57,6 +57,10 @@ pub struct CheckRecord {
     pub delay_samples: u32,
     pub delay_max_ns: u64,
     pub delay_hist: [u32; DELAY_BUCKETS],
+    /// The lateness of every timer wake-up, summed: about the time the loop was kept
+    /// from running when it had something due (a stall longer than the probe's period
+    /// shows whole; shorter ones in part).
+    pub delay_sum_ns: u64,
     /// Connects that failed for want of a local port (EADDRNOTAVAIL) or a file
     /// descriptor (EMFILE, ENFILE).
     pub no_port: u32,
@@ -104,6 +108,7 @@ impl CheckRecord {
         for (i, n) in self.delay_hist.iter().enumerate() {
             b[56 + 4 * i..60 + 4 * i].copy_from_slice(&n.to_le_bytes());
         }
+        b[96..104].copy_from_slice(&self.delay_sum_ns.to_le_bytes());
         b
     }
 
@@ -132,6 +137,7 @@ impl CheckRecord {
             starts: u32_at(48),
             late_starts: u32_at(52),
             delay_hist,
+            delay_sum_ns: u64_at(96),
         })
     }
 }
@@ -234,6 +240,7 @@ mod tests {
             no_files: 12,
             starts: 13,
             late_starts: 14,
+            delay_sum_ns: 15,
         };
         assert_eq!(CheckRecord::decode(&r.encode()), Some(r));
         let dir = std::env::temp_dir().join(format!("barrage-checks-{}", std::process::id()));
