@@ -243,3 +243,131 @@ fn more_connections_than_ports_is_port_exhaustion() {
         "{stdout}"
     );
 }
+
+fn search_json(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("search.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A server that serves one request at a time in 10 ms holds about 100 req/s: the
+/// search finds its maximum within 15%, every step is a run directory, and
+/// search.json and search.html are written.
+#[test]
+fn search_finds_a_known_capacity() {
+    let _timing = timing_lock();
+    let server = Server::start(&["--service-time", "10ms"]);
+    let dir = scratch("search");
+    let out = barrage(&[
+        "search",
+        &server.url("/"),
+        "--slo",
+        "p99 < 50ms",
+        "--slo",
+        "errors < 1%",
+        "--from",
+        "50",
+        "--step-duration",
+        "1s",
+        "--precision",
+        "10%",
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "8",
+        "--max-connections",
+        "64",
+        "-o",
+        p(&dir),
+    ]);
+    let stdout = assert_ok(&out);
+    let j = search_json(&dir);
+    let max = j["max_rate"].as_f64().unwrap_or_else(|| panic!("{j:#}\n{stdout}"));
+    assert!((85.0..=115.0).contains(&max), "max {max}\n{stdout}");
+    assert_eq!(j["limit"], "server", "{stdout}");
+    assert!(
+        stdout.contains(&format!("max rate holding the SLO: {max:.0} req/s")),
+        "{stdout}"
+    );
+    let steps = j["steps"].as_array().unwrap();
+    assert!(steps.len() >= 3, "{j:#}");
+    assert!(stdout.contains("step 01  50 req/s  achieved"), "{stdout}");
+    for s in steps {
+        let d = PathBuf::from(s["dir"].as_str().unwrap());
+        assert!(d.join("summary.json").is_file(), "{}", d.display());
+        assert!(s["p99_s"].is_number() && s["achieved_rps"].is_number(), "{s}");
+        assert_eq!(s["verdict"], "server-bound", "{s}");
+    }
+    assert!(dir.join("step-01-50").is_dir());
+    let html = std::fs::read_to_string(dir.join("search.html")).unwrap();
+    assert!(html.contains("Latency against rate") && html.contains("<svg"));
+}
+
+/// With barrage held to 5% of a CPU, the search reports the generator as the limit,
+/// never a server capacity.
+#[test]
+fn search_under_a_quota_reports_the_generator() {
+    let _timing = timing_lock();
+    let quota = match Quota::new("search", 5) {
+        Ok(q) => q,
+        Err(why) => {
+            eprintln!("SKIPPED search_under_a_quota_reports_the_generator: {why}");
+            return;
+        }
+    };
+    let server = Server::start(&[]);
+    let dir = scratch("search-quota");
+    let out = quota.barrage(&[
+        "search",
+        &server.url("/"),
+        "--slo",
+        "p99 < 50ms",
+        "--from",
+        "2000",
+        "--step-duration",
+        "1s",
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "16",
+        "-o",
+        p(&dir),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{}", text(&out.stderr));
+    let j = search_json(&dir);
+    assert_eq!(j["limit"], "generator", "{j:#}\n{stdout}");
+    assert!(j["max_rate"].is_null(), "{j:#}");
+    assert!(
+        stdout.contains("max rate holding the SLO: not found: the generator was the limit"),
+        "{stdout}"
+    );
+}
+
+/// Bad input is refused before any load, in one line that says what to do.
+#[test]
+fn search_refuses_bad_input() {
+    let url = "http://127.0.0.1:9/";
+    assert_refused(&["search", url, "--from", "10"], "needs at least one --slo");
+    assert_refused(&["search", url, "--slo", "p99 50ms"], "has no comparison");
+    assert_refused(&["search", url, "--slo", "p98 < 5ms"], "unknown metric");
+    assert_refused(
+        &["search", url, "--slo", "p99 < 50ms", "--from", "200", "--to", "100"],
+        "--from 200 is above --to 100",
+    );
+    assert_refused(
+        &["search", url, "--slo", "p99 < 50ms", "--from", "0"],
+        "--from 0 is not a rate",
+    );
+    assert_refused(
+        &["search", url, "--slo", "p99 < 50ms", "-R", "100"],
+        "-R/--rate is set by barrage search",
+    );
+    assert_refused(
+        &["search", url, "--slo", "p99 < 50ms", "--precision", "0%"],
+        "invalid precision",
+    );
+}
