@@ -36,8 +36,7 @@ impl Quota {
         let quota = period * percent / 100;
         // cgroup v2: cpu.max in a child of the root, with the cpu controller enabled.
         let v2 = Path::new("/sys/fs/cgroup");
-        if std::fs::read_to_string(v2.join("cgroup.controllers")).is_ok_and(|c| c.contains("cpu"))
-        {
+        if std::fs::read_to_string(v2.join("cgroup.controllers")).is_ok_and(|c| c.contains("cpu")) {
             let _ = std::fs::write(v2.join("cgroup.subtree_control"), "+cpu");
             let dir = v2.join(&name);
             if std::fs::create_dir(&dir).is_ok()
@@ -134,7 +133,10 @@ fn slow_server_few_connections_is_server_bound() {
     assert!(intervals.len() >= 3, "{v:#}");
     assert!(run.join("selfcheck-000.bin").is_file());
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
-    assert!(html.contains("id=\"verdict\">verdict: server-bound"), "no verdict at the top");
+    assert!(
+        html.contains("id=\"verdict\">verdict: server-bound"),
+        "no verdict at the top"
+    );
     assert!(!html.contains("class=\"limited\""), "nothing to shade");
     // `barrage report DIR` judges the same records the same way.
     let again = dir.join("again");
@@ -175,12 +177,7 @@ fn a_cpu_quota_starves_the_generator() {
         "generator-bound",
     ]);
     let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{stdout}{}",
-        text(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(4), "{stdout}{}", text(&out.stderr));
     let v = verdict(&dir);
     assert_eq!(v["generator_limited"], true, "{v:#}");
     let limit = v["limit"].as_str().unwrap();
@@ -188,14 +185,20 @@ fn a_cpu_quota_starves_the_generator() {
         limit == "generator-starved" || limit == "generator-bound",
         "{v:#}"
     );
-    assert!(stdout.contains("these figures describe barrage"), "{stdout}");
+    assert!(
+        stdout.contains("these figures describe barrage"),
+        "{stdout}"
+    );
     assert!(
         text(&out.stderr).contains("threshold failed: generator-bound"),
         "{}",
         text(&out.stderr)
     );
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert!(html.contains("class=\"limited\""), "limited intervals shaded");
+    assert!(
+        html.contains("class=\"limited\""),
+        "limited intervals shaded"
+    );
 }
 
 /// More connections than local ports: in a network namespace of its own whose
@@ -212,9 +215,7 @@ fn more_connections_than_ports_is_port_exhaustion() {
         bin = bin(),
         dir = p(&dir)
     );
-    let probe = Command::new("unshare")
-        .args(["-n", "true"])
-        .output();
+    let probe = Command::new("unshare").args(["-n", "true"]).output();
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
         eprintln!(
             "SKIPPED more_connections_than_ports_is_port_exhaustion: `unshare -n` is not allowed here ({})",
@@ -229,7 +230,12 @@ fn more_connections_than_ports_is_port_exhaustion() {
     let stdout = text(&out.stdout);
     let s = summary(&dir);
     let v = &s["verdict"];
-    assert_eq!(v["limit"], "local-ports", "{v:#}\n{stdout}{}", text(&out.stderr));
+    assert_eq!(
+        v["limit"],
+        "local-ports",
+        "{v:#}\n{stdout}{}",
+        text(&out.stderr)
+    );
     assert!(v["no_port_connects"].as_u64().unwrap() > 0);
     assert!(
         s["errors_by_kind"]["connect: no free local port"]
@@ -283,7 +289,9 @@ fn search_finds_a_known_capacity() {
     ]);
     let stdout = assert_ok(&out);
     let j = search_json(&dir);
-    let max = j["max_rate"].as_f64().unwrap_or_else(|| panic!("{j:#}\n{stdout}"));
+    let max = j["max_rate"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{j:#}\n{stdout}"));
     assert!((85.0..=115.0).contains(&max), "max {max}\n{stdout}");
     assert_eq!(j["limit"], "server", "{stdout}");
     assert!(
@@ -296,7 +304,10 @@ fn search_finds_a_known_capacity() {
     for s in steps {
         let d = PathBuf::from(s["dir"].as_str().unwrap());
         assert!(d.join("summary.json").is_file(), "{}", d.display());
-        assert!(s["p99_s"].is_number() && s["achieved_rps"].is_number(), "{s}");
+        assert!(
+            s["p99_s"].is_number() && s["achieved_rps"].is_number(),
+            "{s}"
+        );
         assert_eq!(s["verdict"], "server-bound", "{s}");
     }
     assert!(dir.join("step-01-50").is_dir());
@@ -355,7 +366,9 @@ fn search_refuses_bad_input() {
     assert_refused(&["search", url, "--slo", "p99 50ms"], "has no comparison");
     assert_refused(&["search", url, "--slo", "p98 < 5ms"], "unknown metric");
     assert_refused(
-        &["search", url, "--slo", "p99 < 50ms", "--from", "200", "--to", "100"],
+        &[
+            "search", url, "--slo", "p99 < 50ms", "--from", "200", "--to", "100",
+        ],
         "--from 200 is above --to 100",
     );
     assert_refused(

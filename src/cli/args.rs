@@ -401,11 +401,21 @@ pub struct SearchArgs {
     pub slo: Vec<crate::report::thresholds::Threshold>,
 
     /// The first step's rate, requests per second [default: 100].
-    #[arg(long, value_name = "RATE", allow_negative_numbers = true, help_heading = "Search")]
+    #[arg(
+        long,
+        value_name = "RATE",
+        allow_negative_numbers = true,
+        help_heading = "Search"
+    )]
     pub from: Option<f64>,
 
     /// The highest rate to try [default: no limit].
-    #[arg(long, value_name = "RATE", allow_negative_numbers = true, help_heading = "Search")]
+    #[arg(
+        long,
+        value_name = "RATE",
+        allow_negative_numbers = true,
+        help_heading = "Search"
+    )]
     pub to: Option<f64>,
 
     /// How long each step loads the target.

@@ -28,14 +28,7 @@ pub const CHECK_MARKER: u8 = 0xC5;
 /// Upper bounds (ns) of the loop-delay buckets; the last bucket is everything above
 /// the last bound.
 pub const DELAY_BOUNDS_NS: [u64; DELAY_BUCKETS - 1] = [
-    250_000,
-    500_000,
-    1_000_000,
-    2_000_000,
-    5_000_000,
-    10_000_000,
-    20_000_000,
-    50_000_000,
+    250_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000, 50_000_000,
     100_000_000,
 ];
 pub const DELAY_BUCKETS: usize = 10;

@@ -121,9 +121,7 @@ impl Metric {
             Metric::ErrorShare | Metric::GeneratorBusy => {
                 format!("{}%", trim(format!("{:.4}", v * 100.0)))
             }
-            Metric::GeneratorBound => {
-                if v > 0.0 { "yes" } else { "no" }.to_string()
-            }
+            Metric::GeneratorBound => if v > 0.0 { "yes" } else { "no" }.to_string(),
             _ => fmt_secs(v),
         }
     }
@@ -355,7 +353,10 @@ mod tests {
             ("p98 > 5ms", "unknown metric \"p98\""),
             ("p99 > 50", "needs a unit"),
             ("p99 > 50 parsecs", "unknown unit"),
-            ("rps < 10%", "only errors and generator-busy take a percentage"),
+            (
+                "rps < 10%",
+                "only errors and generator-busy take a percentage",
+            ),
             ("generator-bound > 1", "generator-bound alone"),
             ("generator-busy > 0.9", "as a percentage"),
             ("loop-delay > 10", "needs a unit"),
@@ -442,7 +443,9 @@ mod tests {
     fn generator_thresholds_read_the_verdict() {
         use crate::record::checks::CheckRecord;
         let mut s = summary();
-        for t in ["generator-bound", "generator-busy > 90%", "loop-delay > 10ms"] {
+        for t in [
+            "generator-bound", "generator-busy > 90%", "loop-delay > 10ms",
+        ] {
             let v = check(&[parse(t).unwrap()], &s);
             assert!(v[0].failed, "{t}: no verdict must fail");
         }

@@ -418,12 +418,17 @@ mod tests {
         let v = judge(&rs).unwrap();
         assert_eq!(v.limit, Limit::GeneratorBound);
         assert_eq!((v.intervals_limited, v.intervals_judged), (7, 10));
-        assert!(v.line.starts_with("verdict: GENERATOR-BOUND in 7 of 10 s: worker cores 99% busy"));
+        assert!(
+            v.line
+                .starts_with("verdict: GENERATOR-BOUND in 7 of 10 s: worker cores 99% busy")
+        );
         let rs: Vec<_> = (0..4).map(|i| rec(0, i, 0.2, 38_000_000)).collect();
         let v = judge(&rs).unwrap();
         assert_eq!(v.limit, Limit::GeneratorStarved);
         assert!(
-            v.line.contains("kept from running 95% of the time (loop delay p99 38.00ms) with cores 20% busy"),
+            v.line.contains(
+                "kept from running 95% of the time (loop delay p99 38.00ms) with cores 20% busy"
+            ),
             "{}",
             v.line
         );
@@ -443,7 +448,11 @@ mod tests {
             .collect();
         let v = judge(&rs).unwrap();
         assert_eq!(v.limit, Limit::ServerBound);
-        assert!(v.line.ends_with("; generator-limited in 1 of 20 s"), "{}", v.line);
+        assert!(
+            v.line.ends_with("; generator-limited in 1 of 20 s"),
+            "{}",
+            v.line
+        );
     }
 
     #[test]
@@ -458,7 +467,11 @@ mod tests {
         let v = judge(&rs).unwrap();
         assert_eq!(v.limit, Limit::LocalPorts);
         assert_eq!(v.intervals[3].limit, None);
-        assert!(v.line.contains("1204 connects failed with EADDRNOTAVAIL"), "{}", v.line);
+        assert!(
+            v.line.contains("1204 connects failed with EADDRNOTAVAIL"),
+            "{}",
+            v.line
+        );
         assert!(judge(&[]).is_none());
     }
 }

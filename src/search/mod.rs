@@ -38,9 +38,13 @@ pub enum SearchError {
     #[error("{0}")]
     Rates(String),
     /// An option `search` sets itself for every step.
-    #[error("{0} is set by barrage search for every step: drop it (use --from, --to and --step-duration)")]
+    #[error(
+        "{0} is set by barrage search for every step: drop it (use --from, --to and --step-duration)"
+    )]
     Owned(&'static str),
-    #[error("cannot create the search directory {path}: {source} (choose a writable place with -o)")]
+    #[error(
+        "cannot create the search directory {path}: {source} (choose a writable place with -o)"
+    )]
     Dir {
         path: PathBuf,
         source: std::io::Error,
@@ -190,11 +194,9 @@ pub fn run(a: &SearchArgs) -> Result<u8, Box<dyn std::error::Error>> {
         source,
     })?;
     let html = dir.join("search.html");
-    std::fs::write(&html, output::html(a, &end, &steps)).map_err(|source| {
-        SearchError::Dir {
-            path: html.clone(),
-            source,
-        }
+    std::fs::write(&html, output::html(a, &end, &steps)).map_err(|source| SearchError::Dir {
+        path: html.clone(),
+        source,
     })?;
     outln!("  search.json  {}", path.display());
     outln!("  search.html  {}", html.display());
@@ -265,9 +267,14 @@ pub fn step_line(s: &Step) -> String {
         return format!("step {:02}  {} req/s  no report", s.n, fmt_rate(s.rate));
     };
     let lat = |f: fn(&crate::report::json::Latency) -> f64| {
-        sum.latency_s.as_ref().map_or("-".to_string(), |l| fmt_secs(f(l)))
+        sum.latency_s
+            .as_ref()
+            .map_or("-".to_string(), |l| fmt_secs(f(l)))
     };
-    let verdict = sum.verdict.as_ref().map_or("no verdict", |v| v.limit.name());
+    let verdict = sum
+        .verdict
+        .as_ref()
+        .map_or("no verdict", |v| v.limit.name());
     let what = match s.outcome {
         Outcome::Held => "held".to_string(),
         Outcome::Broken => format!("BROKEN: {}", s.broken.join("; ")),
@@ -291,8 +298,8 @@ fn default_dir() -> PathBuf {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let base =
-        PathBuf::from("barrage-runs").join(format!("search-{}", crate::time::utc_stamp(now.as_secs())));
+    let base = PathBuf::from("barrage-runs")
+        .join(format!("search-{}", crate::time::utc_stamp(now.as_secs())));
     (1..)
         .map(|n| {
             if n == 1 {

@@ -90,9 +90,8 @@ pub fn ending(end: &End, steps: &[Step]) -> String {
 
 fn step_json(s: &Step) -> Value {
     let sum = s.summary.as_ref();
-    let lat = |f: fn(&crate::report::json::Latency) -> f64| {
-        sum.and_then(|s| s.latency_s.as_ref()).map(f)
-    };
+    let lat =
+        |f: fn(&crate::report::json::Latency) -> f64| sum.and_then(|s| s.latency_s.as_ref()).map(f);
     let v = sum.and_then(|s| s.verdict.as_ref());
     json!({
         "step": s.n,
@@ -144,8 +143,18 @@ const R: f64 = 20.0;
 const T: f64 = 30.0;
 const B: f64 = 40.0;
 
+/// A chart's series: its name, colour, and (rate, value) points.
+type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
 /// One chart: points (rate, value) per series, on a linear x and y from 0.
-fn chart(title: &str, y_label: &str, series: &[(&str, &str, Vec<(f64, f64)>)], fmt: fn(f64) -> String, xmax: f64, lines: &[(f64, String)]) -> String {
+fn chart(
+    title: &str,
+    y_label: &str,
+    series: &[Series<'_>],
+    fmt: fn(f64) -> String,
+    xmax: f64,
+    lines: &[(f64, String)],
+) -> String {
     let ymax = series
         .iter()
         .flat_map(|(_, _, p)| p.iter().map(|q| q.1))
@@ -209,7 +218,14 @@ fn chart(title: &str, y_label: &str, series: &[(&str, &str, Vec<(f64, f64)>)], f
         let d: Vec<String> = pts
             .iter()
             .enumerate()
-            .map(|(i, (a, b))| format!("{}{:.1} {:.1}", if i == 0 { 'M' } else { 'L' }, x(*a), y(*b)))
+            .map(|(i, (a, b))| {
+                format!(
+                    "{}{:.1} {:.1}",
+                    if i == 0 { 'M' } else { 'L' },
+                    x(*a),
+                    y(*b)
+                )
+            })
             .collect();
         let _ = write!(
             s,
@@ -252,13 +268,20 @@ pub fn html(a: &SearchArgs, end: &End, steps: &[Step]) -> String {
     let slo_lines: Vec<(f64, String)> = a
         .slo
         .iter()
-        .filter(|t| t.metric.name().starts_with('p') || t.metric.name() == "mean" || t.metric.name() == "max")
+        .filter(|t| {
+            t.metric.name().starts_with('p')
+                || t.metric.name() == "mean"
+                || t.metric.name() == "max"
+        })
         .map(|t| (t.value, format!("SLO {t}")))
         .collect();
     let latency = chart(
         "Latency against rate",
         "latency",
-        &[("p50", "#2563eb", pts(|l| l.p50)), ("p99", "#7c3aed", pts(|l| l.p99))],
+        &[
+            ("p50", "#2563eb", pts(|l| l.p50)),
+            ("p99", "#7c3aed", pts(|l| l.p99)),
+        ],
         fmt_secs,
         xmax,
         &slo_lines,
@@ -291,7 +314,10 @@ pub fn html(a: &SearchArgs, end: &End, steps: &[Step]) -> String {
             lat(|l| l.p50),
             lat(|l| l.p99),
             lat(|l| l.max),
-            sum.map_or("–".to_string(), |s| format!("{:.2}%", 100.0 * s.requests.error_ratio)),
+            sum.map_or("–".to_string(), |s| format!(
+                "{:.2}%",
+                100.0 * s.requests.error_ratio
+            )),
             esc(&match s.outcome {
                 Outcome::Held => "held".to_string(),
                 Outcome::Broken => s.broken.join("; "),
@@ -307,7 +333,12 @@ pub fn html(a: &SearchArgs, end: &End, steps: &[Step]) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>barrage search: {url}</title><style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;color:#111}}table{{border-collapse:collapse;width:100%;font-size:13px}}td,th{{padding:4px 6px;border-bottom:1px solid #ddd;text-align:right}}td.l{{text-align:left}}pre{{background:#f6f6f6;padding:10px}}svg{{max-width:100%;height:auto;display:block;margin:12px 0}}</style></head><body><h1>barrage search</h1><p><code>{url}</code> · SLO {slo} · steps of {dur}</p><pre>{title}</pre>{latency}{errors}<table><tr><th>step</th><th>rate</th><th>achieved/s</th><th>p50</th><th>p99</th><th>max</th><th>errors</th><th class=\"l\">outcome</th><th class=\"l\">verdict</th></tr>{rows}</table></body></html>\n",
         url = esc(a.run.url.as_deref().unwrap_or("")),
-        slo = esc(&a.slo.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")),
+        slo = esc(&a
+            .slo
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")),
         dur = esc(&crate::report::fmt::fmt_duration(a.step_duration)),
         title = esc(&title),
     )

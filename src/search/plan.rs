@@ -136,7 +136,7 @@ mod tests {
         let (tried, end) = simulate(25.0, None, 103.0);
         assert_eq!(&tried[..4], &[25.0, 50.0, 100.0, 200.0]);
         let max = end.max_rate.unwrap();
-        assert!(max <= 103.0 && max >= 103.0 / 1.05, "{tried:?} {end:?}");
+        assert!((103.0 / 1.05..=103.0).contains(&max), "{tried:?} {end:?}");
         assert_eq!(end.limit, "server");
         assert!(end.limit_rate.unwrap() > max);
     }
@@ -161,6 +161,9 @@ mod tests {
         assert_eq!(s.next(), None);
         let end = s.end();
         assert_eq!(end.max_rate, None);
-        assert_eq!((end.limit, end.limit_rate, end.held), ("generator", Some(200.0), Some(100.0)));
+        assert_eq!(
+            (end.limit, end.limit_rate, end.held),
+            ("generator", Some(200.0), Some(100.0))
+        );
     }
 }
