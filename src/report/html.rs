@@ -36,8 +36,6 @@ th:first-child,td:first-child{text-align:left}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:24px;margin-top:18px}
 .chart svg{width:100%;height:auto;display:block}
 .warn{background:#fef2f2;border-color:#fecaca;color:#991b1b}
-.verdict{font-weight:600}
-.verdict.ok{background:#f0fdf4;border-color:#bbf7d0;color:#166534}
 details summary{cursor:pointer;color:var(--ok)}
 .scroll{max-height:480px;overflow:auto;margin-top:8px}
 .scroll th{position:sticky;top:0;background:#fff}
@@ -115,14 +113,18 @@ fn verdict(h: &mut String, r: &Report) {
     let Some(v) = &r.summary.verdict else {
         return;
     };
-    let class = if v.generator_limited {
-        "warn verdict"
+    // Styled inline, so the page of a run without a verdict stays as it was.
+    let (class, style) = if v.generator_limited {
+        ("warn", "font-weight:600")
     } else {
-        "ok verdict"
+        (
+            "ok",
+            "font-weight:600;background:#f0fdf4;border-color:#bbf7d0;color:#166534",
+        )
     };
     let _ = write!(
         h,
-        "<section class=\"{class}\" id=\"verdict\">{}</section>",
+        "<section class=\"{class} verdict\" style=\"{style}\" id=\"verdict\">{}</section>",
         esc(&v.line)
     );
 }
