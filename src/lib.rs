@@ -20,6 +20,8 @@
 //! - `metrics`: `--metrics-listen`, the live counters served as Prometheus metrics and
 //!   a live page from the launcher's wait loop.
 //! - `serve`: the built-in target server and its demo shop.
+//! - `search`: `barrage search`, steps of runs at rising rates to the highest that
+//!   holds an SLO.
 //!
 //! `docs/architecture.md` walks through it. Everything printed for people goes through
 //! `console`, which never lets a closed stdout or stderr stop a run.
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod record;
 pub mod report;
 pub mod scenario;
+pub mod search;
 pub mod serve;
 pub mod time;
 pub mod wire;

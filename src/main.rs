@@ -67,6 +67,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Search(a) => Ok(ExitCode::from(barrage::search::run(&a)?)),
     }
 }
 

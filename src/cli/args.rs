@@ -29,6 +29,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Serve a small fixed response, as a load target for tests and scripts/run.sh.
     Serve(ServeArgs),
+    /// Find the highest request rate that holds an SLO: open-loop steps at rising
+    /// rates, then bisection (every request option of `run` applies).
+    Search(Box<SearchArgs>),
     /// Print shell completions for bash, zsh or fish (README says where to put them).
     Completions(CompletionsArgs),
     /// Write the man page: to stdout, or with --out DIR barrage.1 and one page per
@@ -51,7 +54,7 @@ pub struct ManpageArgs {
     pub out: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(after_help = crate::cli::exit::HELP)]
 pub struct RunArgs {
     /// Target URL (http:// or https://); optional with --targets.
@@ -123,7 +126,9 @@ pub struct RunArgs {
     pub quiet: bool,
 
     /// Fail the run (exit code 4) if this holds for its summary: 'p99 > 50ms',
-    /// 'errors > 0.1%', 'rps < 10000'. Repeatable; see `barrage report --help`.
+    /// 'errors > 0.1%', 'rps < 10000'; generator-bound (the self-check's verdict says
+    /// the figures describe barrage), 'generator-busy > 90%', 'loop-delay > 10ms'.
+    /// Repeatable; see `barrage report --help`.
     #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
     pub fail_if: Vec<crate::report::thresholds::Threshold>,
 
@@ -407,6 +412,9 @@ pub struct ReportArgs {
     pub compare: Option<Vec<PathBuf>>,
 
     /// Fail (exit code 4) if this holds; repeatable. With --compare, checked on RUN_B.
+    /// METRIC OP VALUE: min mean p50 p80 p90 p95 p99 p99.9 max stdev (with a unit),
+    /// rps, requests, errors (a count or a %), generator-busy (a %), loop-delay (with
+    /// a unit); or generator-bound alone (the run's verdict puts the limit in barrage).
     #[arg(long = "fail-if", value_name = "EXPR", value_parser = crate::report::thresholds::parse)]
     pub fail_if: Vec<crate::report::thresholds::Threshold>,
 
@@ -427,6 +435,60 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
         return Err(format!("interval {s:?} is too short: use 1ms or more"));
     }
     Ok(d)
+}
+
+/// `barrage search`: its own options, then every option of `run` (whose `--precision`
+/// is `--csv-precision` here: `--precision` is the search's).
+#[derive(Debug, Args)]
+#[command(mut_arg("precision", |a| a.long("csv-precision")))]
+pub struct SearchArgs {
+    /// A service-level objective every accepted step must hold, in `--fail-if`'s
+    /// syntax but stating what must be true: 'p99 < 50ms', 'errors < 0.1%'.
+    /// Repeatable; at least one.
+    #[arg(long = "slo", value_name = "EXPR", value_parser = crate::report::thresholds::parse, help_heading = "Search")]
+    pub slo: Vec<crate::report::thresholds::Threshold>,
+
+    /// The first step's rate, requests per second [default: 100].
+    #[arg(
+        long,
+        value_name = "RATE",
+        allow_negative_numbers = true,
+        help_heading = "Search"
+    )]
+    pub from: Option<f64>,
+
+    /// The highest rate to try [default: no limit].
+    #[arg(
+        long,
+        value_name = "RATE",
+        allow_negative_numbers = true,
+        help_heading = "Search"
+    )]
+    pub to: Option<f64>,
+
+    /// How long each step loads the target.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, help_heading = "Search")]
+    pub step_duration: Duration,
+
+    /// Stop bisecting when the last passing and the first failing rate are this close
+    /// (relative to the passing one).
+    #[arg(long = "precision", value_name = "PERCENT", default_value = "5%", value_parser = parse_percent, help_heading = "Search")]
+    pub search_precision: f64,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Parses a percentage above 0 and below 100: `5%` (or `5`) is 0.05.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let num = t.strip_suffix('%').unwrap_or(t).trim();
+    match num.parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 100.0 => Ok(v / 100.0),
+        _ => Err(format!(
+            "invalid precision {s:?}: give a percentage between 0 and 100, like 5%"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -455,6 +517,12 @@ pub struct ServeArgs {
     /// Answer every request this much later.
     #[arg(long, value_parser = parse_duration)]
     pub delay: Option<Duration>,
+
+    /// Serve requests one at a time, each taking this long (across every connection
+    /// and thread): a server of known capacity, 1/TIME requests per second (10ms:
+    /// 100/s); beyond it, answers queue and their latency grows without bound.
+    #[arg(long, value_parser = parse_duration)]
+    pub service_time: Option<Duration>,
 
     /// Stall: requests arriving between AT and AT+FOR after start are all answered at
     /// AT+FOR, like a server pausing (e.g. "2s:1s").

@@ -6,7 +6,9 @@
 //! whose requests start on the closed-loop (`closed_loop`) or open-loop
 //! (`open_loop`, on the rate profiles of `schedule`) model, with request deadlines
 //! (`deadlines`). Each connection is a state machine (`conn`) over a plain or TLS
-//! transport (`transport`), carrying one request (`inflight`) at a time.
+//! transport (`transport`), carrying one request (`inflight`) at a time. Each loop
+//! checks itself (`selfcheck`): its CPU time, how late its timers fire, local
+//! resources, so the run can say whose limit it measured.
 
 pub mod clock;
 pub mod closed_loop;
@@ -21,6 +23,7 @@ pub mod process;
 pub mod progress;
 pub mod scenario_loop;
 pub mod schedule;
+pub mod selfcheck;
 pub mod signals;
 pub mod transport;
 pub mod worker;

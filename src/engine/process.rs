@@ -24,6 +24,7 @@ use crate::engine::signals;
 use crate::engine::transport::TlsCtx;
 use crate::engine::worker::{self, Sink, Traffic, Worker};
 use crate::errln;
+use crate::record::checks::{CheckLog, check_file_name};
 use crate::record::{self, ClockState, Header, ProcessStats, SampleLog, rundir};
 use crate::time::{Clock, wall_ns};
 
@@ -98,7 +99,16 @@ pub fn main(cfg: &RunConfig, child: Child, board: &Board) -> i32 {
             return 2;
         }
     };
-    match run_threads(cfg, index, clock, wall, &log, board) {
+    // The self-check's evidence; a run goes on without it (the verdict says so).
+    let checks = match CheckLog::create(&cfg.out.join(check_file_name(index as u32)), index as u32)
+    {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            errln!("barrage: worker {index}: cannot create its self-check file: {e}");
+            None
+        }
+    };
+    match run_threads(cfg, index, clock, wall, &log, checks, board) {
         Ok(ProcessEnd { stats, tls, error }) => {
             // Noted by this process's connections and verifier (one copy per process).
             let reasons = cfg.tls.as_ref().map_or_else(Vec::new, |t| t.reasons.all());
@@ -139,6 +149,7 @@ fn run_threads(
     clock: Clock,
     wall: u64,
     log: &Arc<SampleLog>,
+    checks: Option<Arc<CheckLog>>,
     board: &Board,
 ) -> io::Result<ProcessEnd> {
     let sigfd = signals::term_fd()?;
@@ -187,6 +198,7 @@ fn run_threads(
             Sink {
                 writer: log.writer(),
                 progress: Some(board.slot(l)),
+                checks: checks.clone(),
             },
         )?);
     }

@@ -287,7 +287,15 @@ pub fn connect_from(source: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(TcpStream::from_std(socket.into()))
 }
 
+/// The error kind of a failed connect. Local resources (no ephemeral port, no file
+/// descriptor) have kinds of their own: they are the generator's limit, and the
+/// self-check counts them (`selfcheck.rs`).
 pub fn connect_error(e: &io::Error) -> ErrorKind {
+    match e.raw_os_error() {
+        Some(libc::EADDRNOTAVAIL) => return ErrorKind::ConnectNoPort,
+        Some(libc::EMFILE | libc::ENFILE) => return ErrorKind::ConnectNoFiles,
+        _ => {}
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
         io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,

@@ -23,11 +23,16 @@
 //! and again when a connection asks for a fresh time ([`Step::Again`]). A connection
 //! is only ever handed the latest reading, so a loop's records end in order.
 //!
+//! The generator's self-check (`selfcheck.rs`) is told what it measures at a few
+//! points: the poll's timeout and the clock reading after it, the end of a request
+//! that failed, and each open-loop start.
+//!
 //! Nothing here is shared with other threads except the stop level (read when the
-//! waker fires), this loop's own progress slot, and the sample log's chunk counter
-//! (touched once per 16 Ki records). The slot gets a few plain stores per request
-//! (`progress.rs`) and, at most every [`PUBLISH_NS`] of loop time, the connection
-//! counts (a pass over this loop's connections, never per request).
+//! waker fires), this loop's own progress slot, the sample log's chunk counter
+//! (touched once per 16 Ki records) and the self-check file (appended once per
+//! interval). The slot gets a few plain stores per request (`progress.rs`) and, at
+//! most every [`PUBLISH_NS`] of loop time, the connection counts (a pass over this
+//! loop's connections, never per request).
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,8 +51,10 @@ use crate::engine::plan::Plan;
 use crate::engine::progress::Slot;
 use crate::engine::scenario_loop::{ScenarioLoop, ScenarioRun};
 use crate::engine::schedule::Picker;
+use crate::engine::selfcheck::SelfCheck;
 use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
 use crate::engine::transport::{Negotiated, TlsCtx};
+use crate::record::checks::CheckLog;
 use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing, reported_status};
 use crate::scenario::vu::Outcome;
 use crate::time::Clock;
@@ -93,10 +100,11 @@ pub struct Traffic {
 }
 
 /// Where a loop's finished requests go: its chunks of the process's sample log, and
-/// its slot of the live progress board.
+/// its slot of the live progress board; and where its self-check records go.
 pub struct Sink<'p> {
     pub writer: ChunkWriter,
     pub progress: Option<Slot<'p>>,
+    pub checks: Option<Arc<CheckLog>>,
 }
 
 /// What a loop reports when it ends.
@@ -134,6 +142,8 @@ pub struct Worker<'p> {
     stop: Arc<AtomicU8>,
     writer: ChunkWriter,
     progress: Option<Slot<'p>>,
+    /// The generator's self-check.
+    check: SelfCheck,
     rbuf: Box<[u8]>,
     pbuf: Box<[u8]>,
     /// The connections with requests in flight, by their oldest one's deadline.
@@ -162,7 +172,12 @@ impl<'p> Worker<'p> {
         stop: Arc<AtomicU8>,
         sink: Sink<'p>,
     ) -> io::Result<Worker<'p>> {
-        let Sink { writer, progress } = sink;
+        let Sink {
+            writer,
+            progress,
+            checks,
+        } = sink;
+        let threads = plan.threads.max(1);
         let registry = poll.registry().try_clone()?;
         let connections = plan.loop_connections(l);
         let depth = traffic.pipeline.max(1);
@@ -199,6 +214,7 @@ impl<'p> Worker<'p> {
             stop,
             writer,
             progress,
+            check: SelfCheck::new(checks, l / threads, l % threads),
             rbuf: vec![0u8; RBUF].into_boxed_slice(),
             pbuf: vec![0u8; RBUF].into_boxed_slice(),
             deadlines: Deadlines::default(),
@@ -228,6 +244,7 @@ impl<'p> Worker<'p> {
             }
         }
         let mut now = self.tick();
+        self.check.begin(now);
         self.start(now);
         loop {
             // `now` is the time the timers just fired at: the next poll's timeout
@@ -236,7 +253,7 @@ impl<'p> Worker<'p> {
                 break;
             }
             let precise = self.arm_start_timer(now);
-            let timeout = self.poll_timeout(now, precise);
+            let timeout = self.check.timeout(now, self.poll_timeout(now, precise));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -246,6 +263,7 @@ impl<'p> Worker<'p> {
                 break;
             }
             now = self.tick();
+            self.check.after_poll(now);
             for ev in events.iter() {
                 if ev.token() == WAKER {
                     self.check_stop(now);
@@ -280,6 +298,8 @@ impl<'p> Worker<'p> {
         if let Some(p) = &self.progress {
             p.connections(self.result.stats.connects, 0);
         }
+        let now = self.tick();
+        self.check.finish(now);
         self.result
     }
 
@@ -560,6 +580,7 @@ impl<'p> Worker<'p> {
                 None => break,
             };
             o.take();
+            self.check.scheduled(intended, self.at(now));
             let target = match self.scen.as_mut() {
                 Some(s) => {
                     s.clear_wait(i);
@@ -762,6 +783,9 @@ impl<'p> Worker<'p> {
                 error,
                 f.bytes,
             );
+        }
+        if f.error != ErrorKind::None {
+            self.check.failed(f.error);
         }
         self.push(&Record::from_timing(&timing));
     }

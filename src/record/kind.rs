@@ -32,6 +32,13 @@ pub enum ErrorKind {
     /// not be sent again (not idempotent, part of it already written, or re-sent once
     /// already).
     Unanswered = 13,
+    /// A connect failed for want of a local port (EADDRNOTAVAIL): every ephemeral
+    /// port of the source address towards this target is taken. The generator's
+    /// limit, not the server's (`report/verdict.rs`).
+    ConnectNoPort = 14,
+    /// A connect failed for want of a file descriptor (EMFILE, ENFILE): the process's
+    /// or the system's open-file limit. Also the generator's limit.
+    ConnectNoFiles = 15,
     TlsUnknownIssuer = 16,
     TlsNameMismatch = 17,
     TlsExpired = 18,
@@ -75,7 +82,7 @@ pub fn reported_status(status: u16, error: u8) -> u16 {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 26] = [
+    pub const ALL: [ErrorKind; 28] = [
         ErrorKind::None,
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -90,6 +97,8 @@ impl ErrorKind {
         ErrorKind::Cancelled,
         ErrorKind::TlsOnPlain,
         ErrorKind::Unanswered,
+        ErrorKind::ConnectNoPort,
+        ErrorKind::ConnectNoFiles,
         ErrorKind::TlsUnknownIssuer,
         ErrorKind::TlsNameMismatch,
         ErrorKind::TlsExpired,
@@ -125,6 +134,8 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::TlsOnPlain => "server speaks TLS: use https://",
             ErrorKind::Unanswered => "unanswered (pipeline cut)",
+            ErrorKind::ConnectNoPort => "connect: no free local port",
+            ErrorKind::ConnectNoFiles => "connect: too many open files",
             ErrorKind::TlsUnknownIssuer => "tls: unknown issuer",
             ErrorKind::TlsNameMismatch => "tls: name mismatch",
             ErrorKind::TlsExpired => "tls: expired",
@@ -164,6 +175,8 @@ mod tests {
             ErrorKind::Cancelled,
             ErrorKind::TlsOnPlain,
             ErrorKind::Unanswered,
+            ErrorKind::ConnectNoPort,
+            ErrorKind::ConnectNoFiles,
             ErrorKind::TlsUnknownIssuer,
             ErrorKind::TlsNameMismatch,
             ErrorKind::TlsExpired,

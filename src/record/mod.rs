@@ -11,11 +11,14 @@
 //! - `rundir`: a run directory's sample files, found, opened and checked to be one test.
 //! - `merge`: their records in completion order, by a k-way merge ([`Merger`]).
 //! - `csv`: results.csv: its columns, one row per record, the file.
+//! - `checks`: the self-check file each process's loops append one record per
+//!   interval to ([`checks::CheckRecord`]), read back for the verdict.
 //!
 //! The sample file format is specified in `docs/sample-format.md`. The types and
 //! constants are re-exported here (`record::Record`, `record::ErrorKind`...); the
 //! functions are called through their file (`rundir::open_run`, `csv::write_csv`).
 
+pub mod checks;
 pub mod csv;
 pub mod file;
 pub mod header;

@@ -67,7 +67,12 @@ pub fn merge_and_report(
             n
         }
     };
-    let built = acc.finish(source);
+    let dirs = source.paths.clone();
+    let mut built = acc.finish(source);
+    // The generator's self-check files sit beside the samples.
+    if let Ok(r) = built.as_mut() {
+        r.summary.verdict = super::verdict::judge_dirs(&dirs);
+    }
     let written = match (&built, report.dir) {
         (Ok(r), Some(dir)) => write_files(r, dir),
         _ => Ok(Vec::new()),

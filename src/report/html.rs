@@ -60,6 +60,7 @@ pub fn render(r: &Report, charts: &Charts) -> String {
         esc(&title)
     );
     header(&mut h, r, &title);
+    verdict(&mut h, r);
     warnings(&mut h, r);
     cards(&mut h, r);
     summary_tables(&mut h, r);
@@ -103,6 +104,28 @@ fn header(h: &mut String, r: &Report, title: &str) {
         h,
         "<header><h1>barrage report</h1><p class=\"meta\">{}</p></header>",
         meta.join(" · ")
+    );
+}
+
+/// The self-check's verdict, first thing under the title: whose limit the figures
+/// describe (the throughput chart shades the intervals where it was barrage's).
+fn verdict(h: &mut String, r: &Report) {
+    let Some(v) = &r.summary.verdict else {
+        return;
+    };
+    // Styled inline, so the page of a run without a verdict stays as it was.
+    let (class, style) = if v.generator_limited {
+        ("warn", "font-weight:600")
+    } else {
+        (
+            "ok",
+            "font-weight:600;background:#f0fdf4;border-color:#bbf7d0;color:#166534",
+        )
+    };
+    let _ = write!(
+        h,
+        "<section class=\"{class} verdict\" style=\"{style}\" id=\"verdict\">{}</section>",
+        esc(&v.line)
     );
 }
 

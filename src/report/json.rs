@@ -64,6 +64,11 @@ pub struct Summary {
     /// Scenario runs only (absent otherwise): the iterations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iterations: Option<IterationSummary>,
+    /// Whose limit the run measured, judged from the generator's self-check, with the
+    /// evidence per interval (`report/verdict.rs`, docs/report.md). Absent for a
+    /// results.csv and for runs recorded before the self-check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<super::verdict::Verdict>,
 }
 
 /// Where the records came from.
@@ -401,6 +406,7 @@ impl Summary {
                 .collect(),
             steps: Vec::new(),
             iterations: None,
+            verdict: None,
         }
     }
 

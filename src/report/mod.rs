@@ -23,6 +23,7 @@
 //! - `fmt.rs`: number, duration and byte formats; escaping, trimming, base64
 //! - `compare.rs`: `--compare A B`
 //! - `thresholds.rs`: `--fail-if`
+//! - `verdict.rs`: whose limit the run measured, from the generator's self-check
 //!
 //! This file owns [`ReportError`], and names the types the others share at
 //! `report::`.
@@ -49,6 +50,7 @@ pub mod source;
 pub mod steps;
 pub mod terminal;
 pub mod thresholds;
+pub mod verdict;
 
 use std::io;
 use std::path::PathBuf;

@@ -163,6 +163,10 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+    if let Some(v) = &s.verdict {
+        let text = v.line.strip_prefix("verdict: ").unwrap_or(&v.line);
+        let _ = writeln!(out, "  verdict      {text}");
+    }
     steps(s, &mut out);
     wrap(&out, WIDTH)
 }

@@ -7,6 +7,13 @@
 //! `requests`, `errors` (a count, or with `%` a share of all requests). OP is one of
 //! `> >= < <=`. A latency metric with no value (no request succeeded) fails its
 //! threshold: CI should not pass a run it cannot judge.
+//!
+//! The generator's self-check (`verdict.rs`) has its own: `generator-bound` alone
+//! fails a run whose figures describe barrage rather than the server (its verdict is
+//! generator-bound, starved, or short of local ports or files);
+//! `generator-busy > 90%` compares barrage's busiest core; `loop-delay > 10ms` the
+//! loops' timer lateness (p99). Without a verdict (a results.csv, a run recorded
+//! before the self-check) they fail, like a latency with no value.
 
 use std::fmt;
 
@@ -32,10 +39,16 @@ pub enum Metric {
     Errors,
     /// `errors` with a `%` value: errors / requests.
     ErrorShare,
+    /// 1 when the verdict says the generator was the limit, else 0.
+    GeneratorBound,
+    /// The verdict's busiest core (a share, given with `%`).
+    GeneratorBusy,
+    /// The verdict's loop delay p99 (seconds).
+    LoopDelay,
 }
 
 impl Metric {
-    const NAMES: [(&'static str, Metric); 15] = [
+    const NAMES: [(&'static str, Metric); 18] = [
         ("min", Metric::Min),
         ("mean", Metric::Mean),
         ("p50", Metric::P50),
@@ -51,12 +64,20 @@ impl Metric {
         ("requests", Metric::Requests),
         ("count", Metric::Requests),
         ("errors", Metric::Errors),
+        ("generator-bound", Metric::GeneratorBound),
+        ("generator-busy", Metric::GeneratorBusy),
+        ("loop-delay", Metric::LoopDelay),
     ];
 
     fn is_latency(self) -> bool {
         !matches!(
             self,
-            Metric::Rps | Metric::Requests | Metric::Errors | Metric::ErrorShare
+            Metric::Rps
+                | Metric::Requests
+                | Metric::Errors
+                | Metric::ErrorShare
+                | Metric::GeneratorBound
+                | Metric::GeneratorBusy
         )
     }
 
@@ -78,6 +99,12 @@ impl Metric {
             Metric::Requests => Some(s.requests.total as f64),
             Metric::Errors => Some(s.requests.errors as f64),
             Metric::ErrorShare => Some(s.requests.error_ratio),
+            Metric::GeneratorBound => s
+                .verdict
+                .as_ref()
+                .map(|v| if v.generator_limited { 1.0 } else { 0.0 }),
+            Metric::GeneratorBusy => s.verdict.as_ref().map(|v| v.busiest_core),
+            Metric::LoopDelay => s.verdict.as_ref().map(|v| v.loop_delay_p99_s),
             // A latency metric is named like its statistic in the summary.
             m => {
                 let (_, stat) = Latency::STATS.iter().find(|(n, _)| *n == m.name())?;
@@ -91,7 +118,10 @@ impl Metric {
         match self {
             Metric::Rps => format!("{v:.1}"),
             Metric::Requests | Metric::Errors => format!("{v:.0}"),
-            Metric::ErrorShare => format!("{}%", trim(format!("{:.4}", v * 100.0))),
+            Metric::ErrorShare | Metric::GeneratorBusy => {
+                format!("{}%", trim(format!("{:.4}", v * 100.0)))
+            }
+            Metric::GeneratorBound => if v > 0.0 { "yes" } else { "no" }.to_string(),
             _ => fmt_secs(v),
         }
     }
@@ -106,7 +136,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn holds(self, a: f64, b: f64) -> bool {
+    /// Whether `a OP b`.
+    pub fn holds(self, a: f64, b: f64) -> bool {
         match self {
             Op::Gt => a > b,
             Op::Ge => a >= b,
@@ -204,7 +235,16 @@ impl std::str::FromStr for Threshold {
 /// Parses `METRIC OP VALUE` (clap's value parser for `--fail-if`).
 pub fn parse(s: &str) -> Result<Threshold, String> {
     let text = s.trim();
-    let usage = "write METRIC OP VALUE, like 'p99 > 50ms', 'errors > 0.1%' or 'rps < 10000'";
+    if text.eq_ignore_ascii_case("generator-bound") {
+        return Ok(Threshold {
+            metric: Metric::GeneratorBound,
+            op: Op::Gt,
+            value: 0.0,
+            text: "generator-bound".to_string(),
+            step: None,
+        });
+    }
+    let usage = "write METRIC OP VALUE, like 'p99 > 50ms', 'errors > 0.1%', 'rps < 10000', or generator-bound";
     let at = text
         .find(['<', '>', '=', '!'])
         .ok_or_else(|| format!("{text:?} has no comparison (> >= < <=): {usage}"))?;
@@ -244,7 +284,7 @@ pub fn parse(s: &str) -> Result<Threshold, String> {
         .map(|(_, m)| *m)
         .ok_or_else(|| {
             format!(
-                "unknown metric {name:?} in {text:?}: use one of min, mean, p50, p80, p90, p95, p99, p99.9, max, stdev, rps, requests, errors"
+                "unknown metric {name:?} in {text:?}: use one of min, mean, p50, p80, p90, p95, p99, p99.9, max, stdev, rps, requests, errors, generator-busy, loop-delay (or generator-bound alone)"
             )
         })?;
     let rhs = rhs.trim();
@@ -253,14 +293,24 @@ pub fn parse(s: &str) -> Result<Threshold, String> {
     }
     let value = if metric.is_latency() {
         parse_latency(rhs).map_err(|why| format!("{text:?}: {why}"))?
+    } else if metric == Metric::GeneratorBound {
+        return Err(format!(
+            "{text:?}: write generator-bound alone, without a comparison"
+        ));
+    } else if metric == Metric::GeneratorBusy && !rhs.ends_with('%') {
+        return Err(format!(
+            "{text:?}: give generator-busy as a percentage, like 'generator-busy > 90%'"
+        ));
     } else if let Some(pct) = rhs.strip_suffix('%') {
-        if metric != Metric::Errors {
+        if metric != Metric::Errors && metric != Metric::GeneratorBusy {
             return Err(format!(
-                "{text:?}: only errors take a percentage; give {} as a number",
+                "{text:?}: only errors and generator-busy take a percentage; give {} as a number",
                 metric.name()
             ));
         }
-        metric = Metric::ErrorShare;
+        if metric == Metric::Errors {
+            metric = Metric::ErrorShare;
+        }
         let v: f64 = pct
             .trim()
             .parse()
@@ -386,7 +436,13 @@ mod tests {
             ("p98 > 5ms", "unknown metric \"p98\""),
             ("p99 > 50", "needs a unit"),
             ("p99 > 50 parsecs", "unknown unit"),
-            ("rps < 10%", "only errors take a percentage"),
+            (
+                "rps < 10%",
+                "only errors and generator-busy take a percentage",
+            ),
+            ("generator-bound > 1", "generator-bound alone"),
+            ("generator-busy > 0.9", "as a percentage"),
+            ("loop-delay > 10", "needs a unit"),
             ("rps < lots", "not a number"),
             ("p99 >", "no value"),
             ("p99 >> 5ms", "unknown operator \">>\""),
@@ -462,5 +518,47 @@ mod tests {
             "{}",
             v[0].line()
         );
+    }
+
+    /// Issue 14: `generator-bound` and the numeric forms read the verdict; a summary
+    /// without one (a results.csv) fails them.
+    #[test]
+    fn generator_thresholds_read_the_verdict() {
+        use crate::record::checks::CheckRecord;
+        let mut s = summary();
+        for t in [
+            "generator-bound", "generator-busy > 90%", "loop-delay > 10ms",
+        ] {
+            let v = check(&[parse(t).unwrap()], &s);
+            assert!(v[0].failed, "{t}: no verdict must fail");
+        }
+        let rec = |busy: f64| {
+            let mut r = CheckRecord {
+                wall_ns: 1_000_000_000,
+                cpu_ns: (busy * 1e9) as u64,
+                delay_samples: 10,
+                delay_max_ns: 100_000,
+                ..Default::default()
+            };
+            r.delay_hist[0] = 10;
+            (0, r)
+        };
+        s.verdict = crate::report::verdict::judge(&[rec(0.99)]);
+        let cases = [
+            ("generator-bound", true),
+            ("generator-busy > 90%", true),
+            ("generator-busy > 99.5%", false),
+            ("loop-delay > 10ms", false),
+        ];
+        for (t, fails) in cases {
+            let v = check(&[parse(t).unwrap()], &s);
+            assert_eq!(v[0].failed, fails, "{t}: {}", v[0].line());
+        }
+        assert_eq!(
+            check(&[parse("generator-bound").unwrap()], &s)[0].line(),
+            "threshold failed: generator-bound (generator-bound = yes)"
+        );
+        s.verdict = crate::report::verdict::judge(&[rec(0.3)]);
+        assert!(!check(&[parse("GENERATOR-BOUND").unwrap()], &s)[0].failed);
     }
 }

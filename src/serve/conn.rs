@@ -1,6 +1,6 @@
 //! One connection of `barrage serve`: bytes read in (decrypted with `--tls`),
 //! complete requests answered in order, answers written out (encrypted). A request
-//! may be answered later (`delay=`, `--delay`, `--stall`): the connection then pauses
+//! may be answered later (`delay=`, `--delay`, `--service-time`, `--stall`): the connection then pauses
 //! until the loop's timer resumes it, and answers nothing after it meanwhile.
 //! `--capture` and `--peers` record each request as it is answered.
 
@@ -104,7 +104,14 @@ pub(super) fn drive(
                         .stall
                         .filter(|(a, b)| (*a..*b).contains(&now))
                         .map(|(_, b)| b - now);
-                    let delay = [answer.delay.take(), shared.delay, stalled]
+                    let queued = shared.service.as_ref().map(|(d, free)| {
+                        // One request at a time: this one starts when the previous
+                        // ends, and its answer leaves when it is done.
+                        let mut free = free.lock().unwrap_or_else(|e| e.into_inner());
+                        *free = (*free).max(now) + *d;
+                        *free - now
+                    });
+                    let delay = [answer.delay.take(), shared.delay, stalled, queued]
                         .into_iter()
                         .flatten()
                         .max();

@@ -7,7 +7,8 @@
 //!   (accept, drive connections, fire delayed answers) until a signal or
 //!   `--duration`, then print the counts.
 //! - `conn`: one accepted connection: read (decrypting with `--tls`), answer complete
-//!   requests in order, write (encrypting); where `--delay`, `--stall AT:FOR` (a
+//!   requests in order, write (encrypting); where `--delay`, `--service-time` (one
+//!   request at a time: a server of known capacity), `--stall AT:FOR` (a
 //!   pause mid-run), `--capture FILE` (every request's raw bytes, for checking what
 //!   the client sent) and `--peers` act.
 //! - `answer`: request parsing, and the canned answer a path's query asks for
@@ -61,6 +62,9 @@ pub struct Shared {
     pub stall: Option<(Instant, Instant)>,
     /// `--delay`: every answer waits this long.
     pub delay: Option<Duration>,
+    /// `--service-time`: requests are served one at a time, each taking this long;
+    /// the instant the (one) server is next free. A server of known capacity.
+    pub service: Option<(Duration, Mutex<Instant>)>,
     /// `--capture FILE`: every request's raw bytes are appended here.
     pub capture: Option<Mutex<File>>,
     /// `--peers`: requests per client address.
@@ -177,6 +181,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
             .stall
             .map(|(at, for_)| (started + at, started + at + for_)),
         delay: args.delay,
+        service: args.service_time.map(|d| (d, Mutex::new(started))),
         capture,
         peers: args.peers.then(|| Mutex::new(Default::default())),
         ..Shared::default()

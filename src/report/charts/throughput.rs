@@ -60,6 +60,7 @@ pub(super) fn throughput(r: &Report) -> IntervalChart {
         "requests per second",
         &ticks_of(&x),
     );
+    let shaded = generator_limited(&mut s, r, &x);
     let any_errors = r.intervals.iter().any(|i| i.errors > 0);
     for errors in [false, true] {
         if errors && !any_errors {
@@ -123,6 +124,9 @@ pub(super) fn throughput(r: &Report) -> IntervalChart {
     if any_errors {
         items.push((C_FAIL, "failed".to_string(), Mark::Line));
     }
+    if shaded {
+        items.push((C_LIMIT, "generator was the limit".to_string(), Mark::Dot));
+    }
     if let Some(p) = partial {
         items.push((
             MUTED,
@@ -137,4 +141,36 @@ pub(super) fn throughput(r: &Report) -> IntervalChart {
         targets_at,
         targets,
     }
+}
+
+/// Shading for the self-check's intervals where the generator was the limit
+/// (`report/verdict.rs`): there the figures describe barrage, not the server.
+const C_LIMIT: &str = "#f59e0b";
+
+/// Shades the intervals the verdict says the generator limited. True if any.
+fn generator_limited(s: &mut String, r: &Report, x: &super::axis::Scale) -> bool {
+    let Some(v) = &r.summary.verdict else {
+        return false;
+    };
+    let mut any = false;
+    for i in &v.intervals {
+        let Some(limit) = i.limit.filter(|l| l.is_generator()) else {
+            continue;
+        };
+        let a = x.map(i.start_s.max(x.d0));
+        let b = x.map((i.start_s + i.wall_s).min(x.d1)).max(a + 2.0);
+        let _ = write!(
+            s,
+            r##"<rect class="limited" x="{a:.1}" y="{TOP}" width="{:.1}" height="{}" fill="{C_LIMIT}" fill-opacity="0.18"><title>{} s to {} s: {} (busiest core {:.0}%, loop delay p99 {})</title></rect>"##,
+            b - a,
+            H - TOP - BOTTOM,
+            i.start_s,
+            i.start_s + i.wall_s.round(),
+            limit.name(),
+            100.0 * i.busiest_core,
+            fmt_secs(i.loop_delay_p99_s)
+        );
+        any = true;
+    }
+    any
 }
