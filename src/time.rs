@@ -45,6 +45,18 @@ pub fn wall_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm,
+/// the inverse of [`civil_utc`]'s date): certificate validity and cookie expiry dates.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The UTC calendar date and time of `secs` since the Unix epoch: (year, month, day,
 /// hour, minute, second). Howard Hinnant's days-from-civil inverse.
 fn civil_utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {

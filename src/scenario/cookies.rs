@@ -14,6 +14,8 @@
 //! session, like a new data row); its entries are reused, so once warm neither storing
 //! nor sending a cookie allocates.
 
+use crate::time::days_from_civil;
+
 /// One stored cookie.
 #[derive(Debug, Clone, Default)]
 struct Cookie {
@@ -278,17 +280,6 @@ fn parse_time(t: &[u8]) -> Option<(u32, u32, u32)> {
         return None;
     }
     Some((fields[0], fields[1], fields[2]))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

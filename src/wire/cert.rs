@@ -4,6 +4,8 @@
 //! validity period. It allocates nothing and refuses any malformed input without a
 //! panic.
 
+use crate::time::days_from_civil;
+
 /// The fields of a certificate that barrage reads itself. Reading allocates nothing
 /// (the pinned check runs at every full handshake); names are decoded on demand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,18 +131,6 @@ fn time((tag, s): (u8, &[u8])) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm,
-/// the inverse of `time::civil_utc`).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

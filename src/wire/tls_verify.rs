@@ -168,7 +168,7 @@ pub(crate) fn is_ca_as_end_entity(e: &rustls::Error) -> bool {
 mod tests {
     use super::*;
     use crate::record::ErrorKind;
-    use crate::wire::cert::days_from_civil;
+    use crate::time::days_from_civil;
     use crate::wire::cert::tests::cert;
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
