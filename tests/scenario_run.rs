@@ -370,7 +370,7 @@ fn open_loop_stall_shows_in_later_steps() {
 
 /// Iterations are recorded (one record each, no results.csv row), and the report
 /// has the per-step table and the iterations: in summary.json, in the terminal
-/// summary (80 columns), and after `barrage merge`, which names the steps from the
+/// summary (80 columns), in report.html (each step named with its count), and after `barrage merge`, which names the steps from the
 /// run directory. `--fail-if` can name a step.
 #[test]
 fn steps_and_iterations_are_reported_and_thresholds_name_steps() {
@@ -434,6 +434,22 @@ fn steps_and_iterations_are_reported_and_thresholds_name_steps() {
     // Logins are every iteration's first step.
     let logins = steps[0]["count"].as_u64().unwrap() + steps[3]["count"].as_u64().unwrap();
     assert_eq!(logins, 9);
+    // report.html: the same per-step table, each step named with its count, and
+    // the iterations.
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Steps</h2>"), "{html}");
+    for st in steps {
+        let row = format!(
+            "<tr><td>{}</td><td>{}</td><td>0</td>",
+            st["name"].as_str().unwrap(),
+            st["count"].as_u64().unwrap()
+        );
+        assert!(html.contains(&row), "no {row} in report.html");
+    }
+    assert!(
+        html.contains("<tr><td>iterations</td><td>9</td><td>9</td><td>0</td>"),
+        "no iterations row in report.html"
+    );
     let merged = dir.join("merged.csv");
     let m = assert_ok(&barrage(&[
         "merge",
