@@ -130,6 +130,67 @@ fn requests_bound_counts_iterations() {
     assert_eq!(count(&m, |s, _, _| s.ends_with(".login")), 7, "{m:?}");
 }
 
+/// The banner of a scenario run names the file and its scenarios on one line of at
+/// most 80 columns (step names when they fit, else step counts), and counts virtual
+/// users and iterations, not connections and requests.
+#[test]
+fn the_banner_names_the_scenarios_and_counts_iterations() {
+    let dir = scratch("scen-banner");
+    let one = dir.join("one.toml");
+    std::fs::write(
+        &one,
+        "[[scenario]]\nname = \"look\"\n[[scenario.step]]\nname = \"home\"\npath = \"/\"\n\
+         [[scenario.step]]\nname = \"about\"\npath = \"/about\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&[]);
+    let url = server.url("/");
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let cases: [(&str, &str, &[&str], &str); 2] = [
+        (
+            manifest,
+            "examples/shop.toml",
+            &["-c", "3", "-n", "6"],
+            "  scenario     examples/shop.toml: buy (3 steps) 75%, browse (2 steps) 25%\n\
+             \x20 load         closed loop, -c 3 virtual users; 6 iterations\n",
+        ),
+        (
+            p(&dir),
+            "one.toml",
+            &[
+                "-c", "2", "--max-connections", "8", "-R", "20", "-d", "300ms",
+            ],
+            "  scenario     one.toml: look (home, about)\n\
+             \x20 load         -R 20 iterations/s open loop, 2 virtual users, up to 8; 0.3s\n",
+        ),
+    ];
+    for (i, (cwd, file, args, want)) in cases.into_iter().enumerate() {
+        let run = dir.join(format!("run{i}"));
+        let out = std::process::Command::new(bin())
+            .current_dir(cwd)
+            .args([
+                "run",
+                "--scenario",
+                file,
+                &url,
+                "-p",
+                "1",
+                "-t",
+                "1",
+                "-o",
+                p(&run),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains(want), "want {want:?} in\n{stdout}");
+        assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
+    }
+    drop(server);
+}
+
 /// The users whose logins `capture` holds after its first `from` bytes, in order,
 /// and the capture's length.
 fn logged_in(capture: &Path, from: usize) -> (Vec<String>, usize) {
