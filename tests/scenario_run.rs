@@ -380,6 +380,99 @@ fn bad_scenario_input_is_one_line() {
     assert_refused(&["run", "http://127.0.0.1:9/", "--dry-run"], "--scenario");
 }
 
+/// Bad input through the binary (issue 13's list): each case one line on stderr
+/// naming the file, line and column of the problem and how to fix it, exit 1, and no
+/// run directory (refused before any process forks).
+#[test]
+fn bad_scenario_files_name_file_line_and_column() {
+    let dir = scratch("scen-bad-table");
+    // (case, text replaced in examples/shop.toml, by, users.csv's new text, the
+    // error after "barrage: error: ", with FILE for shop.toml and DATA for users.csv)
+    let cases: [(&str, &str, &str, Option<&str>, &str); 7] = [
+        (
+            "pointer",
+            r#"json = "/token""#,
+            r#"json = "token""#,
+            None,
+            "FILE:26:30: invalid JSON Pointer \"token\": it must start with /",
+        ),
+        (
+            "regex",
+            r#"regex = '"id":\s*(\d+)'"#,
+            r#"regex = '"id":\s*(\d+'"#,
+            None,
+            "FILE:31:30: invalid regex \"\\\"id\\\":\\\\s*(\\\\d+\": unclosed group: correct the pattern",
+        ),
+        (
+            "empty-data",
+            "",
+            "",
+            Some(""),
+            "DATA:1:1: the data file is empty: its first line names the columns",
+        ),
+        (
+            "weight",
+            "weight = 3",
+            "weight = 0",
+            None,
+            "FILE:17:10: weight 0 must be a whole number from 1 to 10000",
+        ),
+        (
+            "unknown-key",
+            "path = \"/checkout\"",
+            "pathh = \"/checkout\"",
+            None,
+            "FILE:37:1: unknown field `pathh`, expected one of `name`, `method`, `path`,",
+        ),
+        (
+            "unknown-scenario-key",
+            "weight = 3",
+            "weight = 3\ncookie = false",
+            None,
+            "FILE:18:1: unknown field `cookie`, expected one of `name`, `weight`, `cookies`, `step`",
+        ),
+        (
+            "origin",
+            "path = \"/checkout\"",
+            "path = \"http://127.0.0.1:9/checkout\"",
+            None,
+            "FILE:37:8: http://127.0.0.1:9 is not the file's origin (http://127.0.0.1:8080): one scenario file talks to one origin; write the path alone (\"/checkout\")",
+        ),
+    ];
+    for (case, from, to, csv, want) in cases {
+        let here = dir.join(case);
+        std::fs::create_dir_all(&here).unwrap();
+        let file = edited(&here, |t| {
+            assert!(t.contains(from), "{case}: no {from:?} in shop.toml");
+            t.replacen(from, to, 1)
+        });
+        if let Some(csv) = csv {
+            std::fs::write(here.join("users.csv"), csv).unwrap();
+        }
+        let want = want
+            .replace("FILE", p(&file))
+            .replace("DATA", p(&here.join("users.csv")));
+        let run = here.join("run");
+        let err = assert_refused(
+            &[
+                "run",
+                "--scenario",
+                p(&file),
+                "-c",
+                "4",
+                "-n",
+                "4",
+                "-o",
+                p(&run),
+            ],
+            &format!("barrage: error: {want}"),
+        );
+        assert!(err.starts_with("barrage: error: "), "{case}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{case}: {err}");
+        assert!(!run.exists(), "{case}: a run directory was made");
+    }
+}
+
 /// Open loop with a server stall of 1 s: the later steps (items, checkout) whose
 /// requests met the stall show it in their latencies, counted from their intended
 /// start (the previous step's end plus its think time), and every step still gets
