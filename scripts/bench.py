@@ -37,6 +37,19 @@ One measurement ("timed run")
     the script waits (up to QUIET_MAX s) until neither core is busier than
     QUIET_PCT %, and it reports the CPU used on both cores by anything other
     than the client, nginx and itself during the run ("other load").
+
+Mode `scenario` (the cost of a flow)
+  * The server is `barrage serve` (its demo shop, one thread) pinned to
+    SERVER_CPU, started fresh for every run on 127.0.0.1:19082 and stopped after
+    it: requests = the "served N requests" it prints when it stops, minus the
+    bench's own (the plain cell's login), the same count for every tool. Its CPU
+    stands in the `nginx CPU %` column; there is no steady req/s (no poller).
+  * Cells: barrage plain (keep-alive GET /items?token=T, T from a login made
+    just before), barrage --scenario scripts/bench-scenario.toml (login, items,
+    checkout: one JSON and one regex capture, the session cookie, no think time)
+    and, with TOOLS=locust, the same flow in Locust (scripts/bench_locust.py,
+    FastHttpUser, headless, -u = conns, --run-time = DURATION) from the venv
+    bench.sh makes. Ratios: scenario / plain, locust / barrage scenario.
 """
 import datetime
 import json
@@ -62,6 +75,11 @@ LOGS = os.path.join(STATE, "logs")
 CERT = os.path.join(STATE, "cert.pem")
 HOST = "127.0.0.1"  # the only address this benchmark ever sends traffic to
 PORT_HTTP, PORT_TLS, PORT_STATUS = 19080, 19443, 19081
+PORT_SHOP = 19082  # mode scenario: `barrage serve`, one per run
+URL_SHOP = f"http://{HOST}:{PORT_SHOP}/"
+SCENARIO = os.path.join(HERE, "bench-scenario.toml")
+LOCUST_FILE = os.path.join(HERE, "bench_locust.py")
+LOCUST = os.path.join(STATE, "locust-venv", "bin", "locust")
 URL_HTTP = f"http://{HOST}:{PORT_HTTP}/"
 URL_TLS = f"https://{HOST}:{PORT_TLS}/"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -98,7 +116,8 @@ KEEP_RUNS = env("KEEP_RUNS", "0") == "1"
 HS_CAP = 2_000_000  # h2load count-based runs: upper bound on -n
 PIPELINE = int(env("PIPELINE", "16"))       # depth of mode `pipeline`
 WRK_PIPELINE_LUA = os.path.join(HERE, "wrk-pipeline.lua")
-KNOWN_MODES = ("http", "https", "https-close", "expect", "pipeline")
+KNOWN_MODES = ("http", "https", "https-close", "expect", "pipeline", "scenario")
+KNOWN_TOOLS = ("wrk", "h2load", "locust")
 
 
 def log(msg):
@@ -282,6 +301,12 @@ def wrk_cmd(url, conns, close, depth=None):
     return a + (["-H", "Connection: close"] if close else []) + [url]
 
 
+def locust_cmd(url, conns):
+    return [LOCUST, "-f", LOCUST_FILE, "--headless", "-u", str(conns), "-r", str(conns),
+            "--run-time", f"{DURATION}s", "-H", url.rstrip("/"), "--only-summary",
+            "--loglevel", "WARNING"]
+
+
 def h2load_cmd(url, conns, close, hint, depth=None):
     a = ["h2load", "--h1", "-t1", f"-c{conns}"]
     if depth:
@@ -313,9 +338,17 @@ class Cell:
     def slug(self):
         return re.sub(r"[^A-Za-z0-9]+", "-", f"{self.label}-{self.mode}-c{self.conns}").strip("-")
 
-    def argv(self, out_dir, hint):
+    @property
+    def shop(self):
+        """Measured against `barrage serve`'s demo shop, not nginx (mode scenario)."""
+        return self.mode == "scenario"
+
+    def argv(self, out_dir, hint, url=None):
+        url = url or self.url
         if self.tool == "barrage":
-            return barrage_cmd(self.url, self.conns, out_dir, self.extra)
+            return barrage_cmd(url, self.conns, out_dir, self.extra)
+        if self.tool == "locust":
+            return locust_cmd(url, self.conns)
         if self.tool == "wrk":
             return wrk_cmd(self.url, self.conns, self.close, self.depth)
         return h2load_cmd(self.url, self.conns, self.close, hint, self.depth)
@@ -377,8 +410,8 @@ def build_cells(help_text):
             tls_why = f"barrage {' '.join(tls)} {URL_TLS} failed its preflight ({reason})"
     others = [t for t in TOOLS if t in ("wrk", "h2load")]
     for t in TOOLS:
-        if t not in ("wrk", "h2load"):
-            notes.append(f"TOOLS: unknown tool `{t}` ignored (known: wrk, h2load)")
+        if t not in KNOWN_TOOLS:
+            notes.append(f"TOOLS: unknown tool `{t}` ignored (known: {', '.join(KNOWN_TOOLS)})")
     for mode in MODES:
         if mode not in KNOWN_MODES:
             notes.append(f"mode `{mode}` skipped: unknown (known: {', '.join(KNOWN_MODES)})")
@@ -441,6 +474,19 @@ def build_cells(help_text):
                     new.append(Cell("barrage", f"barrage --pipeline {PIPELINE}", mode, c,
                                     URL_HTTP, ex))
                     new += [Cell(t, t, mode, c, URL_HTTP, depth=PIPELINE) for t in others]
+            elif mode == "scenario":
+                if not has_flag(help_text, "--scenario"):
+                    why = "`barrage run --help` does not list --scenario"
+                else:
+                    new = [Cell("barrage", "barrage plain", mode, c, URL_SHOP),
+                           Cell("barrage", "barrage scenario", mode, c, URL_SHOP,
+                                ["--scenario", SCENARIO])]
+                    if "locust" in TOOLS:
+                        if os.access(LOCUST, os.X_OK):
+                            new.append(Cell("locust", "locust", mode, c, URL_SHOP))
+                        elif c == CONNS[0]:
+                            notes.append(f"scenario: locust skipped: {LOCUST} missing (bench.sh "
+                                         "installs it with TOOLS=locust)")
             if new:
                 cells += new
             elif c == CONNS[0]:
@@ -496,12 +542,13 @@ def parse_strace(path):
 
 
 def count_csv(path):
-    """(rows, rows whose status is not 200) of a barrage results.csv."""
+    """(rows, rows whose status is not 2xx) of a barrage results.csv (the shop's
+    checkout answers 201)."""
     rows = bad = 0
     with open(path, "rb") as f:
         for line in f:
             rows += 1
-            if not line.endswith(b",200\n"):
+            if not (line[-5:-3] == b",2" and line.endswith(b"\n")):
                 bad += 1
     return rows, bad
 
@@ -517,6 +564,10 @@ def parse_tool(tool, text, run_dir):
         if os.path.exists(csv):
             return count_csv(csv)
         return None, None
+    if tool == "locust":
+        # The summary's "Aggregated  <requests>  <failures>(<pct>)" line.
+        m = re.search(r"Aggregated\s+(\d+)\s+(\d+)", text)
+        return (int(m.group(1)), int(m.group(2))) if m else (None, None)
     if tool == "wrk":
         n = num(r"(\d+) requests in")
         err = num(r"Non-2xx or 3xx responses: (\d+)", 0)
@@ -562,6 +613,8 @@ class Bench:
         return p.returncode, wall, ru
 
     def timed(self, cell, rnd, hint):
+        if cell.shop:
+            return self.timed_shop(cell, rnd)
         run_dir = os.path.join(RUNDIRS, f"{cell.slug}-r{rnd}")
         shutil.rmtree(run_dir, ignore_errors=True)
         argv = cell.argv(run_dir, hint)
@@ -616,7 +669,83 @@ class Bench:
             "sys_calls": None, "sys_req": None, "sys_cmd": None,
         }
 
+    def shop_run(self, cell, argv_of, log_path, limit, wrap=()):
+        """One run against a fresh `barrage serve` (mode scenario): starts it pinned
+        to SERVER_CPU, makes the plain cell's login, runs the client (argv_of(url))
+        and stops the server. Returns (rc, wall, rusage, requests the server counted
+        for the client, server CPU s, argv)."""
+        slog = log_path + ".serve"
+        with open(slog, "w") as f:
+            srv = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARRAGE, "serve", "--listen",
+                                    f"{HOST}:{PORT_SHOP}", "--threads", "1"],
+                                   stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                with open(slog) as f:
+                    if "listening on" in f.read():
+                        break
+                if srv.poll() is not None:
+                    sys.exit(f"barrage serve did not start: {open(slog).read()}")
+                time.sleep(0.05)
+            own, url = 0, cell.url
+            if cell.label == "barrage plain":
+                url, own = f"{URL_SHOP}items?token={shop_token()}", 1
+            argv = argv_of(url)
+            t0 = proc_ticks(srv.pid)
+            rc, wall, ru = self.spawn([*wrap, *argv], log_path, limit)
+            cpu = (proc_ticks(srv.pid) - t0) / CLK_TCK
+        finally:
+            srv.terminate()
+            srv.wait()
+        with open(slog) as f:
+            m = re.search(r"served (\d+) request", f.read())
+        served = int(m.group(1)) - own if m else None
+        return rc, wall, ru, served, cpu, argv
+
+    def timed_shop(self, cell, rnd):
+        run_dir = os.path.join(RUNDIRS, f"{cell.slug}-r{rnd}")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        logf = os.path.join(LOGS, f"{cell.slug}-r{rnd}.txt")
+        rssf = os.path.join(LOGS, f"{cell.slug}-r{rnd}.rss")
+        timer = [GNU_TIME, "-f", "%M", "-o", rssf] if self.have_time else []
+        waited, quiet, _ = wait_quiet()
+        s0, self0 = cpu_stat(), resource.getrusage(resource.RUSAGE_SELF)
+        rc, wall, ru, srv, srv_cpu, argv = self.shop_run(
+            cell, lambda url: timer + cell.argv(run_dir, None, url), logf, cell.limit())
+        s1, self1 = cpu_stat(), resource.getrusage(resource.RUSAGE_SELF)
+        with open(logf, errors="replace") as f:
+            tool_req, tool_err = parse_tool(cell.tool, f.read(), run_dir)
+        rss_kib = None
+        try:
+            with open(rssf) as f:
+                rss_kib = int(f.read().strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            pass
+        if not KEEP_RUNS:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        cpu = ru.ru_utime + ru.ru_stime
+        self_s = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
+        busy_s = sum((s1[c][0] - s0[c][0]) / CLK_TCK for c in {CLIENT_CPU, SERVER_CPU})
+        other = max(0.0, busy_s - cpu - srv_cpu - self_s)
+        return {
+            "label": cell.label, "tool": cell.tool, "mode": cell.mode, "conns": cell.conns,
+            "round": rnd, "rc": rc, "log": logf,
+            "cmd": re.sub(r"token=[^\s']+", "token=T", shlex.join(argv[len(timer):])),
+            "wall": wall, "user": ru.ru_utime, "sys": ru.ru_stime, "cpu": cpu,
+            "srv_req": srv, "tool_req": tool_req, "tool_err": tool_err,
+            "rps": srv / wall if srv else 0.0, "steady_rps": None,
+            "us_req": cpu * 1e6 / srv if srv else None, "hs_per_cpu_s": None,
+            "rss_mib": rss_kib / 1024 if rss_kib else None,
+            "nginx_pct": 100.0 * srv_cpu / wall,
+            "cli_busy": busy_pct(s0, s1, CLIENT_CPU), "srv_busy": busy_pct(s0, s1, SERVER_CPU),
+            "steal": max(busy_pct(s0, s1, CLIENT_CPU, 2), busy_pct(s0, s1, SERVER_CPU, 2)),
+            "other_pct": 100.0 * other / wall, "quiet_wait": waited, "quiet": quiet,
+            "sys_calls": None, "sys_req": None, "sys_cmd": None,
+        }
+
     def count_syscalls(self, cell, rnd, hint, row):
+        if cell.shop:
+            return self.count_syscalls_shop(cell, rnd, row)
         run_dir = os.path.join(RUNDIRS, f"{cell.slug}-r{rnd}-syscalls")
         shutil.rmtree(run_dir, ignore_errors=True)
         argv = cell.argv(run_dir, hint)
@@ -637,6 +766,42 @@ class Bench:
         row["sys_cmd"] = shlex.join(wrap).replace(out, "FILE")
         row["sys_calls"], row["sys_srv_req"], row["sys_rc"] = n, srv, rc
         row["sys_req"] = n / srv if n and srv else None
+
+    def count_syscalls_shop(self, cell, rnd, row):
+        run_dir = os.path.join(RUNDIRS, f"{cell.slug}-r{rnd}-syscalls")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        out = os.path.join(LOGS, f"{cell.slug}-r{rnd}.syscalls")
+        if self.syscall_tool == "perf":
+            wrap = ["perf", "stat", "-x,", "-o", out, "-e", "raw_syscalls:sys_enter", "--"]
+        else:
+            wrap = ["strace", "-f", "-c", "-o", out, "--"]
+        time.sleep(SETTLE)
+        rc, _, _, srv, _, _ = self.shop_run(
+            cell, lambda url: cell.argv(run_dir, None, url),
+            os.path.join(LOGS, f"{cell.slug}-r{rnd}-syscalls.txt"),
+            cell.limit() * (4 if self.syscall_tool == "strace" else 1), wrap)
+        if not KEEP_RUNS:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        n = parse_perf(out) if self.syscall_tool == "perf" else parse_strace(out)
+        row["sys_cmd"] = shlex.join(wrap).replace(out, "FILE")
+        row["sys_calls"], row["sys_srv_req"], row["sys_rc"] = n, srv, rc
+        row["sys_req"] = n / srv if n and srv else None
+
+
+def shop_token():
+    """A token of the running demo shop: one login (user alice)."""
+    with socket.create_connection((HOST, PORT_SHOP), timeout=5) as s:
+        body = b"user=alice&password=alice-secret"
+        s.sendall(b"POST /login HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nConnection: close\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+                  + str(len(body)).encode() + b"\r\n\r\n" + body)
+        buf = b""
+        while chunk := s.recv(4096):
+            buf += chunk
+    m = re.search(rb'"token":\s*"([^"]+)"', buf)
+    if not m:
+        sys.exit(f"the demo shop gave no token: {buf[:200]!r}")
+    return m.group(1).decode()
 
 
 # --------------------------------------------------------------------------
@@ -761,6 +926,16 @@ def report(rows, cells, notes, started, finished, syscall_note):
                      f"{ratio(b.get('steady_rps'), a.get('steady_rps'))} | {ov} | - | "
                      f"{ratio(b.get('sys_req'), a.get('sys_req'))} | - | - | |")
             continue
+        if mode == "scenario":
+            # The issue's target: barrage scenario / barrage plain <= 1.5x in µs/req.
+            for num, den in (("barrage scenario", "barrage plain"), ("locust", "barrage scenario")):
+                if num in st and den in st:
+                    a, b = st[num], st[den]
+                    L.append(f"| **{num} / {den}** | {mode} | {c} | {ratio(a['rps'], b['rps'])} | - | "
+                             f"{ratio(a['us_req'], b['us_req'])} | - | "
+                             f"{ratio(a['sys_req'], b['sys_req'])} | "
+                             f"{ratio(a['rss_mib'], b['rss_mib'])} | - | |")
+            continue
         for other in ("wrk", "h2load"):
             if other not in st:
                 continue
@@ -773,8 +948,18 @@ def report(rows, cells, notes, started, finished, syscall_note):
                          f"{ratio(nocsv, o['us_req'])} | {ratio(s['sys_req'], o['sys_req'])} | "
                          f"{ratio(s['rss_mib'], o['rss_mib'])} | "
                          f"{ratio(s['hs_per_cpu_s'], o['hs_per_cpu_s'])} | |")
-    L.append("\nRatio rows are barrage's median over the other tool's median: above 1x is better for "
-             "req/s and hs/CPU-s, below 1x is better for µs/req, syscalls/req and RSS.\n")
+    L.append("\nRatio rows are barrage's median over the other tool's median (mode scenario: the "
+             "first named over the second): above 1x is better for req/s and hs/CPU-s, below 1x is "
+             "better for µs/req, syscalls/req and RSS.\n")
+    if any(c.shop for c in cells):
+        L.append("Mode scenario: the server is `barrage serve`'s demo shop (one thread, pinned to "
+                 f"CPU {SERVER_CPU}, fresh for every run, port {PORT_SHOP}), not nginx: requests are "
+                 "what it counted (`served N requests`), its CPU is in `nginx CPU %`, and there is "
+                 "no steady req/s. `barrage plain` = keep-alive GET /items?token=T; `barrage "
+                 "scenario` = scripts/bench-scenario.toml (login, items, checkout; one JSON and one "
+                 "regex capture, cookie jar, no think time); `locust` = scripts/bench_locust.py, "
+                 "the same flow (FastHttpUser). The issue's target: scenario / plain µs/req at most "
+                 "1.5x.\n")
 
     L.append("## Raw runs\n")
     L.append("`other %` = CPU used on the two benchmark cores by anything but the client, nginx and "
@@ -811,7 +996,7 @@ def report(rows, cells, notes, started, finished, syscall_note):
     seen = set()
     for r in sorted(rows, key=lambda r: (order[(r["label"], r["mode"], r["conns"])], r["round"])):
         cmd = re.sub(re.escape(RUNDIRS) + r"/\S+", f"{RUNDIRS}/<run>", r["cmd"])
-        cmd = cmd.replace(BARRAGE, os.path.relpath(orig, REPO))
+        cmd = cmd.replace(BARRAGE, os.path.relpath(orig, REPO)).replace(HERE + os.sep, "scripts/")
         if (r["label"], r["mode"], r["conns"], cmd) not in seen:
             seen.add((r["label"], r["mode"], r["conns"], cmd))
             L.append(f"[{r['label']} {r['mode']} c={r['conns']}]  {cmd}")
@@ -828,7 +1013,7 @@ def report(rows, cells, notes, started, finished, syscall_note):
 
 def ports_free():
     busy = []
-    for p in (PORT_HTTP, PORT_TLS, PORT_STATUS):
+    for p in (PORT_HTTP, PORT_TLS, PORT_STATUS, PORT_SHOP):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

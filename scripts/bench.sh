@@ -31,9 +31,18 @@
 #                   pipeline    HTTP/1.1 pipelining, plain: barrage --pipeline PIPELINE,
 #                               wrk -s scripts/wrk-pipeline.lua (-- PIPELINE),
 #                               h2load --h1 -m PIPELINE
+#                   scenario    against `barrage serve`'s demo shop (pinned to
+#                               SERVER_CPU, port 19082, fresh for every run), not
+#                               nginx: barrage plain keep-alive GET /items?token=T,
+#                               barrage --scenario scripts/bench-scenario.toml (3
+#                               steps, a JSON and a regex capture, no think time),
+#                               and with TOOLS=locust the same flow in Locust
+#                               (scripts/bench_locust.py); client CPU per request
+#                               and the ratios scenario/plain, locust/scenario
 #                   A mode whose barrage flags are not in `barrage run --help`, or
 #                   whose 20-request preflight fails, is skipped with the reason.
-#   TOOLS=wrk       reference clients, comma list: wrk, h2load
+#   TOOLS=wrk       reference clients, comma list: wrk, h2load, locust (mode scenario
+#                   only: pip install locust into a venv under /tmp/barrage-bench)
 #   CLIENT_CPU=0    core for the clients (and bench.py); SERVER_CPU=1 for nginx
 #   OUT=/tmp/barrage-bench/bench.md   where the report is written
 # Less common:
@@ -65,6 +74,19 @@ tools=(nginx:nginx wrk:wrk openssl:openssl taskset:util-linux timeout:coreutils 
 # h2load only when asked for (TOOLS=...,h2load).
 [[ ",${TOOLS:-wrk}," == *,h2load,* ]] && tools+=(h2load:nghttp2-client)
 need "${tools[@]}"
+# Locust only when asked for (TOOLS=...,locust), for mode scenario: pip into a venv
+# of its own under /tmp (nothing installed system-wide), once.
+mkdir -p "$STATE"
+if [[ ",${TOOLS:-wrk}," == *,locust,* && ! -x "$STATE/locust-venv/bin/locust" ]]; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || need_venv=1
+    if [[ -n "${need_venv:-}" ]]; then
+        _can_install || die "python3 venv missing ($(_install_hint python3-venv))"
+        apt_install python3-venv || die "apt-get install python3-venv failed"
+    fi
+    say "pip install locust into $STATE/locust-venv"
+    python3 -m venv "$STATE/locust-venv" && "$STATE/locust-venv/bin/pip" install -q locust ||
+        say "could not install locust; mode scenario goes on without it"
+fi
 want perf:linux-perf strace:strace   # syscall counts; perf's package name varies
 
 # --- 2. barrage ------------------------------------------------------------

@@ -6,7 +6,9 @@
 #   scripts/run.sh URL [OPTIONS]   # `barrage run URL OPTIONS` against your server
 #   scripts/run.sh [--tls] OPTIONS # the local session with extra `barrage run` options
 #   scripts/run.sh --scenario examples/shop.toml   # the example scenario against the
-#                                  # local server's demo shop (its counts printed at the end)
+#                                  # local server's demo shop (its counts printed at the end;
+#                                  # at most 8 processes unless -p is given: the example's
+#                                  # 20 data rows are split between the worker loops)
 #
 # Builds the release binary first (cargo rebuilds only what changed). The local
 # session serves on 127.0.0.1 (a free port), runs for DURATION (default 5s) with
@@ -33,6 +35,14 @@ if [ "${1:-}" = "--tls" ]; then
     tls=(--tls --ca-out "$work/ca.pem")
     extra=(--cacert "$work/ca.pem")
     scheme=https
+fi
+# A scenario's sequential data rows are split between the worker loops (processes x
+# threads), and examples/users.csv has 20 rows: on a machine of more than 8 cores the
+# default (one process per core, 2 threads each) would have more loops than rows, so
+# the scenario session runs at most 8 processes unless -p is given.
+if [[ " $* " == *" --scenario "* && " $* " != *" -p "* && " $* " != *" --processes"* ]]; then
+    cores=$(nproc)
+    extra+=(-p "$(( cores < 8 ? cores : 8 ))")
 fi
 serve_start "$work/serve.log" --threads 1 "${tls[@]}"
 "$BARRAGE" run "$scheme://$SERVE_ADDR/" -d "${DURATION:-5s}" -c "${CONNECTIONS:-64}" "${extra[@]}" "$@"

@@ -130,6 +130,67 @@ fn requests_bound_counts_iterations() {
     assert_eq!(count(&m, |s, _, _| s.ends_with(".login")), 7, "{m:?}");
 }
 
+/// The banner of a scenario run names the file and its scenarios on one line of at
+/// most 80 columns (step names when they fit, else step counts), and counts virtual
+/// users and iterations, not connections and requests.
+#[test]
+fn the_banner_names_the_scenarios_and_counts_iterations() {
+    let dir = scratch("scen-banner");
+    let one = dir.join("one.toml");
+    std::fs::write(
+        &one,
+        "[[scenario]]\nname = \"look\"\n[[scenario.step]]\nname = \"home\"\npath = \"/\"\n\
+         [[scenario.step]]\nname = \"about\"\npath = \"/about\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&[]);
+    let url = server.url("/");
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let cases: [(&str, &str, &[&str], &str); 2] = [
+        (
+            manifest,
+            "examples/shop.toml",
+            &["-c", "3", "-n", "6"],
+            "  scenario     examples/shop.toml: buy (3 steps) 75%, browse (2 steps) 25%\n\
+             \x20 load         closed loop, -c 3 virtual users; 6 iterations\n",
+        ),
+        (
+            p(&dir),
+            "one.toml",
+            &[
+                "-c", "2", "--max-connections", "8", "-R", "20", "-d", "300ms",
+            ],
+            "  scenario     one.toml: look (home, about)\n\
+             \x20 load         -R 20 iterations/s open loop, 2 virtual users, up to 8; 0.3s\n",
+        ),
+    ];
+    for (i, (cwd, file, args, want)) in cases.into_iter().enumerate() {
+        let run = dir.join(format!("run{i}"));
+        let out = std::process::Command::new(bin())
+            .current_dir(cwd)
+            .args([
+                "run",
+                "--scenario",
+                file,
+                &url,
+                "-p",
+                "1",
+                "-t",
+                "1",
+                "-o",
+                p(&run),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains(want), "want {want:?} in\n{stdout}");
+        assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
+    }
+    drop(server);
+}
+
 /// The users whose logins `capture` holds after its first `from` bytes, in order,
 /// and the capture's length.
 fn logged_in(capture: &Path, from: usize) -> (Vec<String>, usize) {
@@ -319,6 +380,99 @@ fn bad_scenario_input_is_one_line() {
     assert_refused(&["run", "http://127.0.0.1:9/", "--dry-run"], "--scenario");
 }
 
+/// Bad input through the binary (issue 13's list): each case one line on stderr
+/// naming the file, line and column of the problem and how to fix it, exit 1, and no
+/// run directory (refused before any process forks).
+#[test]
+fn bad_scenario_files_name_file_line_and_column() {
+    let dir = scratch("scen-bad-table");
+    // (case, text replaced in examples/shop.toml, by, users.csv's new text, the
+    // error after "barrage: error: ", with FILE for shop.toml and DATA for users.csv)
+    let cases: [(&str, &str, &str, Option<&str>, &str); 7] = [
+        (
+            "pointer",
+            r#"json = "/token""#,
+            r#"json = "token""#,
+            None,
+            "FILE:26:30: invalid JSON Pointer \"token\": it must start with /",
+        ),
+        (
+            "regex",
+            r#"regex = '"id":\s*(\d+)'"#,
+            r#"regex = '"id":\s*(\d+'"#,
+            None,
+            "FILE:31:30: invalid regex \"\\\"id\\\":\\\\s*(\\\\d+\": unclosed group: correct the pattern",
+        ),
+        (
+            "empty-data",
+            "",
+            "",
+            Some(""),
+            "DATA:1:1: the data file is empty: its first line names the columns",
+        ),
+        (
+            "weight",
+            "weight = 3",
+            "weight = 0",
+            None,
+            "FILE:17:10: weight 0 must be a whole number from 1 to 10000",
+        ),
+        (
+            "unknown-key",
+            "path = \"/checkout\"",
+            "pathh = \"/checkout\"",
+            None,
+            "FILE:37:1: unknown field `pathh`, expected one of `name`, `method`, `path`,",
+        ),
+        (
+            "unknown-scenario-key",
+            "weight = 3",
+            "weight = 3\ncookie = false",
+            None,
+            "FILE:18:1: unknown field `cookie`, expected one of `name`, `weight`, `cookies`, `step`",
+        ),
+        (
+            "origin",
+            "path = \"/checkout\"",
+            "path = \"http://127.0.0.1:9/checkout\"",
+            None,
+            "FILE:37:8: http://127.0.0.1:9 is not the file's origin (http://127.0.0.1:8080): one scenario file talks to one origin; write the path alone (\"/checkout\")",
+        ),
+    ];
+    for (case, from, to, csv, want) in cases {
+        let here = dir.join(case);
+        std::fs::create_dir_all(&here).unwrap();
+        let file = edited(&here, |t| {
+            assert!(t.contains(from), "{case}: no {from:?} in shop.toml");
+            t.replacen(from, to, 1)
+        });
+        if let Some(csv) = csv {
+            std::fs::write(here.join("users.csv"), csv).unwrap();
+        }
+        let want = want
+            .replace("FILE", p(&file))
+            .replace("DATA", p(&here.join("users.csv")));
+        let run = here.join("run");
+        let err = assert_refused(
+            &[
+                "run",
+                "--scenario",
+                p(&file),
+                "-c",
+                "4",
+                "-n",
+                "4",
+                "-o",
+                p(&run),
+            ],
+            &format!("barrage: error: {want}"),
+        );
+        assert!(err.starts_with("barrage: error: "), "{case}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{case}: {err}");
+        assert!(!run.exists(), "{case}: a run directory was made");
+    }
+}
+
 /// Open loop with a server stall of 1 s: the later steps (items, checkout) whose
 /// requests met the stall show it in their latencies, counted from their intended
 /// start (the previous step's end plus its think time), and every step still gets
@@ -370,7 +524,7 @@ fn open_loop_stall_shows_in_later_steps() {
 
 /// Iterations are recorded (one record each, no results.csv row), and the report
 /// has the per-step table and the iterations: in summary.json, in the terminal
-/// summary (80 columns), and after `barrage merge`, which names the steps from the
+/// summary (80 columns), in report.html (each step named with its count), and after `barrage merge`, which names the steps from the
 /// run directory. `--fail-if` can name a step.
 #[test]
 fn steps_and_iterations_are_reported_and_thresholds_name_steps() {
@@ -434,6 +588,22 @@ fn steps_and_iterations_are_reported_and_thresholds_name_steps() {
     // Logins are every iteration's first step.
     let logins = steps[0]["count"].as_u64().unwrap() + steps[3]["count"].as_u64().unwrap();
     assert_eq!(logins, 9);
+    // report.html: the same per-step table, each step named with its count, and
+    // the iterations.
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Steps</h2>"), "{html}");
+    for st in steps {
+        let row = format!(
+            "<tr><td>{}</td><td>{}</td><td>0</td>",
+            st["name"].as_str().unwrap(),
+            st["count"].as_u64().unwrap()
+        );
+        assert!(html.contains(&row), "no {row} in report.html");
+    }
+    assert!(
+        html.contains("<tr><td>iterations</td><td>9</td><td>9</td><td>0</td>"),
+        "no iterations row in report.html"
+    );
     let merged = dir.join("merged.csv");
     let m = assert_ok(&barrage(&[
         "merge",

@@ -1,11 +1,14 @@
 //! report.html: one self-contained page (inline CSS and SVG, no script, nothing
 //! fetched, so it opens offline and can be mailed or archived as one file) with the
-//! headline numbers, the summary tables, every chart and the interval table.
+//! headline numbers, the summary tables, every chart and the interval table; in a
+//! scenario run, also the per-step table and the iterations (from summary.json's
+//! `steps` and `iterations`, so the page and the file never disagree).
 
 use std::fmt::Write as _;
 
 use super::charts::Charts;
 use super::json::Latency;
+use super::steps::Percentiles;
 use super::{Report, names};
 use crate::report::fmt::{count, esc, fmt_bytes, fmt_ns, fmt_round_secs, fmt_secs};
 
@@ -64,6 +67,7 @@ pub fn render(r: &Report, charts: &Charts) -> String {
     warnings(&mut h, r);
     cards(&mut h, r);
     summary_tables(&mut h, r);
+    scenario_tables(&mut h, r);
     for svg in [
         &charts.scatter, &charts.throughput_hover, &charts.latency_hover, &charts.histogram,
         &charts.spectrum,
@@ -317,6 +321,59 @@ fn summary_tables(h: &mut String, r: &Report) {
             count(c.retried),
             fmt_bytes(s.requests.bytes as f64)
         );
+    }
+    h.push_str("</section>");
+}
+
+/// Scenario runs only (nothing for a plain run): one row per step (count, errors,
+/// p50/p90/p99/max of its successful requests, its errors by kind), then the
+/// iterations (count, completed, duration percentiles, failed by step and kind).
+fn scenario_tables(h: &mut String, r: &Report) {
+    let s = &r.summary;
+    if s.steps.is_empty() && s.iterations.is_none() {
+        return;
+    }
+    let pct = |p: &Option<Percentiles>| match p {
+        Some(p) => [p.p50, p.p90, p.p99, p.max]
+            .map(|v| format!("<td>{}</td>", fmt_secs(v)))
+            .concat(),
+        None => "<td colspan=\"4\">–</td>".to_string(),
+    };
+    h.push_str("<section><h2>Steps</h2><table class=\"sum\"><tr><th>step</th><th>count</th><th>errors</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>errors by kind</th></tr>");
+    for st in &s.steps {
+        let kinds: Vec<String> = st
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{}: {}", esc(k), count(*n)))
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td class=\"l\">{}</td></tr>",
+            esc(&st.name),
+            count(st.count),
+            count(st.errors),
+            pct(&st.latency_s),
+            kinds.join(", ")
+        );
+    }
+    h.push_str("</table>");
+    if let Some(it) = &s.iterations {
+        let _ = write!(
+            h,
+            "<h2 style=\"margin-top:18px\">Iterations</h2><table class=\"sum\"><tr><th></th><th>count</th><th>completed</th><th>failed</th><th>duration p50</th><th>p90</th><th>p99</th><th>max</th></tr><tr><td>iterations</td><td>{}</td><td>{}</td><td>{}</td>{}</tr></table>",
+            count(it.count),
+            count(it.completed),
+            count(it.failed.values().sum()),
+            pct(&it.duration_s)
+        );
+        if !it.failed.is_empty() {
+            h.push_str("<table style=\"margin-top:12px\"><tr><th>failed at (step: kind)</th><th>iterations</th></tr>");
+            for (at, n) in &it.failed {
+                let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", esc(at), count(*n));
+            }
+            h.push_str("</table>");
+        }
+        h.push_str("<p class=\"meta\" style=\"margin-top:12px\">An iteration's duration runs from its start (open loop: its intended start) to its last step's end, think times included.</p>");
     }
     h.push_str("</section>");
 }

@@ -214,7 +214,9 @@ pub fn regex_message(pattern: &str, e: &regex::Error) -> String {
         .rev()
         .find_map(|l| l.trim().strip_prefix("error: "))
         .unwrap_or(msg.trim());
-    format!("invalid regex {pattern:?}: {why}")
+    format!(
+        "invalid regex {pattern:?}: {why}: correct the pattern (Rust regex syntax; in TOML a 'single-quoted' string keeps backslashes as written)"
+    )
 }
 
 /// Splits a JSON Pointer into its decoded reference tokens.

@@ -369,10 +369,16 @@ impl Compiler<'_> {
         if origin.contains("{{") {
             return Err(src.error(
                 st.path.span(),
-                "a template cannot choose the host: one scenario file talks to one origin",
+                "a template cannot choose the host: one scenario file talks to one origin; write the host out, or start the path with / (the file's base)",
             ));
         }
         let u = parse_url(origin).map_err(|e| src.error(st.path.span(), e.to_string()))?;
+        // The rest of the string, pointing at the same place in the file when it can.
+        let rest = match &p[end..] {
+            "" => "/".to_string(),
+            r if r.starts_with('?') => format!("/{r}"),
+            r => r.to_string(),
+        };
         match &self.origin {
             Some(o)
                 if (o.tls, o.host.to_ascii_lowercase(), o.port)
@@ -381,7 +387,7 @@ impl Compiler<'_> {
                 return Err(src.error(
                     st.path.span(),
                     format!(
-                        "{origin} is not the file's origin ({}://{}): one scenario file talks to one origin",
+                        "{origin} is not the file's origin ({}://{}): one scenario file talks to one origin; write the path alone ({rest:?}) to send it there, or give the other origin a scenario file (and a barrage run) of its own",
                         if o.tls { "https" } else { "http" },
                         o.authority
                     ),
@@ -390,12 +396,6 @@ impl Compiler<'_> {
             Some(_) => {}
             None => self.origin = Some(u),
         }
-        // The rest of the string, pointing at the same place in the file when it can.
-        let rest = match &p[end..] {
-            "" => "/".to_string(),
-            r if r.starts_with('?') => format!("/{r}"),
-            r => r.to_string(),
-        };
         Ok(toml::Spanned::new(st.path.span(), rest))
     }
 
