@@ -215,6 +215,13 @@ impl Conn {
         self.pipe.has_room()
     }
 
+    /// At least half of the pipeline's places are free (every place, without
+    /// `--pipeline`).
+    pub fn half_free(&self) -> bool {
+        let depth = self.pipe.depth();
+        2 * (depth - self.pipe.len()) >= depth
+    }
+
     /// The start of the oldest request still outstanding: its deadline's base.
     pub fn oldest_start(&self) -> Option<u64> {
         let k = self.pipe.answering();

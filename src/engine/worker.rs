@@ -8,7 +8,7 @@
 //! connection takes the oldest due request; latency counts from the intended start).
 //!
 //! With `--pipeline N` a connection carries up to N requests at once: closed loop
-//! fills its pipeline whenever responses end (the new requests leave in one write),
+//! refills a pipeline once half of it is free (the new requests leave in one write),
 //! open loop hands a due request to any connection with room.
 //!
 //! Timers come from the poll timeout, never from sleeping: request deadlines are kept
@@ -461,10 +461,14 @@ impl<'p> Worker<'p> {
     /// or closes the connection when the run (or its stage) is over and nothing is
     /// outstanding on it.
     fn start_next(&mut self, i: usize, mut now: u64) {
+        // With `--pipeline`, a busy connection is refilled only once half its places
+        // are free: the new requests leave together, in one packet, instead of one
+        // small packet per response (each costs the kernel more than the syscall).
+        let refill = !self.conns[i].busy() || self.conns[i].half_free();
         loop {
             // A full pipeline first: a user whose step was just queued is not abandoned
             // because `-n` ran out with it.
-            if !self.conns[i].has_room() {
+            if !refill || !self.conns[i].has_room() {
                 break;
             }
             let mid = self.scen.as_ref().is_some_and(|s| s.mid(i));
