@@ -46,7 +46,7 @@ pub fn wall_ns() -> u64 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm,
-/// the inverse of [`civil_utc`]'s date): certificate validity and cookie expiry dates.
+/// the inverse of `civil_utc`'s date): certificate validity and cookie expiry dates.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);

@@ -6,7 +6,7 @@
 //! socket and the TLS session, and the open states a [`Transport`] (plain or TLS, see
 //! `transport.rs`). So nothing on the hot path asks whether a socket exists, and the
 //! only TLS branch is the handshake. Each event takes the state out, matches
-//! `(state, event)` and puts the next state back through [`Conn::set_state`], which
+//! `(state, event)` and puts the next state back through `Conn::set_state`, which
 //! traces the transition with `BARRAGE_TRACE=1` in debug builds.
 //!
 //! The worker feeds a connection readiness, timeouts and the time (`now`, ns since the
@@ -36,6 +36,9 @@
 //! response before (the server closed an idle keep-alive connection as we wrote,
 //! which is not its failure: clients from browsers to curl send again); the ones
 //! behind it fail as [`ErrorKind::Unanswered`].
+//!
+//! This file owns the states, the events and sending; reading and framing responses
+//! is `conn/read.rs`, a connection lost with requests in flight `conn/lost.rs`.
 
 use std::fmt;
 use std::io::{self, IoSlice};
@@ -531,302 +534,6 @@ impl Conn {
         }
     }
 
-    fn read_response(&mut self, io: &mut Io<'_>, now: u64, mut open: Open, closed: bool) -> Next {
-        let targets = io.targets;
-        let keepalive = io.keepalive;
-        let served = &mut open.served;
-        let got = open
-            .transport
-            .receive(io.rbuf, io.pbuf, io.tls, |data, from_tls| {
-                self.frame_all(targets, data, from_tls, now, keepalive, served)
-            });
-        match got {
-            Received::Framed(Stop::Unusable) => self.abandon(io, now, open),
-            Received::Empty | Received::Read { full: false } if !closed => {
-                (self.open_state(open), Step::Wait)
-            }
-            // A short read drained the socket: with edge-triggered readiness any later
-            // data raises a new event. After a full one (or a hang-up) read on.
-            Received::Empty => (self.open_state(open), Step::Wait),
-            Received::Read { .. } => (self.open_state(open), Step::Again),
-            Received::Eof => self.on_eof(io, now, open),
-            Received::Lost(kind) => self.lost(io, now, open, kind),
-            Received::Broken(kind) => {
-                self.end_front(now, kind);
-                self.abandon(io, now, open)
-            }
-        }
-    }
-
-    /// Frames `data`, response bytes that arrived at `now` (out of TLS when
-    /// `from_tls`): every response it completes ends the oldest request. Stops when the
-    /// connection cannot carry more.
-    fn frame_all(
-        &mut self,
-        targets: &[Template],
-        mut data: &[u8],
-        from_tls: bool,
-        now: u64,
-        keepalive: bool,
-        served: &mut u32,
-    ) -> Option<Stop> {
-        while !data.is_empty() {
-            if !self.busy() {
-                // Bytes no request asked for: the framing cannot be trusted any more.
-                return Some(Stop::Unusable);
-            }
-            let (consumed, reusable) = self.frame(targets, data, from_tls, now)?;
-            *served += 1;
-            if !(reusable && keepalive) {
-                return Some(Stop::Unusable);
-            }
-            data = &data[consumed..];
-            self.arm_parser(targets);
-        }
-        None
-    }
-
-    /// Frames `data` for the oldest outstanding request. Once its response is complete
-    /// (or broken: it ends failed, and the connection is not reusable) it ends, and
-    /// this returns how many bytes were its and whether the connection can go on.
-    fn frame(
-        &mut self,
-        targets: &[Template],
-        data: &[u8],
-        from_tls: bool,
-        now: u64,
-    ) -> Option<(usize, bool)> {
-        let k = self.pipe.answering();
-        let req = self.pipe.get_mut(k);
-        if req.info.first_byte == 0 {
-            req.info.first_byte = now;
-        }
-        let expect = req.template(targets).expect.as_deref();
-        // Without checks the body is framed and dropped: no callback does any work.
-        let fed = match expect {
-            // A scenario step whose captures read the response: keep it (see `Keep`).
-            _ if req.keep.head || req.keep.body => {
-                req.keep_head(data, self.parser.status() == 0);
-                let (keep, check, body) = (req.keep, &mut req.check, &mut req.body);
-                let e = expect.filter(|e| e.reads_body());
-                self.parser.feed_with(data, &mut |piece| {
-                    if let Some(e) = e {
-                        check.feed(e, piece);
-                    }
-                    if keep.body {
-                        InFlight::keep_body(body, keep.max_body, piece);
-                    }
-                })
-            }
-            Some(e) if e.reads_body() => {
-                let check = &mut req.check;
-                self.parser
-                    .feed_with(data, &mut |piece| check.feed(e, piece))
-            }
-            _ => self.parser.feed(data),
-        };
-        match fed {
-            Ok(Feed::Partial) => None,
-            Ok(Feed::Complete { consumed, response }) => {
-                let error =
-                    expect.map_or(ErrorKind::None, |e| req.check.verdict(e, response.status));
-                // Answered before all of it was written (a server answering early):
-                // the rest of it will not be written, so the connection ends here.
-                let early = self.pipe.cursor().0 <= k;
-                self.pipe.end_front(Finished {
-                    end: now,
-                    status: response.status,
-                    error,
-                    bytes: response.bytes,
-                });
-                Some((consumed, response.keep_alive && !early))
-            }
-            Err(e) => {
-                let status = self.parser.status();
-                let tls_record =
-                    data.len() >= 2 && (data[0] == 0x15 || data[0] == 0x16) && data[1] == 0x03;
-                let error = if tls_record && status == 0 && !from_tls {
-                    ErrorKind::TlsOnPlain
-                } else {
-                    parse_error(e)
-                };
-                self.pipe.end_front(Finished {
-                    end: now,
-                    status,
-                    error,
-                    bytes: self.parser.bytes_so_far() + data.len() as u64,
-                });
-                Some((data.len(), false))
-            }
-        }
-    }
-
-    /// The peer ended the stream while responses were expected.
-    fn on_eof(&mut self, io: &mut Io<'_>, now: u64, open: Open) -> Next {
-        if self.parser.is_idle() {
-            // Pipelining, a clean close leaves every request it cut off alike:
-            // unanswered, the oldest included.
-            let kind = match self.pipe.depth() {
-                1 => ErrorKind::ClosedBeforeResponse,
-                _ => ErrorKind::Unanswered,
-            };
-            return self.lost(io, now, open, kind);
-        }
-        let status = self.parser.status();
-        let bytes = self.parser.bytes_so_far();
-        let f = match self.parser.eof() {
-            Ok(r) => {
-                let k = self.pipe.answering();
-                let req = self.pipe.get_mut(k);
-                let expect = req.template(io.targets).expect.as_deref();
-                Finished {
-                    end: now,
-                    status: r.status,
-                    error: expect.map_or(ErrorKind::None, |e| req.check.verdict(e, r.status)),
-                    bytes: r.bytes,
-                }
-            }
-            Err(e) => Finished {
-                end: now,
-                status,
-                error: parse_error(e),
-                bytes,
-            },
-        };
-        self.pipe.end_front(f);
-        self.abandon(io, now, open)
-    }
-
-    /// The oldest outstanding request failed at `now` with `kind`, keeping what did
-    /// arrive: a status already parsed, bytes already read.
-    fn end_front(&mut self, now: u64, kind: ErrorKind) {
-        if self.busy() {
-            self.pipe.end_front(Finished {
-                end: now,
-                status: self.parser.status(),
-                error: kind,
-                bytes: self.parser.bytes_so_far(),
-            });
-        }
-    }
-
-    /// The socket failed (or closed) with requests outstanding: the oldest fails with
-    /// `kind` (or is sent again, on a reused socket before any byte of its response),
-    /// the ones behind it are sent again or fail as unanswered.
-    fn lost(&mut self, io: &mut Io<'_>, now: u64, open: Open, kind: ErrorKind) -> Next {
-        let reused = open.served > 0;
-        drop(open);
-        let fresh = self.parser.is_idle();
-        let status = self.parser.status();
-        let bytes = self.parser.bytes_so_far();
-        self.settle(io, now, |first, may_resend| {
-            if first {
-                if reused && fresh && may_resend {
-                    return None;
-                }
-                return Some((kind, status, bytes));
-            }
-            (!may_resend).then_some((ErrorKind::Unanswered, 0, 0))
-        })
-    }
-
-    /// The connection cannot carry more (its last response said so, or broke): the
-    /// requests still outstanding were not answered; each is sent again or fails.
-    fn abandon(&mut self, io: &mut Io<'_>, now: u64, open: Open) -> Next {
-        drop(open);
-        self.settle(io, now, |_, may_resend| {
-            (!may_resend).then_some((ErrorKind::Unanswered, 0, 0))
-        })
-    }
-
-    /// Settles every outstanding request of a connection that is gone. `fate(first,
-    /// may_resend)` is asked for each, oldest first (`first`: the one the server was
-    /// answering; `may_resend`: RFC 9112 section 9.3.2 allows it to go again, and it
-    /// has not yet): `None` sends it again, `Some((kind, status, bytes))` ends it.
-    /// Those sent again reconnect, keeping their first start.
-    fn settle(
-        &mut self,
-        io: &mut Io<'_>,
-        now: u64,
-        mut fate: impl FnMut(bool, bool) -> Option<(ErrorKind, u16, u64)>,
-    ) -> Next {
-        let targets = io.targets;
-        let (sent, written) = self.pipe.cursor();
-        let answering = self.pipe.answering();
-        let again = self.pipe.settle(|i, r| {
-            let k = answering + i;
-            let untouched = k > sent || (k == sent && written == 0);
-            let may_resend = !r.info.retried && (r.template(targets).idempotent || untouched);
-            match fate(i == 0, may_resend) {
-                None => {
-                    r.info.retried = true;
-                    r.info.first_byte = 0;
-                    r.stamp_start = false;
-                    None
-                }
-                Some((error, status, bytes)) => Some(Finished {
-                    end: now,
-                    status,
-                    error,
-                    bytes,
-                }),
-            }
-        });
-        self.parser.reset();
-        if again == 0 {
-            return (State::Closed, Step::Wait);
-        }
-        io.stats.retries += again as u64;
-        self.connect(io, now)
-    }
-
-    /// The requests' timeout fired at `now`: the oldest outstanding request's. Its
-    /// connection ends; the requests behind it are sent again or fail. A connection
-    /// with nothing outstanding has nothing to time out.
-    pub fn on_timeout(&mut self, io: &mut Io<'_>, now: u64) -> Step {
-        self.run(|c, state| match state {
-            State::Connecting { .. } => c.fail(now, ErrorKind::ConnectTimeout),
-            State::Handshaking { .. } => c.fail(now, ErrorKind::Timeout),
-            State::Writing { open } | State::Reading { open } => {
-                c.end_front(now, ErrorKind::Timeout);
-                c.abandon(io, now, open)
-            }
-            idle => (idle, Step::Wait),
-        })
-    }
-
-    /// The run is being stopped hard: every outstanding request ends at `now`, and the
-    /// connection closes.
-    pub fn cancel(&mut self, now: u64) -> Step {
-        self.run(|c, _| {
-            c.end_all(now, ErrorKind::Cancelled);
-            (State::Closed, Step::Wait)
-        })
-    }
-
-    /// Every outstanding request fails at `now` with `kind` (the oldest keeping what
-    /// arrived of its response); the connection closes.
-    fn end_all(&mut self, now: u64, kind: ErrorKind) {
-        let (status, bytes) = (self.parser.status(), self.parser.bytes_so_far());
-        self.pipe.settle(|i, _| {
-            let (status, bytes) = if i == 0 { (status, bytes) } else { (0, 0) };
-            Some(Finished {
-                end: now,
-                status,
-                error: kind,
-                bytes,
-            })
-        });
-        self.parser.reset();
-    }
-
-    /// The connection could not open (connect, TLS handshake): every request on it
-    /// fails with `kind`.
-    fn fail(&mut self, now: u64, kind: ErrorKind) -> Next {
-        self.end_all(now, kind);
-        (State::Closed, Step::Wait)
-    }
-
     /// Drops the socket (closing the fd also removes it from the poll).
     pub fn close(&mut self) {
         self.parser.reset();
@@ -841,6 +548,9 @@ fn parse_error(e: ParseError) -> ErrorKind {
         ParseError::EofMidResponse => ErrorKind::EofMidResponse,
     }
 }
+
+mod lost;
+mod read;
 
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,11 @@
 //! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
 //! to [`TIMER_GRANULARITY_NS`] late (open loop times its starts finer where it can).
 //!
+//! This file owns the loop itself (poll, readiness, timers, stops); the load models'
+//! halves are `worker/closed.rs` (a connection's next requests, `launch`) and
+//! `worker/open.rs` (the schedule's due requests, scenario users on the schedule),
+//! and what becomes of a request that ended is `worker/records.rs`.
+//!
 //! Time is read here and handed to the connections (`conn.rs` never reads the clock):
 //! once after each poll, once per readable event (the bytes that may end a request),
 //! and again when a connection asks for a fresh time ([`Step::Again`]). A connection
@@ -31,7 +36,7 @@
 //! waker fires), this loop's own progress slot, the sample log's chunk counter
 //! (touched once per 16 Ki records) and the self-check file (appended once per
 //! interval). The slot gets a few plain stores per request (`progress.rs`) and, at
-//! most every [`PUBLISH_NS`] of loop time, the connection counts (a pass over this
+//! most every `PUBLISH_NS` of loop time, the connection counts (a pass over this
 //! loop's connections, never per request).
 
 use std::io;
@@ -59,6 +64,10 @@ use crate::record::{ChunkWriter, ErrorKind, ProcessStats, Record, Timing, report
 use crate::scenario::vu::Outcome;
 use crate::time::Clock;
 use crate::wire::request::Template;
+
+mod closed;
+mod open;
+mod records;
 
 /// Token of the waker that tells a loop the stop level changed.
 pub const WAKER: Token = Token(usize::MAX);
@@ -438,218 +447,6 @@ impl<'p> Worker<'p> {
         next.map(|t| Duration::from_nanos(t.saturating_sub(now)))
     }
 
-    /// Open loop: arms the start timer for the next start if it can time it; returns
-    /// whether it does.
-    fn arm_start_timer(&mut self, now: u64) -> bool {
-        let room = self.has_free_connection();
-        self.open.as_mut().is_some_and(|o| o.arm_timer(now, room))
-    }
-
-    fn has_free_connection(&self) -> bool {
-        self.open
-            .as_ref()
-            .is_some_and(|o| o.has_room(self.conns.len()))
-    }
-
-    /// Open loop: the intended start of the next request, while the schedule runs.
-    fn next_intended(&self) -> Option<u64> {
-        self.open.as_ref().and_then(OpenLoop::next)
-    }
-
-    /// Closed loop: fills connection `i`'s pipeline (one request without
-    /// `--pipeline`), now or when pacing allows, and writes what it queued in one go;
-    /// or closes the connection when the run (or its stage) is over and nothing is
-    /// outstanding on it.
-    fn start_next(&mut self, i: usize, mut now: u64) {
-        // With `--pipeline`, a busy connection is refilled only once half its places
-        // are free: the new requests leave together, in one packet, instead of one
-        // small packet per response (each costs the kernel more than the syscall).
-        let refill = !self.conns[i].busy() || self.conns[i].half_free();
-        loop {
-            // A full pipeline first: a user whose step was just queued is not abandoned
-            // because `-n` ran out with it.
-            if !refill || !self.conns[i].has_room() {
-                break;
-            }
-            let mid = self.scen.as_ref().is_some_and(|s| s.mid(i));
-            let may = if mid {
-                self.may_continue(now)
-            } else {
-                self.may_start(now)
-            };
-            if !may || !self.closed.active(i) {
-                if let Some(s) = self.scen.as_mut() {
-                    s.abandon(i);
-                }
-                if !self.conns[i].busy() {
-                    self.conns[i].close();
-                }
-                break;
-            }
-            let c = &self.conns[i];
-            if self.closed.must_wait(i, c.seq, c.last_start, now) {
-                break;
-            }
-            let target = match self.scen.as_mut() {
-                Some(s) => {
-                    let c = &mut self.conns[i];
-                    if s.must_wait(i, c.seq, now) {
-                        break;
-                    }
-                    s.prepare(i, c.next_request(), now, now)
-                }
-                None => self.next_target(),
-            };
-            let req = ReqInfo {
-                target,
-                ..ReqInfo::default()
-            };
-            if let Some(end) = self.launch(i, now, req, !mid) {
-                now = end;
-            }
-        }
-        let now = self.at(now);
-        let step = {
-            let (conns, mut io) = self.split();
-            conns[i].flush(&mut io, now)
-        };
-        if step == Step::Done {
-            self.after(i, step);
-        }
-    }
-
-    fn next_target(&mut self) -> u16 {
-        let n = self.started;
-        self.started += 1;
-        self.traffic
-            .picker
-            .pick(n * self.loops as u64 + self.index as u64, &mut self.rng)
-    }
-
-    /// Queues one request on connection `i` (the caller flushes it; `counts`: against
-    /// `-n`, which a scenario's later steps are not); if it failed at once (a connect
-    /// refused), records what ended and returns a fresh time.
-    fn launch(&mut self, i: usize, now: u64, req: ReqInfo, counts: bool) -> Option<u64> {
-        let now = self.at(now);
-        if counts && let Some(q) = self.quota.as_mut() {
-            *q -= 1;
-        }
-        if let Some(p) = &self.progress {
-            p.started();
-        }
-        let step = {
-            let (conns, mut io) = self.split();
-            conns[i].begin(&mut io, now, req)
-        };
-        match step {
-            Step::Done => {
-                self.collect(i);
-                Some(self.tick())
-            }
-            // `begin` only queues or connects: it never asks to be called again.
-            Step::Wait | Step::Again | Step::IdleClosed => {
-                self.rearm(i);
-                None
-            }
-        }
-    }
-
-    /// Connection `i`'s deadline: its oldest outstanding request's start plus the
-    /// timeout, or none.
-    fn rearm(&mut self, i: usize) {
-        let oldest = self.conns[i].oldest_start();
-        self.deadlines.set(i, oldest, self.timeout_ns);
-    }
-
-    /// Open loop: hands due requests to free connections (opening more up to
-    /// `--max-connections`), oldest first.
-    fn dispatch(&mut self, mut now: u64) {
-        while let Some(intended) = self.next_intended() {
-            if intended > now {
-                break;
-            }
-            if !self.may_schedule(intended, now) {
-                self.end_schedule(now);
-                break;
-            }
-            let open = self.conns.len();
-            let Some(o) = self.open.as_mut() else { break };
-            let i = match o.connection(open) {
-                Some(Free::Conn(i)) => i,
-                Some(Free::New) => {
-                    let depth = self.traffic.pipeline.max(1);
-                    self.conns.push(Conn::new(Token(open), depth));
-                    open
-                }
-                None => break,
-            };
-            o.take();
-            self.check.scheduled(intended, self.at(now));
-            let target = match self.scen.as_mut() {
-                Some(s) => {
-                    s.clear_wait(i);
-                    s.prepare(i, self.conns[i].next_request(), intended, now)
-                }
-                None => self.next_target(),
-            };
-            let req = ReqInfo {
-                target,
-                intended,
-                scheduled: true,
-                ..ReqInfo::default()
-            };
-            let ended = match self.launch(i, now, req, true) {
-                Some(end) => Some(end),
-                None => {
-                    let at = self.at(now);
-                    let step = {
-                        let (conns, mut io) = self.split();
-                        conns[i].flush(&mut io, at)
-                    };
-                    (step == Step::Done).then(|| {
-                        self.collect(i);
-                        self.last_tick
-                    })
-                }
-            };
-            if let Some(end) = ended {
-                now = end;
-                // A user's iteration goes on (or ends, freeing the connection).
-                if self.scen.is_some() {
-                    self.continue_open(i, now);
-                }
-            }
-        }
-    }
-
-    /// Open loop: whether the request intended at `intended` may still start at
-    /// `now`. The run's end applies to intended starts: a request due before the end
-    /// whose start the poll's timer granularity carried just past the end still
-    /// starts (unless it was waiting for a connection), so `-R N -d D` sends N x D.
-    fn may_schedule(&self, intended: u64, now: u64) -> bool {
-        !self.stopping
-            && self.quota != Some(0)
-            && self.end.is_none_or(|e| {
-                let starved = self.open.as_ref().is_some_and(|o| o.starved);
-                intended < e && (now < e || (!starved && now < e.saturating_add(END_SLACK_NS)))
-            })
-    }
-
-    /// Open loop: no more requests start. The requests due before the end that were
-    /// still waiting for a connection are unsent; requests whose only obstacle was
-    /// the end of the run itself are not counted.
-    fn end_schedule(&mut self, now: u64) {
-        let end = self
-            .end
-            .unwrap_or(u64::MAX)
-            .min(self.stopped_at.unwrap_or(u64::MAX))
-            .min(now);
-        let quota = self.plan.loop_requests(self.l);
-        if let Some(o) = self.open.as_mut() {
-            self.result.stats.unsent += o.end(end, quota);
-        }
-    }
-
     fn after(&mut self, i: usize, step: Step) {
         match step {
             // (`Again` is handled where readiness is handed over.)
@@ -666,132 +463,6 @@ impl<'p> Worker<'p> {
                 self.dispatch(end);
             }
         }
-    }
-
-    /// Open loop, scenario runs: connection `i`'s user sends the next step of its
-    /// iteration, intended at the previous step's end plus its think time, now or when
-    /// that think time ends. The connection is freed when the iteration ends (or the
-    /// run does).
-    fn continue_open(&mut self, i: usize, mut now: u64) {
-        loop {
-            let may = self.may_continue(now);
-            let Some(s) = self.scen.as_mut() else { return };
-            if !s.mid(i) || !may {
-                s.abandon(i);
-                if let Some(o) = self.open.as_mut() {
-                    o.release(i);
-                }
-                return;
-            }
-            let c = &mut self.conns[i];
-            if s.must_wait(i, c.seq, now) {
-                return;
-            }
-            let intended = s.next_at(i);
-            let target = s.prepare(i, c.next_request(), intended, now);
-            let req = ReqInfo {
-                target,
-                intended,
-                scheduled: true,
-                ..ReqInfo::default()
-            };
-            match self.launch(i, now, req, false) {
-                Some(end) => now = end,
-                None => {
-                    let at = self.at(now);
-                    let step = {
-                        let (conns, mut io) = self.split();
-                        conns[i].flush(&mut io, at)
-                    };
-                    if step != Step::Done {
-                        return;
-                    }
-                    self.collect(i);
-                    now = self.last_tick;
-                }
-            }
-        }
-    }
-
-    /// Connection `i`'s request ended: its record and, in scenario runs, its user's
-    /// captures and cookies (which may fail the step) and the iteration's end.
-    fn done(&mut self, i: usize, info: &ReqInfo, mut f: Finished) {
-        let mut ended = None;
-        if let Some(s) = self.scen.as_mut() {
-            let (kind, iteration) = s.finish(i, self.conns[i].last_ended(), &f);
-            f.error = kind;
-            ended = iteration;
-        }
-        let step = info.target;
-        self.record(info, f);
-        if let Some(it) = ended {
-            let (step, kind) = match it.outcome {
-                Outcome::Completed => (step, ErrorKind::None),
-                Outcome::Failed { step, kind } => (step, kind),
-            };
-            self.push(&Record::iteration(it.started, it.end, step, kind));
-        }
-    }
-
-    /// Appends a record to the sample log; when the log cannot grow, the loop stops.
-    fn push(&mut self, rec: &Record) {
-        if let Err(e) = self.writer.push(rec) {
-            self.result.stats.lost += 1;
-            if self.result.error.is_none() {
-                self.result.error = Some(format!("cannot record samples: {e}"));
-            }
-            self.stopping = true;
-        }
-    }
-
-    /// Records every request that ended on connection `i` (in open loop, freeing
-    /// their places; a scenario user's connection is freed when its iteration ends,
-    /// by `continue_open`), sets its deadline anew, and returns the last one's end.
-    fn collect(&mut self, i: usize) -> u64 {
-        let mut end = self.last_tick;
-        while let Some((info, f)) = self.conns[i].take_ended() {
-            self.done(i, &info, f);
-            if self.scen.is_none()
-                && let Some(o) = self.open.as_mut()
-            {
-                o.release(i);
-            }
-            end = f.end;
-        }
-        self.rearm(i);
-        end
-    }
-
-    /// Writes the sample of a finished request.
-    fn record(&mut self, r: &ReqInfo, f: Finished) {
-        self.result.requests += 1;
-        let timing = Timing {
-            end: f.end,
-            start: r.start,
-            intended: r.scheduled.then_some(r.intended),
-            connect_ns: r.connect_ns,
-            tls_ns: r.tls_ns,
-            first_byte: r.first_byte,
-            new_conn: r.new_conn,
-            resumed: r.tls_resumed,
-            status: f.status,
-            error: f.error,
-            bytes: f.bytes,
-            target: r.target,
-        };
-        if let Some(p) = &self.progress {
-            let error = f.error as u8;
-            p.record(
-                timing.latency_ns(),
-                reported_status(f.status, error),
-                error,
-                f.bytes,
-            );
-        }
-        if f.error != ErrorKind::None {
-            self.check.failed(f.error);
-        }
-        self.push(&Record::from_timing(&timing));
     }
 
     fn fire_timers(&mut self, now: u64) {

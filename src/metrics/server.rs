@@ -3,7 +3,7 @@
 //! thread before it forks, and after that it only waits). Non-blocking and
 //! edge-triggered like the loops: a handful of clients at once ([`MAX_CLIENTS`]),
 //! one small GET each (`Connection: close`), answered in full from the board's
-//! current counters, then closed. A client that says nothing for [`IDLE`] is dropped.
+//! current counters, then closed. A client that says nothing for `IDLE` is dropped.
 //!
 //! Routes: `GET /metrics` (Prometheus text 0.0.4, or OpenMetrics 1.0 when `Accept`
 //! asks for application/openmetrics-text) and `GET /`, the live page (`page.html`).
