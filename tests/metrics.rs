@@ -226,6 +226,17 @@ fn a_port_in_use_is_refused_before_any_load() {
     assert!(!out.exists());
 }
 
+#[test]
+fn a_host_name_is_refused_with_the_form_to_give() {
+    let err = assert_refused(
+        &[
+            "run", "http://127.0.0.1:9/", "-n", "10", "--metrics-listen", "localhost",
+        ],
+        "\"localhost\" is not IP:PORT",
+    );
+    assert!(err.contains("like 127.0.0.1:9464"), "{err}");
+}
+
 /// Chromium is required where scripts/test.sh installed it (BARRAGE_REQUIRE_CHROMIUM=1);
 /// elsewhere a missing one skips the test.
 fn chromium() -> Option<&'static str> {

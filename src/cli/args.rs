@@ -138,7 +138,7 @@ pub struct RunArgs {
     /// Point Prometheus at it with a scrape config such as
     /// `scrape_configs: [{job_name: barrage, scrape_interval: 1s, static_configs:
     /// [{targets: ["HOST:9464"]}]}]` (docs/metrics.md).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub metrics_listen: Option<std::net::SocketAddr>,
 
     // ---- Load model ----
@@ -426,6 +426,14 @@ pub struct ReportArgs {
     /// intended start.
     #[arg(long)]
     pub latency_uncorrected: bool,
+}
+
+/// `--metrics-listen`: an IP address and a port (a name would need a resolver in the
+/// launcher, and which of its addresses to bind would be a guess).
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not IP:PORT: give an address and a port, like 127.0.0.1:9464 or [::1]:9464 (port 0 picks a free one)")
+    })
 }
 
 /// An interval for `barrage report`: a duration of at least 1 ms.
