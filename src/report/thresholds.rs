@@ -284,7 +284,7 @@ pub fn parse(s: &str) -> Result<Threshold, String> {
         .map(|(_, m)| *m)
         .ok_or_else(|| {
             format!(
-                "unknown metric {name:?} in {text:?}: use one of min, mean, p50, p80, p90, p95, p99, p99.9, max, stdev, rps, requests, errors, generator-busy, loop-delay (or generator-bound alone)"
+                "unknown metric {name:?} in {text:?}: use one of min, mean, p50, p80, p90, p95, p99, p99.9, max, stdev, rps, requests, errors, generator-busy, loop-delay (or generator-bound alone; a scenario step's as STEP.p99)"
             )
         })?;
     let rhs = rhs.trim();
