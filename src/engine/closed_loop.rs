@@ -5,13 +5,12 @@
 //! re-read every millisecond while the profile changes). Pacing and ramp-up starts
 //! wait in a small heap of wake-ups; the worker's poll timeout covers the earliest.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use crate::engine::plan::{Load, Plan};
 use crate::engine::schedule::Profile;
+use crate::engine::wakeups::Wakeups;
 
 /// How often a changing `--conn-stages` profile is re-read, ns.
 const STAGE_TICK: u64 = 1_000_000;
@@ -24,7 +23,7 @@ pub struct ClosedLoop {
     rampup: Option<u64>,
     stages: Option<Arc<Profile>>,
     /// Pacing and ramp-up starts: (when, connection, its `seq` at scheduling).
-    wakeups: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    wakeups: Wakeups,
     /// Connections `0..active` may work (all but with stages).
     active: usize,
     next_stage_tick: Option<u64>,
@@ -61,7 +60,7 @@ impl ClosedLoop {
             interval,
             rampup,
             stages,
-            wakeups: BinaryHeap::new(),
+            wakeups: Wakeups::default(),
             active: connections,
             next_stage_tick: None,
         }
@@ -76,7 +75,7 @@ impl ClosedLoop {
             // threads did.
             for i in 0..n {
                 let at = ((i as f64 + phase) / n as f64 * r as f64) as u64;
-                self.wakeups.push(Reverse((at, i as u32, 0)));
+                self.wakeups.push(at, i, 0);
             }
             return Begin::Ramp;
         }
@@ -101,7 +100,7 @@ impl ClosedLoop {
         };
         let due = last_start + iv;
         if seq > 0 && due > now {
-            self.wakeups.push(Reverse((due, i as u32, seq)));
+            self.wakeups.push(due, i, seq);
             return true;
         }
         false
@@ -110,17 +109,12 @@ impl ClosedLoop {
     /// The next wake-up due at `now`: the connection and its `seq` when it was queued
     /// (a connection that has started a request since ignores it).
     pub fn due(&mut self, now: u64) -> Option<(usize, u32)> {
-        let &Reverse((at, i, seq)) = self.wakeups.peek()?;
-        if at > now {
-            return None;
-        }
-        self.wakeups.pop();
-        Some((i as usize, seq))
+        self.wakeups.due(now)
     }
 
     /// The earliest timer: a wake-up or a stage tick.
     pub fn next_timer(&self) -> Option<u64> {
-        let wake = self.wakeups.peek().map(|Reverse((t, _, _))| *t);
+        let wake = self.wakeups.next();
         match (wake, self.next_stage_tick) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -26,4 +26,5 @@ pub mod schedule;
 pub mod selfcheck;
 pub mod signals;
 pub mod transport;
+pub mod wakeups;
 pub mod worker;

@@ -17,12 +17,11 @@
 //! where `C` is the test's connections (open loop: `--max-connections`), the same
 //! prefix sums that share the connections out.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::engine::inflight::{Finished, InFlight, Keep};
 use crate::engine::plan::{Load, Plan};
+use crate::engine::wakeups::Wakeups;
 use crate::record::ErrorKind;
 use crate::scenario::data::DataCursor;
 use crate::scenario::set::ScenarioSet;
@@ -71,7 +70,7 @@ pub struct ScenarioLoop {
     base: u64,
     cursor: Option<DataCursor>,
     /// Think-time ends: (when, connection, its `seq` when queued).
-    wakeups: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    wakeups: Wakeups,
     /// Users in an iteration.
     busy: usize,
 }
@@ -92,7 +91,7 @@ impl ScenarioLoop {
             run: run.clone(),
             users: Vec::new(),
             base: (total as u128 * g as u128 / n.max(1) as u128) as u64,
-            wakeups: BinaryHeap::new(),
+            wakeups: Wakeups::default(),
             busy: 0,
         })
     }
@@ -134,7 +133,7 @@ impl ScenarioLoop {
     pub fn must_wait(&mut self, i: usize, seq: u32, now: u64) -> bool {
         let at = self.next_at(i);
         if at > now {
-            self.wakeups.push(Reverse((at, i as u32, seq)));
+            self.wakeups.push(at, i, seq);
             return true;
         }
         false
@@ -142,17 +141,12 @@ impl ScenarioLoop {
 
     /// The next think time ending at `now`: the connection and its `seq` then.
     pub fn due(&mut self, now: u64) -> Option<(usize, u32)> {
-        let &Reverse((at, i, seq)) = self.wakeups.peek()?;
-        if at > now {
-            return None;
-        }
-        self.wakeups.pop();
-        Some((i as usize, seq))
+        self.wakeups.due(now)
     }
 
     /// The earliest think time's end.
     pub fn next_timer(&self) -> Option<u64> {
-        self.wakeups.peek().map(|Reverse((t, _, _))| *t)
+        self.wakeups.next()
     }
 
     /// Renders connection `i`'s next request into `req` and returns its step (the
