@@ -2,7 +2,11 @@
 //! a scripted server (std::net, in the test) that answers 2 of 5 pipelined requests
 //! and closes, barrage's own server answering `Connection: close` mid-pipeline, and
 //! nginx (`keepalive_requests 7`, its access log counted) at depths 1, 2, 16 and 64
-//! over HTTP and HTTPS. Each run is bounded by -n or -d.
+//! over HTTP and HTTPS. Batched reads (the closed loop's default with --pipeline 3 or
+//! more): responses are read several at a time against nginx, and a server that
+//! trickles small responses after large ones (so the socket's wake-up mark is never
+//! reached) still has each one framed within milliseconds of being sent. Each run is
+//! bounded by -n or -d.
 
 mod common;
 
@@ -190,8 +194,9 @@ fn issue15_connection_close_mid_pipeline_from_barrage_serve() {
     assert!(resent > 0, "{stdout}");
 }
 
-/// nginx with an access log and `keepalive_requests 7`: it answers 7 requests on a
-/// connection, the 7th with `Connection: close`, and drops what was pipelined behind.
+/// nginx with an access log and `keepalive_requests` as given (7: it answers 7
+/// requests on a connection, the 7th with `Connection: close`, and drops what was
+/// pipelined behind).
 struct Nginx {
     child: Child,
     http: u16,
@@ -209,7 +214,7 @@ fn free_port() -> u16 {
 }
 
 impl Nginx {
-    fn start(name: &str) -> Option<Nginx> {
+    fn start(name: &str, keepalive_requests: u32) -> Option<Nginx> {
         let Some(bin) = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
             .iter()
             .map(PathBuf::from)
@@ -236,7 +241,7 @@ events {{ worker_connections 1024; }}
 http {{
     log_format bare "$status";
     access_log {d}/access.log bare;
-    keepalive_requests 7;
+    keepalive_requests {keepalive_requests};
     client_body_temp_path {d}/tmp/body;
     proxy_temp_path {d}/tmp/proxy;
     fastcgi_temp_path {d}/tmp/fastcgi;
@@ -350,7 +355,7 @@ fn counts_match_nginx(n: &Nginx, url: &str, tls: bool) {
 
 #[test]
 fn issue15_nginx_keepalive_requests_7_http_counts_match_at_every_depth() {
-    let Some(n) = Nginx::start("http") else {
+    let Some(n) = Nginx::start("http", 7) else {
         return;
     };
     let url = format!("http://127.0.0.1:{}/", n.http);
@@ -359,7 +364,7 @@ fn issue15_nginx_keepalive_requests_7_http_counts_match_at_every_depth() {
 
 #[test]
 fn issue15_nginx_keepalive_requests_7_https_counts_match_at_every_depth() {
-    let Some(n) = Nginx::start("https") else {
+    let Some(n) = Nginx::start("https", 7) else {
         return;
     };
     let url = format!("https://localhost:{}/", n.https);
@@ -399,5 +404,148 @@ fn issue15_open_loop_requests_join_the_pipeline_of_a_busy_connection() {
     assert!(
         joined > 100,
         "{joined} requests joined a pipeline\n{stdout}"
+    );
+}
+
+/// Requests whose heads are complete in `got`.
+fn heads(got: &[u8]) -> usize {
+    got.windows(4).filter(|w| w == b"\r\n\r\n").count()
+}
+
+/// A server that answers its one connection's requests in order as they arrive: the
+/// first `big` with a 4,000-byte body at once, every later one with a 2-byte body
+/// `gap` after the one before. Returns when it sent each response.
+fn trickling(
+    listener: TcpListener,
+    total: usize,
+    big: usize,
+    gap: Duration,
+) -> std::thread::JoinHandle<Vec<std::time::Instant>> {
+    listener.set_nonblocking(false).unwrap();
+    std::thread::spawn(move || {
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let large = [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n"[..],
+            &[b'a'; 4000],
+        ]
+        .concat();
+        let (mut got, mut b, mut sent) = (Vec::new(), [0u8; 4096], Vec::new());
+        while sent.len() < total {
+            while heads(&got) <= sent.len() {
+                match peer.read(&mut b) {
+                    // The client gave up (the test's assertions say why).
+                    Ok(0) | Err(_) => return sent,
+                    Ok(k) => got.extend_from_slice(&b[..k]),
+                }
+            }
+            if sent.len() < big {
+                peer.write_all(&large).unwrap();
+            } else {
+                std::thread::sleep(gap);
+                peer.write_all(OK).unwrap();
+            }
+            sent.push(std::time::Instant::now());
+        }
+        let _ = peer.read_to_end(&mut got);
+        sent
+    })
+}
+
+/// Batched reads never hold a response for long: after 16 responses of 4 KB the socket
+/// is asked to wake only once 8 more could be in (32 KB), which 2-byte responses sent
+/// 50 ms apart never reach; each is framed all the same within a few milliseconds of
+/// being sent (the hold is 1 ms, plus the poll's millisecond), not when the next 7
+/// have come (350 ms) nor at the --timeout.
+#[test]
+fn issue15_batched_reads_hold_a_trickling_response_only_milliseconds() {
+    let _serial = timing_lock();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (total, big, gap) = (40, 16, Duration::from_millis(50));
+    let server = trickling(listener, total, big, gap);
+    let dir = scratch("pipeline-batched-trickle");
+    let (out, rows) = run_ok(
+        &[
+            &url, "-p", "1", "-t", "1", "-c", "1", "-n", "40", "--pipeline", "16", "--precision",
+            "9", "--timeout", "5s",
+        ],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    let sent = server.join().unwrap();
+    assert_eq!(rows.len(), total, "{stdout}");
+    assert!(rows.iter().all(|r| r.status == 200), "{stdout}");
+    assert!(
+        summary_line(&stdout, "read in batches").contains("at most 2.00ms"),
+        "{stdout}"
+    );
+    // From the last large response on, the time between two responses' ends is the
+    // time between their sends, give or take the hold (and this machine's jitter).
+    let base = big - 1;
+    for k in big..total {
+        let framed = rows[k].elapsed - rows[base].elapsed;
+        let sent_after = (sent[k] - sent[base]).as_secs_f64();
+        let off = framed - sent_after;
+        assert!(
+            off.abs() < 0.015,
+            "response {k} framed {:.2} ms after response {base}, sent {:.2} ms after it\n{stdout}",
+            framed * 1e3,
+            sent_after * 1e3
+        );
+    }
+}
+
+/// Batched reads read several responses at a time (one clock reading per read, so the
+/// rows that share an `elapsed` came in one read), and counts stay exact: rows = the
+/// requests nginx logged. `--no-read-batching` turns it off (the summary says so).
+#[test]
+fn issue15_batched_reads_take_several_responses_a_read_from_nginx() {
+    let _serial = timing_lock();
+    let Some(n) = Nginx::start("batched", 1_000_000) else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}/", n.http);
+    let per_read = |extra: &[&str], name: &str| {
+        let before = n.logged();
+        let mut args = vec![
+            url.as_str(),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "-n",
+            "20000",
+            "--pipeline",
+            "16",
+            "--precision",
+            "9",
+        ];
+        args.extend(extra);
+        let dir = n.dir.join(name);
+        let (out, rows) = run_ok(&args, &dir);
+        let stdout = text(&out.stdout);
+        assert_eq!(rows.len(), 20000, "{stdout}");
+        assert!(rows.iter().all(|r| r.status == 200), "{stdout}");
+        assert_eq!(
+            n.logged() - before,
+            rows.len(),
+            "rows = nginx's log\n{stdout}"
+        );
+        let mut ends: Vec<u64> = rows.iter().map(|r| (r.elapsed * 1e9) as u64).collect();
+        ends.dedup();
+        (rows.len() as f64 / ends.len() as f64, stdout)
+    };
+    let (batched, stdout) = per_read(&[], "batched");
+    assert!(stdout.contains("read in batches"), "{stdout}");
+    let (each, stdout_each) = per_read(&["--no-read-batching"], "each");
+    assert!(!stdout_each.contains("read in batches"), "{stdout_each}");
+    eprintln!("responses per read: batched {batched:.1}, --no-read-batching {each:.1}");
+    assert!(
+        batched >= 4.0,
+        "batched reads took {batched:.1} responses a read (without: {each:.1})\n{stdout}"
     );
 }

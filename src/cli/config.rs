@@ -68,6 +68,9 @@ pub struct RunConfig {
     pub keepalive: bool,
     /// Requests each connection keeps in flight (`--pipeline`; 1: no pipelining).
     pub pipeline: usize,
+    /// Pipelines are read in batches (`engine/worker/closed.rs`): closed loop,
+    /// unpaced, `--pipeline` 3 or more, no scenario, no `--no-read-batching`.
+    pub read_batching: bool,
     /// Every request, byte for byte, built once.
     pub templates: Arc<[Template]>,
     /// "METHOD URL" of each template, for reports.
@@ -153,6 +156,10 @@ impl RunConfig {
         };
         let target = requests.target;
         let tls = tls_config(a, &target)?;
+        let read_batching = pipeline >= 3
+            && !a.no_read_batching
+            && scenario.is_none()
+            && matches!(plan.load, Load::Closed { interval: None, .. });
         let bind = bind(a, &target)?;
         Ok(RunConfig {
             url,
@@ -162,6 +169,7 @@ impl RunConfig {
             out: a.out.clone().unwrap_or_else(default_run_dir),
             keepalive,
             pipeline,
+            read_batching,
             templates: requests.templates.into(),
             target_names: requests.names,
             picker: Arc::new(requests.picker),
@@ -572,5 +580,23 @@ mod tests {
         assert!(err(&["--pipeline", "0"]).contains("out of range"));
         assert!(err(&["--pipeline", "1025"]).contains("out of range"));
         assert!(err(&["--pipeline", "2", "--no-keepalive"]).contains("needs keep-alive"));
+    }
+
+    /// Pipelines are read in batches only where the next requests wait for half of
+    /// them anyway: closed loop, unpaced, half a pipeline more than one request.
+    #[test]
+    fn pipelines_are_read_in_batches_only_in_an_unpaced_closed_loop() {
+        let batched = |extra: &[&str]| {
+            let mut flags = vec!["http://127.0.0.1:9/", "-c", "8", "-d", "3s"];
+            flags.extend_from_slice(extra);
+            config(&flags).read_batching
+        };
+        assert!(batched(&["--pipeline", "16"]));
+        assert!(batched(&["--pipeline", "3", "--rampup", "1s"]));
+        assert!(!batched(&[]));
+        assert!(!batched(&["--pipeline", "2"]));
+        assert!(!batched(&["--pipeline", "16", "--no-read-batching"]));
+        assert!(!batched(&["--pipeline", "16", "--interval", "10ms"]));
+        assert!(!batched(&["--pipeline", "16", "-R", "1000"]));
     }
 }

@@ -61,6 +61,10 @@ use crate::wire::request::Template;
 /// the slices kept on the stack).
 const MAX_IOV: usize = 64;
 
+/// Highest receive low-water mark batched reads ask for: half the loop's read buffer,
+/// so the bytes a wake-up waited for are read at once.
+const MAX_WAKE_BYTES: u64 = 32 * 1024;
+
 /// Where a connection is in its life, with what it owns there.
 #[derive(Debug, Default)]
 pub enum State {
@@ -176,6 +180,12 @@ pub struct Conn {
     pub pipe: Pipeline,
     /// When the latest request began (pacing counts from it).
     pub last_start: u64,
+    /// The socket's receive low-water mark as last set (1: wake at every byte; a new
+    /// socket starts there). See [`Conn::wake_after_responses`].
+    wake_bytes: u32,
+    /// The smallest response framed on this connection so far, bytes (`u32::MAX`:
+    /// none yet).
+    smallest: u32,
 }
 
 /// A transition: the next state and what the worker must do.
@@ -201,6 +211,8 @@ impl Conn {
             seq: 0,
             pipe: Pipeline::new(depth),
             last_start: 0,
+            wake_bytes: 1,
+            smallest: u32::MAX,
         }
     }
 
@@ -223,6 +235,34 @@ impl Conn {
     pub fn half_free(&self) -> bool {
         let depth = self.pipe.depth();
         2 * (depth - self.pipe.len()) >= depth
+    }
+
+    /// Batched reads (closed loop with `--pipeline`, see `worker/closed.rs`): the
+    /// socket wakes the loop only once `want` more responses can be in, counted at the
+    /// smallest response this connection has framed (TLS records add to that, so the
+    /// wake-up comes early rather than late); `want` 0 or 1, or no response seen yet:
+    /// at every byte, as sockets do by default. True when the socket now holds
+    /// responses back (the worker bounds how long: `READ_HOLD_NS`).
+    pub fn wake_after_responses(&mut self, want: usize) -> bool {
+        let bytes = match want {
+            0 | 1 => 1,
+            _ if self.smallest == u32::MAX => 1,
+            n => (n as u64 * u64::from(self.smallest)).min(MAX_WAKE_BYTES) as u32,
+        };
+        if bytes != self.wake_bytes {
+            let transport = match &self.state {
+                State::Writing { open } | State::Reading { open } | State::Idle { open } => {
+                    &open.transport
+                }
+                // No socket, or one still opening: it starts at 1 when open.
+                _ => return false,
+            };
+            // A refusal (no such option) leaves the socket waking at every byte.
+            if transport.wake_after(bytes).is_ok() {
+                self.wake_bytes = bytes;
+            }
+        }
+        self.wake_bytes > 1
     }
 
     /// The start of the oldest request still outstanding: its deadline's base.
@@ -318,6 +358,7 @@ impl Conn {
 
     fn connect(&mut self, io: &mut Io<'_>, now: u64) -> Next {
         self.parser.reset();
+        self.wake_bytes = 1;
         self.arm_parser(io.targets);
         let k = self.pipe.answering();
         let r = &mut self.pipe.get_mut(k).info;

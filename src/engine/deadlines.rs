@@ -67,6 +67,11 @@ impl Deadlines {
         }
     }
 
+    /// Connection `i` is queued.
+    pub fn contains(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| n.pos != NONE)
+    }
+
     /// Connection `i` has no request in flight any more; a no-op if it was not queued.
     pub fn remove(&mut self, i: usize) {
         let Some(&Node { pos, .. }) = self.nodes.get(i) else {

@@ -76,6 +76,10 @@ pub fn main(cfg: &RunConfig, child: Child, board: &Board) -> i32 {
             record::HDR_UNCORRECTED
         } else {
             0
+        } | if cfg.read_batching {
+            record::HDR_BATCHED_READS
+        } else {
+            0
         },
         wall_start_ns: wall,
         claimed_chunks: 0,
@@ -185,6 +189,7 @@ fn run_threads(
                 max_body: cfg.max_body,
             }),
             pipeline: cfg.pipeline,
+            batch_reads: cfg.read_batching,
         };
         let wpoll = Poll::new()?;
         wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);

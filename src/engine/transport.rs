@@ -138,6 +138,17 @@ impl Transport {
         }
     }
 
+    /// Asks the kernel to wake the loop for this socket only once `bytes` have
+    /// arrived (SO_RCVLOWAT; 1, the default, wakes it for every byte). A closing peer
+    /// or an error still wakes it at once. The count is of bytes on the wire, TLS
+    /// records included.
+    pub fn wake_after(&self, bytes: u32) -> io::Result<()> {
+        let stream = match self {
+            Transport::Plain(s) | Transport::Tls(s, _) => s,
+        };
+        set_rcvlowat(stream, bytes.max(1))
+    }
+
     /// Reads once from the socket into `rbuf` and hands the response bytes that came
     /// of it to `frame`, in order (TLS: the plaintext, through `pbuf`), until `frame`
     /// returns `Some`. `frame` is told whether its bytes came out of TLS.
@@ -206,6 +217,29 @@ impl Transport {
                 },
             }
         }
+    }
+}
+
+/// Sets the socket's receive low-water mark (neither socket2 nor nix wraps it).
+#[allow(unsafe_code)]
+fn set_rcvlowat(stream: &TcpStream, bytes: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is the open socket `stream` borrows; the option value
+    // is a c_int that lives across the call, and its size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

@@ -89,6 +89,16 @@ const PUBLISH_NS: u64 = 100_000_000;
 /// Read buffer per thread. Responses are framed in it, never stored.
 const RBUF: usize = 64 * 1024;
 
+/// Batched reads (`worker/closed.rs`): the longest a socket may hold responses back
+/// after its connection was last read. Past it the loop reads what came, so no
+/// response waits longer than this (plus the poll's millisecond granularity) before
+/// it is framed and its end stamped.
+pub const READ_HOLD_NS: u64 = 1_000_000;
+
+/// The most a response can wait in a batching socket: the hold and the poll's
+/// granularity (what the report states).
+pub const READ_HOLD_MAX_NS: u64 = READ_HOLD_NS + TIMER_GRANULARITY_NS;
+
 /// What one loop sends and where: every request's bytes and how the next is picked,
 /// the address, TLS, keep-alive, `--bind` and the request timeout. (When requests
 /// start is the [`Plan`]'s.)
@@ -106,6 +116,9 @@ pub struct Traffic {
     pub scenario: Option<ScenarioRun>,
     /// Requests each connection keeps in flight (`--pipeline`, at least 1).
     pub pipeline: usize,
+    /// Closed-loop pipelines are read in batches (`worker/closed.rs`; off with
+    /// `--no-read-batching`).
+    pub batch_reads: bool,
 }
 
 /// Where a loop's finished requests go: its chunks of the process's sample log, and
@@ -157,6 +170,10 @@ pub struct Worker<'p> {
     pbuf: Box<[u8]>,
     /// The connections with requests in flight, by their oldest one's deadline.
     deadlines: Deadlines,
+    /// Batched reads: how long a socket may hold responses back (`None`: off), and
+    /// the connections whose sockets do, by when their hold ends.
+    read_hold: Option<u64>,
+    holds: Deadlines,
     timeout_ns: u64,
     quota: Option<u64>,
     stopping: bool,
@@ -202,6 +219,16 @@ impl<'p> Worker<'p> {
             Some(run) => Some(ScenarioLoop::new(run, plan, l).map_err(io::Error::other)?),
             None => None,
         };
+        let closed = ClosedLoop::new(plan, connections);
+        // The run's choice (`RunConfig::read_batching`: closed loop, unpaced, deep
+        // enough that half the pipeline is more than one response), checked again
+        // here against this loop's own model.
+        let read_hold = (traffic.batch_reads
+            && depth >= 3
+            && open.is_none()
+            && scen.is_none()
+            && !closed.paced())
+        .then_some(READ_HOLD_NS);
         Ok(Worker {
             scen,
             poll,
@@ -210,7 +237,9 @@ impl<'p> Worker<'p> {
             timeout_ns: traffic.timeout.as_nanos() as u64,
             quota: plan.loop_requests(l),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
-            closed: ClosedLoop::new(plan, connections),
+            closed,
+            read_hold,
+            holds: Deadlines::default(),
             plan,
             l,
             traffic,
@@ -439,6 +468,7 @@ impl<'p> Worker<'p> {
         };
         consider(self.end.filter(|&e| e > now));
         consider(self.grace_end);
+        consider(self.holds.front().map(|(t, _)| t));
         consider(self.closed.next_timer());
         consider(self.scen.as_ref().and_then(ScenarioLoop::next_timer));
         if self.has_free_connection() && !precise {
@@ -481,6 +511,12 @@ impl<'p> Worker<'p> {
                 conns[i].on_timeout(&mut io, at)
             };
             self.after(i, step);
+        }
+        while let Some((held_until, i)) = self.holds.front() {
+            if held_until > now {
+                break;
+            }
+            self.release(i);
         }
         while let Some((i, seq)) = self.closed.due(now) {
             if self.conns[i].seq == seq && self.conns[i].has_room() {

@@ -18,6 +18,9 @@ pub const HDR_OPEN_LOOP: u32 = 1;
 /// Header bit: `--latency-uncorrected`: results.csv reports service time even for
 /// scheduled requests.
 pub const HDR_UNCORRECTED: u32 = 2;
+/// Header bit: pipelines were read in batches (a response could wait up to
+/// `engine::worker::READ_HOLD_NS`, plus the poll's granularity, in the socket).
+pub const HDR_BATCHED_READS: u32 = 4;
 
 /// Clock synchronisation state read with `adjtimex` (see issue on distributed runs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

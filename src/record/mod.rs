@@ -36,7 +36,8 @@ mod testing;
 pub use csv::{Column, CsvOptions};
 pub use file::SampleFile;
 pub use header::{
-    ClockState, HDR_OPEN_LOOP, HDR_UNCORRECTED, HEADER_SIZE, Header, MAGIC, ProcessStats, VERSION,
+    ClockState, HDR_BATCHED_READS, HDR_OPEN_LOOP, HDR_UNCORRECTED, HEADER_SIZE, Header, MAGIC,
+    ProcessStats, VERSION,
 };
 pub use kind::{ErrorKind, FIRST_CHECK_ERROR, reported_status};
 pub use log::{CHUNK_RECORDS, ChunkWriter, SampleLog};

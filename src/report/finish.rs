@@ -119,6 +119,9 @@ pub fn for_run(files: &[SampleFile], opts: ReportOptions) -> (Accumulator, Sourc
             .or((stats.tls_full + stats.tls_resumed > 0).then_some([0; 3])),
         tls_verified: None,
         pipeline: files.iter().map(|f| f.header.pipeline.max(1)).max(),
+        read_batching: files
+            .iter()
+            .any(|f| f.header.flags & crate::record::HDR_BATCHED_READS != 0),
         reasons,
     };
     let steps = crate::record::rundir::step_names(&source.paths);

@@ -204,6 +204,10 @@ pub struct Connections {
     /// Requests each connection kept in flight (`--pipeline`); left out when 1.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub pipeline: u32,
+    /// The pipelines were read in batches: a response could wait in the socket for
+    /// the ones after it, at most `read_hold_max_s`; left out when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_hold_max_s: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -351,6 +355,9 @@ impl Summary {
                 retried: s.retries,
                 lost_samples: s.lost,
                 pipeline: src.pipeline.unwrap_or(1),
+                read_hold_max_s: src
+                    .read_batching
+                    .then(|| secs(crate::engine::worker::READ_HOLD_MAX_NS)),
             }),
             schedule: t.schedule.as_ref().map(|st| {
                 let q = |q: f64| secs(super::clamp_quantile(&st.hist, q, &st.lag));

@@ -91,6 +91,8 @@ pub struct SourceInfo {
     pub tls: Option<[u16; 3]>,
     /// Requests each connection kept in flight (`--pipeline`; sample files only).
     pub pipeline: Option<u32>,
+    /// Pipelines were read in batches (sample files only; see `HDR_BATCHED_READS`).
+    pub read_batching: bool,
     /// Whether server certificates were verified (known only to `barrage run`).
     pub tls_verified: Option<bool>,
     /// Why requests failed, in words, by error kind: the first reason of each kind in

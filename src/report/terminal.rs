@@ -154,6 +154,13 @@ pub fn render(s: &Summary) -> String {
                 "  pipeline     {} requests in flight per connection at most",
                 c.pipeline
             );
+            if let Some(hold) = c.read_hold_max_s {
+                let _ = writeln!(
+                    out,
+                    "               read in batches: a response waited at most {} to be read",
+                    fmt_secs(hold)
+                );
+            }
         }
         if c.lost_samples > 0 {
             let _ = writeln!(
@@ -358,6 +365,7 @@ mod tests {
             retried: 123_456_789,
             lost_samples: 1,
             pipeline: 1,
+            read_hold_max_s: None,
         });
         s.schedule = Some(Schedule {
             scheduled: 123_456_789_012,

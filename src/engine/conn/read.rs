@@ -108,6 +108,9 @@ impl Conn {
         match fed {
             Ok(Feed::Partial) => None,
             Ok(Feed::Complete { consumed, response }) => {
+                self.smallest = self
+                    .smallest
+                    .min(response.bytes.min(u64::from(u32::MAX)) as u32);
                 let error =
                     expect.map_or(ErrorKind::None, |e| req.check.verdict(e, response.status));
                 // Answered before all of it was written (a server answering early):

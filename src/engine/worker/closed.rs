@@ -64,7 +64,47 @@ impl Worker<'_> {
             conns[i].flush(&mut io, now)
         };
         if step == Step::Done {
-            self.after(i, step);
+            return self.after(i, step);
+        }
+        if let Some(hold) = self.read_hold {
+            self.batch_reads(i, now, hold);
+        }
+    }
+
+    /// Batched reads: connection `i`'s socket wakes the loop once enough responses
+    /// are in for the next refill (half the pipeline free), instead of once per
+    /// response: the server answers a connection's pipelined requests one by one,
+    /// and read as they come each costs a wake-up, a read and an ACK. The hold ends
+    /// `hold` ns from now at the latest ([`Worker::release`]).
+    fn batch_reads(&mut self, i: usize, now: u64, hold: u64) {
+        let c = &mut self.conns[i];
+        let want = c.pipe.outstanding().saturating_sub(c.pipe.depth() / 2);
+        if c.wake_after_responses(want) {
+            self.holds.push(i, now + hold);
+        } else {
+            self.holds.remove(i);
+        }
+    }
+
+    /// Connection `i`'s hold is over: its socket wakes the loop at every byte again,
+    /// and what came meanwhile is read now (then the next refill holds again).
+    pub(super) fn release(&mut self, i: usize) {
+        self.holds.remove(i);
+        if matches!(
+            self.conns[i].state(),
+            State::Writing { .. } | State::Reading { .. }
+        ) {
+            self.on_ready(
+                i,
+                Ready {
+                    readable: true,
+                    ..Ready::default()
+                },
+            );
+        }
+        // Unless what it read made room and the refill held again.
+        if !self.holds.contains(i) {
+            self.conns[i].wake_after_responses(0);
         }
     }
 
