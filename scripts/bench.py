@@ -473,6 +473,11 @@ def build_cells(help_text):
                 else:
                     new.append(Cell("barrage", f"barrage --pipeline {PIPELINE}", mode, c,
                                     URL_HTTP, ex))
+                    # The same reading every response as it arrives (no batched reads):
+                    # what batching saves, side by side.
+                    if has_flag(help_text, "--no-read-batching"):
+                        new.append(Cell("barrage", "barrage --no-read-batching", mode, c,
+                                        URL_HTTP, ex + ["--no-read-batching"]))
                     new += [Cell(t, t, mode, c, URL_HTTP, depth=PIPELINE) for t in others]
             elif mode == "scenario":
                 if not has_flag(help_text, "--scenario"):

@@ -28,9 +28,10 @@
 #                   expect      barrage alone, plain HTTP, without and with
 #                               --expect-status 200 --expect-body ok: the checks'
 #                               CPU cost per request in %
-#                   pipeline    HTTP/1.1 pipelining, plain: barrage --pipeline PIPELINE,
-#                               wrk -s scripts/wrk-pipeline.lua (-- PIPELINE),
-#                               h2load --h1 -m PIPELINE
+#                   pipeline    HTTP/1.1 pipelining, plain: barrage --pipeline PIPELINE
+#                               (batched reads, its default) and the same with
+#                               --no-read-batching, wrk -s scripts/wrk-pipeline.lua
+#                               (-- PIPELINE), h2load --h1 -m PIPELINE
 #                   scenario    against `barrage serve`'s demo shop (pinned to
 #                               SERVER_CPU, port 19082, fresh for every run), not
 #                               nginx: barrage plain keep-alive GET /items?token=T,

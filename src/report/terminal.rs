@@ -157,7 +157,7 @@ pub fn render(s: &Summary) -> String {
             if let Some(hold) = c.read_hold_max_s {
                 let _ = writeln!(
                     out,
-                    "               read in batches: a response waited at most {} to be read",
+                    "               read in batches: a response could wait up to {} to be read",
                     fmt_secs(hold)
                 );
             }
