@@ -86,8 +86,9 @@ impl Worker<'_> {
         }
     }
 
-    /// Connection `i`'s hold is over: its socket wakes the loop at every byte again,
-    /// and what came meanwhile is read now (then the next refill holds again).
+    /// Connection `i`'s hold is over: what came meanwhile is read now; unless that
+    /// ended responses and the refill after them held again, the socket wakes the
+    /// loop at every byte from here on.
     pub(super) fn release(&mut self, i: usize) {
         self.holds.remove(i);
         if matches!(
