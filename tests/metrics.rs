@@ -289,8 +289,10 @@ fn the_live_page_draws_its_chart_in_headless_chromium() {
         "2",
         "-R",
         "500",
+        // Stopped by SIGINT once both pages are taken; long enough that the second
+        // still finds the run going on a loaded machine (the first can take seconds).
         "-d",
-        "8s",
+        "60s",
         "-o",
         p(&out),
     ]);
@@ -325,7 +327,8 @@ fn the_live_page_draws_its_chart_in_headless_chromium() {
     assert!(rate.split_whitespace().count() >= 2, "{rate}");
     let status = dom.split("<div id=\"status\">").nth(1).unwrap_or("");
     assert!(status.starts_with("updated at"), "{status}");
-    let png = std::fs::read(&shot).expect("screenshot");
+    let png =
+        std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", shot.display()));
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 5000,
         "{}",
