@@ -1,5 +1,6 @@
 //! Issue 16 item 3: `barrage completions bash|zsh|fish` and `barrage manpage`
-//! generate, and name every subcommand and a run flag.
+//! generate, and name every subcommand and a run flag. And every `--help` reads on an
+//! 80-column terminal.
 
 mod common;
 
@@ -58,4 +59,35 @@ fn the_man_page_names_every_subcommand() {
         err.contains("cannot write man pages into") && err.trim().lines().count() == 1,
         "{err}"
     );
+}
+
+/// `--help` wraps to the terminal's width (clap's wrap_help; without a terminal, to
+/// $COLUMNS): on an 80-column one no line of any subcommand's help runs past it.
+#[test]
+fn every_help_fits_an_80_column_terminal() {
+    let mut commands: Vec<Vec<&str>> = vec![vec!["--help"]];
+    commands.extend(
+        [
+            "run", "merge", "report", "serve", "search", "completions", "manpage",
+        ]
+        .iter()
+        .map(|c| vec![*c, "--help"]),
+    );
+    for args in commands {
+        let out = std::process::Command::new(bin())
+            .args(&args)
+            .env("COLUMNS", "80")
+            .output()
+            .expect("run barrage");
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        assert!(help.lines().count() > 5, "{args:?}: {help}");
+        for line in help.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "barrage {args:?}: {} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
 }
