@@ -93,6 +93,62 @@ fn closed_loop_rows_are_what_the_shop_counted() {
     assert!(stdout.contains("requests"), "{stdout}");
 }
 
+/// An iteration the end of the run cuts short (a user thinking, or between steps) is
+/// counted as interrupted, apart from the failed ones and without a duration: every
+/// iteration that logged in is counted once, as the shop counted its logins.
+#[test]
+fn iterations_cut_short_by_the_end_are_interrupted() {
+    let server = Server::start(&[]);
+    let dir = scratch("scen-interrupted");
+    let url = server.url("/");
+    let scenario = example();
+    let run = dir.join("run");
+    let (out, _) = run_ok(
+        &[
+            "--scenario",
+            p(&scenario),
+            &url,
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "-c",
+            "6",
+            "-d",
+            "1s",
+        ],
+        &run,
+    );
+    let (logins, _) = shop_counts(&server.stop_output());
+    let stdout = text(&out.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let it = &summary["iterations"];
+    let n = |k: &str| it[k].as_u64().unwrap_or_else(|| panic!("{k}: {it}"));
+    let failed: u64 = it["failed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    // Closed loop: a user starts its next iteration as one ends, so nearly all six
+    // are in one (most of it a think time of 100-300 ms) when the second ends.
+    assert!((1..=6).contains(&n("interrupted")), "{it}\n{stdout}");
+    assert_eq!(
+        n("count"),
+        n("completed") + failed + n("interrupted"),
+        "{it}"
+    );
+    assert_eq!(n("count"), logins, "every iteration logged in once\n{it}");
+    assert!(
+        stdout.contains(&format!(
+            "interrupted by the end of the run: {}",
+            n("interrupted")
+        )),
+        "{stdout}"
+    );
+}
+
 /// Open loop (-R): the same exact agreement. A user holds its connection for its
 /// whole iteration (think times included), so the schedule needs more connections
 /// than -c: `--max-connections`.

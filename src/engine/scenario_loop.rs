@@ -225,15 +225,29 @@ impl ScenarioLoop {
         }
     }
 
-    /// Connection `i`'s user leaves its iteration unfinished (the run ended): it is
-    /// not recorded as an iteration.
-    pub fn abandon(&mut self, i: usize) {
-        if let Some(u) = self.users.get_mut(i)
-            && u.mid
-        {
-            u.mid = false;
-            self.busy -= 1;
-        }
+    /// Connection `i`'s user leaves its iteration unfinished at `now` (the run ended
+    /// or was stopped). Returns it, to be recorded as interrupted: ending now, at the
+    /// step it would have sent next, of kind `cancelled` (as k6 counts interrupted
+    /// iterations apart from the ones that failed).
+    pub fn abandon(&mut self, i: usize, now: u64) -> Option<Iteration> {
+        let u = self.users.get_mut(i).filter(|u| u.mid)?;
+        u.mid = false;
+        self.busy -= 1;
+        Some(Iteration {
+            started: u.vu.started_ns(),
+            end: now.max(u.vu.started_ns()),
+            outcome: Outcome::Failed {
+                step: u.vu.step(),
+                kind: ErrorKind::Cancelled,
+            },
+            scenario: u.vu.scenario(),
+        })
+    }
+
+    /// The users still in an iteration (thinking, or between steps) when the loop
+    /// ends.
+    pub fn users_mid(&self) -> Vec<usize> {
+        (0..self.users.len()).filter(|&i| self.mid(i)).collect()
     }
 
     /// Open loop: the user's next iteration starts on the schedule, not after a think.

@@ -54,7 +54,7 @@ use crate::engine::inflight::{Finished, ReqInfo};
 use crate::engine::open_loop::{Free, OpenLoop, START_TIMER};
 use crate::engine::plan::Plan;
 use crate::engine::progress::Slot;
-use crate::engine::scenario_loop::{ScenarioLoop, ScenarioRun};
+use crate::engine::scenario_loop::{Iteration, ScenarioLoop, ScenarioRun};
 use crate::engine::schedule::Picker;
 use crate::engine::selfcheck::SelfCheck;
 use crate::engine::signals::{GRACE, GRACEFUL, RUNNING};
@@ -332,6 +332,7 @@ impl<'p> Worker<'p> {
             let now = self.tick();
             self.end_schedule(now);
         }
+        self.interrupt_iterations();
         // The connections close with the loop.
         if let Some(p) = &self.progress {
             p.connections(self.result.stats.connects, 0);

@@ -360,10 +360,11 @@ fn scenario_tables(h: &mut String, r: &Report) {
     if let Some(it) = &s.iterations {
         let _ = write!(
             h,
-            "<h2 style=\"margin-top:18px\">Iterations</h2><table class=\"sum\"><tr><th></th><th>count</th><th>completed</th><th>failed</th><th>duration p50</th><th>p90</th><th>p99</th><th>max</th></tr><tr><td>iterations</td><td>{}</td><td>{}</td><td>{}</td>{}</tr></table>",
+            "<h2 style=\"margin-top:18px\">Iterations</h2><table class=\"sum\"><tr><th></th><th>count</th><th>completed</th><th>failed</th><th>interrupted</th><th>duration p50</th><th>p90</th><th>p99</th><th>max</th></tr><tr><td>iterations</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr></table>",
             count(it.count),
             count(it.completed),
             count(it.failed.values().sum()),
+            count(it.interrupted),
             pct(&it.duration_s)
         );
         if !it.failed.is_empty() {
@@ -373,7 +374,7 @@ fn scenario_tables(h: &mut String, r: &Report) {
             }
             h.push_str("</table>");
         }
-        h.push_str("<p class=\"meta\" style=\"margin-top:12px\">An iteration's duration runs from its start (open loop: its intended start) to its last step's end, think times included.</p>");
+        h.push_str("<p class=\"meta\" style=\"margin-top:12px\">An iteration's duration runs from its start (open loop: its intended start) to its last step's end, think times included; an iteration the end of the run cut short (interrupted) has none.</p>");
     }
     h.push_str("</section>");
 }

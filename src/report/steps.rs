@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::histograms::{MAX_LATENCY_NS, clamp_quantile, overall_histogram};
 use super::{Moments, Sample, error_name};
-use crate::record::Record;
+use crate::record::{ErrorKind, Record};
 
 /// One step in summary.json.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,8 +33,13 @@ pub struct IterationSummary {
     pub completed: u64,
     /// Failed iterations by where and why: `"scenario.step: kind"`.
     pub failed: BTreeMap<String, u64>,
-    /// Duration of every iteration (completed or failed), from its start (open loop:
-    /// intended) to its last step's end; `null` when none ended.
+    /// Iterations the end of the run (or a stop) cut short: a user thinking, or
+    /// between steps, or with a request cancelled. In `count`, not in `failed`.
+    #[serde(default)]
+    pub interrupted: u64,
+    /// Duration of every iteration that ended (completed or failed; not the
+    /// interrupted), from its start (open loop: intended) to its last step's end;
+    /// `null` when none ended.
     pub duration_s: Option<Percentiles>,
 }
 
@@ -94,6 +99,7 @@ pub struct Steps {
     iterations: u64,
     completed: u64,
     failed: BTreeMap<(u16, u8), u64>,
+    interrupted: u64,
     durations: Series,
 }
 
@@ -105,6 +111,7 @@ impl Steps {
             iterations: 0,
             completed: 0,
             failed: BTreeMap::new(),
+            interrupted: 0,
             durations: Series::new(),
         }
     }
@@ -134,6 +141,11 @@ impl Steps {
     /// An iteration record.
     pub fn add_iteration(&mut self, r: &Record) {
         self.iterations += 1;
+        if r.error == ErrorKind::Cancelled as u8 {
+            // Cut short, not failed: its duration is the run's, not the iteration's.
+            self.interrupted += 1;
+            return;
+        }
         if r.error == 0 {
             self.completed += 1;
         } else {
@@ -182,6 +194,7 @@ impl Steps {
                     )
                 })
                 .collect(),
+            interrupted: self.interrupted,
             duration_s: self.durations.percentiles(),
         };
         (steps, iterations)

@@ -215,6 +215,13 @@ fn steps(s: &Summary, out: &mut String) {
             "  iterations {} completed of {}; duration p50 {p50}, p90 {p90}, p99 {p99}, max {max}",
             it.completed, it.count
         );
+        if it.interrupted > 0 {
+            let _ = writeln!(
+                out,
+                "    interrupted by the end of the run: {}",
+                it.interrupted
+            );
+        }
         for (where_, n) in &it.failed {
             let _ = writeln!(out, "    failed at {where_}: {n}");
         }

@@ -157,6 +157,11 @@ impl Vu {
         self.started_ns = start_ns;
     }
 
+    /// When the current iteration started (what [`Vu::start_iteration`] was given).
+    pub fn started_ns(&self) -> u64 {
+        self.started_ns
+    }
+
     /// The current step's index in the set's steps (what its record carries).
     pub fn step(&self) -> u16 {
         self.step

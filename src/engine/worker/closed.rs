@@ -28,9 +28,8 @@ impl Worker<'_> {
                 self.may_start(now)
             };
             if !may || !self.closed.active(i) {
-                if let Some(s) = self.scen.as_mut() {
-                    s.abandon(i);
-                }
+                let it = self.scen.as_mut().and_then(|s| s.abandon(i, now));
+                self.interrupted(it);
                 if !self.conns[i].busy() {
                     self.conns[i].close();
                 }

@@ -122,7 +122,8 @@ impl Worker<'_> {
             let may = self.may_continue(now);
             let Some(s) = self.scen.as_mut() else { return };
             if !s.mid(i) || !may {
-                s.abandon(i);
+                let it = s.abandon(i, now.max(self.last_tick));
+                self.interrupted(it);
                 if let Some(o) = self.open.as_mut() {
                     o.release(i);
                 }

@@ -17,11 +17,38 @@ impl Worker<'_> {
         let step = info.target;
         self.record(info, f);
         if let Some(it) = ended {
-            let (step, kind) = match it.outcome {
-                Outcome::Completed => (step, ErrorKind::None),
-                Outcome::Failed { step, kind } => (step, kind),
-            };
-            self.push(&Record::iteration(it.started, it.end, step, kind));
+            self.push_iteration(it, step);
+        }
+    }
+
+    /// Records an iteration that ended (completed at `last_step`, or failed or
+    /// interrupted at the step its outcome names).
+    pub(super) fn push_iteration(&mut self, it: Iteration, last_step: u16) {
+        let (step, kind) = match it.outcome {
+            Outcome::Completed => (last_step, ErrorKind::None),
+            Outcome::Failed { step, kind } => (step, kind),
+        };
+        self.push(&Record::iteration(it.started, it.end, step, kind));
+    }
+
+    /// The loop is over: every user still in an iteration (thinking when the run
+    /// ended, or stopped mid-way) is recorded as interrupted.
+    pub(super) fn interrupt_iterations(&mut self) {
+        let Some(users) = self.scen.as_ref().map(ScenarioLoop::users_mid) else {
+            return;
+        };
+        let now = self.tick();
+        for i in users {
+            let it = self.scen.as_mut().and_then(|s| s.abandon(i, now));
+            self.interrupted(it);
+        }
+    }
+
+    /// Records an iteration a user left unfinished ([`ScenarioLoop::abandon`]: its
+    /// outcome names the step it stopped at), if there was one.
+    pub(super) fn interrupted(&mut self, it: Option<Iteration>) {
+        if let Some(it) = it {
+            self.push_iteration(it, 0);
         }
     }
 
