@@ -156,10 +156,13 @@ impl RunConfig {
         };
         let target = requests.target;
         let tls = tls_config(a, &target)?;
-        let read_batching = pipeline >= 3
-            && !a.no_read_batching
+        let batchable = pipeline >= 3
             && scenario.is_none()
             && matches!(plan.load, Load::Closed { interval: None, .. });
+        let read_batching = batchable && !a.no_read_batching;
+        if a.no_read_batching && !batchable {
+            warnings.push("--no-read-batching ignored: closed-loop --pipeline 3+ only".to_string());
+        }
         let bind = bind(a, &target)?;
         Ok(RunConfig {
             url,
@@ -598,5 +601,20 @@ mod tests {
         assert!(!batched(&["--pipeline", "16", "--no-read-batching"]));
         assert!(!batched(&["--pipeline", "16", "--interval", "10ms"]));
         assert!(!batched(&["--pipeline", "16", "-R", "1000"]));
+        // Where it changes nothing, --no-read-batching says so.
+        let warned = |extra: &[&str]| {
+            let mut flags = vec!["http://127.0.0.1:9/", "-c", "8", "-d", "3s"];
+            flags.extend_from_slice(extra);
+            config(&flags)
+                .warnings
+                .iter()
+                .any(|w| w.contains("--no-read-batching"))
+        };
+        assert!(warned(&["--no-read-batching"]));
+        assert!(warned(&[
+            "--pipeline", "16", "-R", "100", "--no-read-batching"
+        ]));
+        assert!(!warned(&["--pipeline", "16", "--no-read-batching"]));
+        assert!(!warned(&["--pipeline", "16"]));
     }
 }
