@@ -817,3 +817,49 @@ fn cancel_ends_every_request_in_flight() {
             .all(|f| f.error == ErrorKind::Cancelled && f.end == 9_999)
     );
 }
+
+/// Batched reads: before any response the socket wakes at every byte; after one, a
+/// wake mark of 3 responses holds the event back while only 2 are in (the poll stays
+/// quiet), lets it through with the 3rd (all three framed by one read, at one time),
+/// and a mark set back to 1 wakes at the next response again.
+#[test]
+fn the_wake_mark_holds_responses_until_the_awaited_ones_are_in() {
+    let mut r = Rig::pipelined(8);
+    assert_eq!(r.begin_all(&[0; 8]), Step::Wait);
+    let mut peer = r.accept();
+    peer.set_nodelay(true).unwrap();
+    r.until_state("reading");
+    read_request(&mut peer, 8 * r.targets[0].bytes.len());
+    assert!(
+        !r.conn.wake_after_responses(3),
+        "no response seen: nothing to count with"
+    );
+    peer.write_all(OK).unwrap();
+    assert_eq!(r.until_step(), Step::Done);
+    assert_eq!(r.take_all().len(), 1);
+
+    assert!(r.conn.wake_after_responses(3));
+    peer.write_all(&[OK, OK].concat()).unwrap();
+    r.events.clear();
+    r.poll
+        .poll(&mut r.events, Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        r.events.is_empty(),
+        "2 of the 3 awaited responses woke the loop"
+    );
+    peer.write_all(OK).unwrap();
+    assert_eq!(r.until_step(), Step::Done);
+    let ended = r.take_all();
+    assert_eq!(ended.len(), 3);
+    assert!(
+        ended
+            .iter()
+            .all(|f| f.end == ended[0].end && f.status == 200)
+    );
+
+    assert!(!r.conn.wake_after_responses(1));
+    peer.write_all(OK).unwrap();
+    assert_eq!(r.until_step(), Step::Done);
+    assert_eq!(r.take_all().len(), 1);
+}
