@@ -15,6 +15,9 @@
 //! moves back to its next request's deadline (started when the previous one was, or
 //! soon after), which a FIFO cannot place. Setting, ending and expiring are O(log n)
 //! in the connections of the loop.
+//!
+//! The worker keeps a second one for batched reads: a connection whose socket holds
+//! responses back, keyed by when that hold ends (`worker/closed.rs`).
 
 const NONE: u32 = u32::MAX;
 

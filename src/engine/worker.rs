@@ -8,13 +8,16 @@
 //! connection takes the oldest due request; latency counts from the intended start).
 //!
 //! With `--pipeline N` a connection carries up to N requests at once: closed loop
-//! refills a pipeline once half of it is free (the new requests leave in one write),
-//! open loop hands a due request to any connection with room.
+//! refills a pipeline once half of it is free (the new requests leave in one write)
+//! and lets the socket hold the responses that refill waits for before it wakes the
+//! loop (batched reads, at most [`READ_HOLD_NS`] per hold: `worker/closed.rs`), open
+//! loop hands a due request to any connection with room.
 //!
 //! Timers come from the poll timeout, never from sleeping: request deadlines are kept
 //! per connection, its oldest request's, in a small heap (`deadlines.rs`), which also
-//! says whether any request is in flight; pacing and ramp wake-ups, stage ticks and
-//! the next open-loop start are the other timers. The poll's timeout has
+//! says whether any request is in flight; pacing and ramp wake-ups, stage ticks,
+//! the ends of batched reads' holds (a second such heap) and the next open-loop
+//! start are the other timers. The poll's timeout has
 //! whole-millisecond granularity (epoll; mio rounds up), so a start it times can be up
 //! to [`TIMER_GRANULARITY_NS`] late (open loop times its starts finer where it can).
 //!
