@@ -2,8 +2,8 @@
 //! scrape parses with a real Prometheus parser (PyPI's `prometheus_client`, Debian's
 //! python3-prometheus-client, installed by scripts/test.sh), counters never go down,
 //! the histogram's count is the requests completed in the same scrape, the last
-//! scrape is close to (and not above) results.csv; the address is refused after the
-//! run; a port in use stops the run before any load. The live page loaded in headless
+//! scrape is close to (and not above) results.csv; while the results are written the
+//! final counts are still served; the address is refused after the run; a port in use stops the run before any load. The live page loaded in headless
 //! Chromium draws its chart (screenshot kept under target/). Shell completions and the
 //! man page name every subcommand.
 
@@ -200,6 +200,62 @@ fn a_run_scraped_while_it_goes() {
     assert!(first.iter().any(|x| x.1 == "barrage_schedule_lag_seconds"));
     assert!(first.iter().any(|x| x.1 == "barrage_connections_open"));
     server.stop();
+}
+
+/// The value of a sample line `NAME{...} VALUE` (summed over its label sets).
+fn value_of(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// After the load, while results.csv and the report are written, scrapes are still
+/// answered, with the load's final counts and its elapsed time frozen at its end: two
+/// scrapes with the same elapsed time and every row of results.csv can only come from
+/// then (during the load the clock moves between any two).
+#[test]
+fn the_final_counts_are_served_while_the_results_are_written() {
+    let _t = timing_lock();
+    let dir = scratch("metrics-merge");
+    let server = Server::start(&[]);
+    let out = dir.join("run");
+    // Every column of results.csv: a merge long enough for several scrapes.
+    let (mut child, addr, _stdout) = start_run(&[
+        &server.url("/"),
+        "-p",
+        "1",
+        "-t",
+        "1",
+        "-c",
+        "16",
+        "-d",
+        "2s",
+        "--columns",
+        "all",
+        "-o",
+        p(&out),
+    ]);
+    let mut scrapes = Vec::new();
+    while let Some((_, body)) = get(&addr, "/metrics", "text/plain") {
+        scrapes.push((
+            value_of(&body, "barrage_requests_total"),
+            value_of(&body, "barrage_elapsed_seconds"),
+        ));
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    server.stop();
+    let rows = read_csv(&out.join("results.csv")).len() as f64;
+    let after: Vec<&(f64, f64)> = scrapes.iter().filter(|s| s.0 == rows).collect();
+    let frozen = after.windows(2).any(|w| w[0].1 == w[1].1);
+    assert!(
+        frozen,
+        "no two scrapes with all {rows} rows and the same elapsed time: {:?}",
+        &scrapes[scrapes.len().saturating_sub(8)..]
+    );
+    let elapsed = after.last().unwrap().1;
+    assert!((2.0..3.0).contains(&elapsed), "frozen at {elapsed} s");
 }
 
 #[test]

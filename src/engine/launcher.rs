@@ -5,8 +5,9 @@
 //! process does is `process.rs`; the stop signals `signals.rs`; the clocks `clock.rs`;
 //! the progress line `live.rs`. With `--metrics-listen`, the same wait loop serves
 //! live metrics (`src/metrics/`): the socket is bound before the fork (a port in use
-//! stops the run before any load), polled with the signalfd, and closed once the
-//! results are written.
+//! stops the run before any load), polled with the signalfd, served by a thread with
+//! the final counts while the results are written (the only thread the launcher
+//! starts, after every worker is gone), and closed once they are.
 //!
 //! `unsafe` here (allowed statement by statement; the crate denies it): `fork` (sound
 //! because the parent has no other thread when it forks) and the child's `_exit`.
@@ -15,8 +16,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -32,7 +34,7 @@ use crate::engine::signals::{self, StopSignals};
 use crate::engine::{clock, process};
 use crate::metrics::{Exporter, Labels, Server};
 use crate::record::{CsvOptions, MergeError, rundir};
-use crate::report::finish::{ReportOut, merge_and_report};
+use crate::report::finish::{Merged, ReportOut, merge_and_report};
 use crate::report::{Report, ReportError, ReportOptions};
 use crate::time::Clock;
 
@@ -169,21 +171,51 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
             board: &board,
             plan: &cfg.plan,
             base,
+            ended: None,
         }
     });
     let mut live = Live::new(&board, base, cfg.plan.duration, cfg.quiet);
     let (children, interrupted, stop_signal) =
         wait_children(&pids, &mut stops, || live.tick(), exporter.as_mut());
     live.finish();
-    // The metrics socket stays open (unserved) until the results are written.
-    let metrics = exporter.map(|e| e.server);
+    stops.unblock();
+    // Live metrics go on being served, the load's final counters, while the results
+    // are written: from a thread now (every worker is gone, so no fork follows).
+    if let Some(e) = exporter.as_mut() {
+        e.ended = Some(Instant::now());
+    }
+    let stop = AtomicBool::new(false);
+    let merged = thread::scope(|s| {
+        let serving = exporter.as_mut().map(|e| {
+            let stop = &stop;
+            s.spawn(move || e.serve_until(stop))
+        });
+        let merged = merge(cfg);
+        stop.store(true, Ordering::Release);
+        if let Some(h) = serving {
+            let _ = h.join();
+        }
+        merged
+    });
+    drop(exporter);
     drop(board);
     let _ = fs::remove_file(cfg.out.join(PROGRESS_FILE));
-    stops.unblock();
+    let (report, report_files) = merged?.report_and_files();
+    Ok(RunOutcome {
+        dir: cfg.out.clone(),
+        csv: cfg.write_csv.then(|| cfg.out.join("results.csv")),
+        report,
+        report_files,
+        children,
+        interrupted,
+        stop_signal,
+    })
+}
 
-    // One pass over the samples writes results.csv and the report. A report that
-    // cannot be built or written is reported, but must not hide the run's outcome:
-    // the samples and results.csv are there for `barrage report`.
+/// One pass over the samples writes results.csv and the report. A report that cannot
+/// be built or written is reported, but must not hide the run's outcome: the samples
+/// and results.csv are there for `barrage report`.
+fn merge(cfg: &RunConfig) -> Result<Merged, RunError> {
     let files = rundir::open_host_run(&cfg.out)?;
     let csv = cfg.write_csv.then(|| cfg.out.join("results.csv"));
     let csv_opts = CsvOptions {
@@ -204,19 +236,11 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutcome, RunError> {
         tls_verified: cfg.tls.as_ref().map(|t| !t.insecure),
         dir: Some(&cfg.out),
     };
-    let (report, report_files) =
-        merge_and_report(&files, csv.as_deref().map(|p| (p, &csv_opts)), report)?
-            .report_and_files();
-    drop(metrics);
-    Ok(RunOutcome {
-        dir: cfg.out.clone(),
-        csv,
+    Ok(merge_and_report(
+        &files,
+        csv.as_deref().map(|p| (p, &csv_opts)),
         report,
-        report_files,
-        children,
-        interrupted,
-        stop_signal,
-    })
+    )?)
 }
 
 /// Binds the `--metrics-listen` socket and says where it is (port 0 picks one).
@@ -416,6 +440,10 @@ fn wait_children(
                 }
             }
         }
+    }
+    // The server moves to the merge's serving thread, and its own poll.
+    if let (Some(p), Some(m)) = (&poll, metrics.as_mut()) {
+        m.deregister(p.registry());
     }
     (
         ends.into_iter()

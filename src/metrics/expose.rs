@@ -79,9 +79,9 @@ pub struct Scrape {
 }
 
 impl Scrape {
-    /// Reads the board now; `base` is the run's time base.
-    pub fn read(board: &Board, plan: &Plan, base: Instant) -> Scrape {
-        let now = Instant::now();
+    /// Reads the board at `now` (after the load: when it ended); `base` is the run's
+    /// time base.
+    pub fn read(board: &Board, plan: &Plan, base: Instant, now: Instant) -> Scrape {
         let now_ns = now.saturating_duration_since(base).as_nanos() as u64;
         let loops = board.counters();
         let mut s = Scrape::sum(&loops);

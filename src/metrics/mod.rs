@@ -11,9 +11,10 @@ pub mod server;
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use mio::{Registry, Token};
+use mio::{Events, Poll, Registry, Token};
 
 use crate::engine::plan::Plan;
 use crate::engine::progress::Board;
@@ -27,6 +28,9 @@ pub struct Exporter<'a> {
     pub plan: &'a Plan,
     /// The run's time base.
     pub base: Instant,
+    /// When the load ended (`None` while it runs): scrapes after it read the time
+    /// then, so the elapsed time and an open loop's backlog stay as the load left them.
+    pub ended: Option<Instant>,
 }
 
 impl Exporter<'_> {
@@ -39,9 +43,40 @@ impl Exporter<'_> {
     }
 
     pub fn on_ready(&mut self, registry: &Registry, token: Token) {
-        let (board, plan, base) = (self.board, self.plan, self.base);
-        self.server
-            .on_ready(registry, token, &|| Scrape::read(board, plan, base));
+        let (board, plan, base, ended) = (self.board, self.plan, self.base, self.ended);
+        self.server.on_ready(registry, token, &|| {
+            Scrape::read(board, plan, base, ended.unwrap_or_else(Instant::now))
+        });
+    }
+
+    pub fn deregister(&mut self, registry: &Registry) {
+        self.server.deregister(registry);
+    }
+
+    /// After the load: serves the final counters from a poll of its own (the
+    /// launcher's thread is writing results.csv and the report meanwhile) until `stop`
+    /// is set. Without a poll, the socket stays open unserved, as before.
+    pub fn serve_until(&mut self, stop: &AtomicBool) {
+        let Ok(mut poll) = Poll::new() else { return };
+        if self.register(poll.registry()).is_err() {
+            return;
+        }
+        let mut events = Events::with_capacity(8);
+        let mut last_expiry = Instant::now();
+        while !stop.load(Ordering::Acquire) {
+            // Short: `stop` is checked between polls.
+            let _ = poll.poll(&mut events, Some(Duration::from_millis(20)));
+            for ev in events.iter() {
+                if Self::owns(ev.token()) {
+                    self.on_ready(poll.registry(), ev.token());
+                }
+            }
+            if last_expiry.elapsed() >= Duration::from_secs(1) {
+                self.expire(poll.registry());
+                last_expiry = Instant::now();
+            }
+        }
+        self.deregister(poll.registry());
     }
 
     pub fn expire(&mut self, registry: &Registry) {

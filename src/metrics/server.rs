@@ -1,6 +1,7 @@
 //! The `--metrics-listen` socket: a tiny HTTP/1.1 server run from the launcher's own
 //! mio poll while it waits for its worker processes (the launcher must not start a
-//! thread before it forks, and after that it only waits). Non-blocking and
+//! thread before it forks, and after that it only waits), then from a thread of its
+//! own while the launcher writes the results ([`crate::metrics::Exporter::serve_until`]). Non-blocking and
 //! edge-triggered like the loops: a handful of clients at once ([`MAX_CLIENTS`]),
 //! one small GET each (`Connection: close`), answered in full from the board's
 //! current counters, then closed. A client that says nothing for `IDLE` is dropped.
@@ -62,9 +63,30 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Registers the listener (token [`FIRST_TOKEN`]).
+    /// Registers the listener (token [`FIRST_TOKEN`]) and the clients it has, on a
+    /// poll (the launcher's while the load runs, then the merge's serving thread's).
     pub fn register(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.register(&mut self.listener, Token(FIRST_TOKEN), Interest::READABLE)
+        registry.register(&mut self.listener, Token(FIRST_TOKEN), Interest::READABLE)?;
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            if let Some(c) = c {
+                let token = Token(FIRST_TOKEN + 1 + i);
+                registry.register(
+                    &mut c.stream,
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the listener and the clients off `registry`'s poll (before they move to
+    /// another one).
+    pub fn deregister(&mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.listener);
+        for c in self.clients.iter_mut().flatten() {
+            let _ = registry.deregister(&mut c.stream);
+        }
     }
 
     /// Whether a poll token is the server's.
