@@ -388,8 +388,7 @@ fn issue15_open_loop_requests_join_the_pipeline_of_a_busy_connection() {
     );
     let stdout = text(&out.stdout);
     let (requests, connections) = s.stop();
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&dir);
     let unsent = summary["schedule"]["unsent"].as_u64().unwrap();
     assert_eq!(summary["connections"]["pipeline"], 8, "{summary}");
     assert_eq!(rows.len() as u64 + unsent, 400, "{stdout}");
@@ -507,21 +506,11 @@ fn issue15_batched_reads_take_several_responses_a_read_from_nginx() {
         return;
     };
     let url = format!("http://127.0.0.1:{}/", n.http);
+    let url = url.as_str();
     let per_read = |extra: &[&str], name: &str| {
         let before = n.logged();
         let mut args = vec![
-            url.as_str(),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "-c",
-            "4",
-            "-n",
-            "20000",
-            "--pipeline",
-            "16",
-            "--precision",
+            url, "-p", "1", "-t", "1", "-c", "4", "-n", "20000", "--pipeline", "16", "--precision",
             "9",
         ];
         args.extend(extra);

@@ -121,8 +121,7 @@ fn iterations_cut_short_by_the_end_are_interrupted() {
     );
     let (logins, _) = shop_counts(&server.stop_output());
     let stdout = text(&out.stdout);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&run);
     let it = &summary["iterations"];
     let n = |k: &str| it[k].as_u64().unwrap_or_else(|| panic!("{k}: {it}"));
     let failed: u64 = it["failed"]
@@ -356,9 +355,7 @@ fn a_failed_capture_ends_the_iteration() {
         assert_eq!(r.extra[1], "capture failed", "{r:?}");
     }
     // Every iteration failed at its login, as "capture failed".
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run/summary.json")).unwrap())
-            .unwrap();
+    let summary = summary_json(&dir.join("run"));
     let failed = summary["iterations"]["failed"].as_object().unwrap();
     assert!(
         failed.keys().all(|k| k.ends_with(".login: capture failed")),
@@ -622,8 +619,7 @@ fn steps_and_iterations_are_reported_and_thresholds_name_steps() {
     assert!(stdout.contains("iterations 9 completed of 9"), "{stdout}");
     assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
     let rows = read_csv(&run.join("results.csv"));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&run);
     let steps = summary["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(

@@ -388,9 +388,7 @@ fn issue12_tls_failures_say_why_and_what_to_do() {
         assert!(reason.iter().all(|l| l.len() <= 80), "{name}: {reason:?}");
         assert_eq!(joined(&stdout).matches(why).count(), 1, "once: {stdout}");
         // summary.json, and the report made later from the run directory.
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
-                .unwrap();
+        let json = summary_json(&run_dir);
         let in_json = json["error_reasons"][kind].as_str().unwrap_or_default();
         assert!(in_json.starts_with(why), "{name}: {json:#}");
         let later = barrage(&[

@@ -213,6 +213,14 @@ pub fn read_csv(path: &Path) -> Vec<Row> {
         .collect()
 }
 
+/// A run directory's summary.json, parsed.
+pub fn summary_json(dir: &Path) -> serde_json::Value {
+    let path = dir.join("summary.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Valid records in one sample file, read independently of the merge code.
 pub fn count_valid_records(path: &Path) -> u64 {
     let bytes = std::fs::read(path).unwrap();
