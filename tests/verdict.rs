@@ -2,8 +2,9 @@
 //! Server-bound against a slow server with few connections; starved or bound under
 //! a CPU quota (a cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`; skipped, saying why,
 //! when neither is writable); port exhaustion in a network namespace whose ephemeral
-//! port range is four ports (skipped, saying why, when `unshare -n` is not allowed).
-//! And `barrage search` (see `search_*`).
+//! port range is four ports (skipped, saying why, when `unshare -n` is not allowed);
+//! shared cores when the server is pinned to barrage's own core. And `barrage search`
+//! (see `search_*`).
 
 mod common;
 
@@ -13,13 +14,8 @@ use std::process::{Command, Output};
 use common::*;
 use serde_json::Value;
 
-fn summary(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 fn verdict(dir: &Path) -> Value {
-    summary(dir)["verdict"].clone()
+    summary_json(dir)["verdict"].clone()
 }
 
 /// A CPU quota the test can put a command under: a cgroup of its own.
@@ -201,6 +197,61 @@ fn a_cpu_quota_starves_the_generator() {
     );
 }
 
+/// The first CPU this test may run on (its `Cpus_allowed_list`).
+fn first_allowed_cpu() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    list.split([',', '-']).next().unwrap().to_string()
+}
+
+/// The server on barrage's own core (both pinned to one CPU with taskset): the core
+/// has no idle time left while barrage's loop uses about half of it, so the verdict
+/// says the cores were shared, not that the server was the limit, and
+/// `--fail-if generator-bound` fails the run.
+#[test]
+fn a_server_on_barrage_s_core_makes_the_cores_shared() {
+    let _timing = timing_lock();
+    let cpu = first_allowed_cpu();
+    let server = Server::start(&["--threads", "1"]);
+    let pinned = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu, &server.pid().to_string()])
+        .output()
+        .expect("taskset (util-linux)");
+    assert!(pinned.status.success(), "{}", text(&pinned.stderr));
+    let dir = scratch("shared-cores");
+    let out = Command::new("taskset")
+        .args(["-c", &cpu, bin(), "run", &server.url("/")])
+        .args(["-p", "1", "-t", "1", "-c", "16", "-d", "3s", "-o", p(&dir)])
+        .args(["--fail-if", "generator-bound"])
+        .output()
+        .expect("run barrage");
+    server.stop();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{}", text(&out.stderr));
+    let v = verdict(&dir);
+    assert_eq!(v["limit"], "shared-cores", "{v:#}\n{stdout}");
+    assert_eq!(v["generator_limited"], true);
+    assert!(
+        stdout.contains("  verdict      SHARED CORES in "),
+        "{stdout}"
+    );
+    let judged: Vec<&Value> = v["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["limit"].is_null())
+        .collect();
+    assert!(judged.len() >= 2, "{v:#}");
+    for i in judged {
+        assert!(i["core_idle"].as_f64().unwrap() < 0.1, "{i}");
+        assert!(i["busiest_core"].as_f64().unwrap() < 0.9, "{i}");
+    }
+}
+
 /// More connections than local ports: in a network namespace of its own whose
 /// ephemeral range is 4 ports, 12 of 16 connections cannot connect. Their failures
 /// are "connect: no free local port", and the verdict says the run was limited by
@@ -228,7 +279,7 @@ fn more_connections_than_ports_is_port_exhaustion() {
         .output()
         .unwrap();
     let stdout = text(&out.stdout);
-    let s = summary(&dir);
+    let s = summary_json(&dir);
     let v = &s["verdict"];
     assert_eq!(
         v["limit"],

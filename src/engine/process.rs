@@ -59,11 +59,7 @@ pub fn main(cfg: &RunConfig, child: Child, board: &Board) -> i32 {
     if nix::unistd::getppid() != parent {
         return 1;
     }
-    if let Some(ids) = core_affinity::get_core_ids()
-        && !ids.is_empty()
-    {
-        core_affinity::set_for_current(ids[index % ids.len()]);
-    }
+    let core = pin(index);
     let header = Header {
         chunk_records: record::CHUNK_RECORDS as u32,
         process_index: index as u32,
@@ -112,7 +108,7 @@ pub fn main(cfg: &RunConfig, child: Child, board: &Board) -> i32 {
             None
         }
     };
-    match run_threads(cfg, index, clock, wall, &log, checks, board) {
+    match run_threads(cfg, index, clock, wall, &log, (checks, core), board) {
         Ok(ProcessEnd { stats, tls, error }) => {
             // Noted by this process's connections and verifier (one copy per process).
             let reasons = cfg.tls.as_ref().map_or_else(Vec::new, |t| t.reasons.all());
@@ -147,13 +143,22 @@ struct ProcessEnd {
 }
 
 /// Starts the process's loops and waits for them, turning SIGTERM into stop levels.
+/// Pins this process to core `index` (modulo the cores it may use); returns the CPU it
+/// is pinned to, whose idle time the self-check watches.
+fn pin(index: usize) -> Option<usize> {
+    let ids = core_affinity::get_core_ids().filter(|ids| !ids.is_empty())?;
+    let id = ids[index % ids.len()];
+    core_affinity::set_for_current(id).then_some(id.id)
+}
+
+/// `checks`: the self-check file, and the core the process is pinned to.
 fn run_threads(
     cfg: &RunConfig,
     index: usize,
     clock: Clock,
     wall: u64,
     log: &Arc<SampleLog>,
-    checks: Option<Arc<CheckLog>>,
+    (checks, core): (Option<Arc<CheckLog>>, Option<usize>),
     board: &Board,
 ) -> io::Result<ProcessEnd> {
     let sigfd = signals::term_fd()?;
@@ -204,6 +209,7 @@ fn run_threads(
                 writer: log.writer(),
                 progress: Some(board.slot(l)),
                 checks: checks.clone(),
+                core,
             },
         )?);
     }

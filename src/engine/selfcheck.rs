@@ -1,7 +1,10 @@
 //! The generator's self-check, as one loop measures it: per interval of the run
 //! ([`INTERVAL_NS`]), the loop thread's CPU time against wall time, how late its
-//! timers fired (the event-loop delay), the connects that failed for want of a local
-//! port or file descriptor, and (open loop) how many starts came behind schedule.
+//! timers fired (the event-loop delay), the idle time left on the core its process is
+//! pinned to (from /proc/stat: a core with none left while the loops used little of it
+//! was shared, with a server on the same machine say), the connects that failed for
+//! want of a local port or file descriptor, and (open loop) how many starts came
+//! behind schedule.
 //! Each interval ends as one [`CheckRecord`] appended to the process's self-check
 //! file (`record/checks.rs`); `report/verdict.rs` judges them.
 //!
@@ -47,11 +50,21 @@ pub struct SelfCheck {
     probe_ns: u64,
     wake_ns: u64,
     started: bool,
+    /// The core the loop's process is pinned to, and its (idle, total) jiffies at the
+    /// interval's start.
+    core: Option<usize>,
+    core_mark: Option<(u64, u64)>,
 }
 
 impl SelfCheck {
     /// A self-check writing to `log` (`None`: measure, write nothing).
-    pub fn new(log: Option<Arc<CheckLog>>, process: usize, thread: usize) -> SelfCheck {
+    /// `core`: the CPU the loop's process is pinned to, if it is.
+    pub fn new(
+        log: Option<Arc<CheckLog>>,
+        process: usize,
+        thread: usize,
+        core: Option<usize>,
+    ) -> SelfCheck {
         SelfCheck {
             log,
             cur: CheckRecord {
@@ -65,18 +78,22 @@ impl SelfCheck {
             probe_ns: u64::MAX,
             wake_ns: 0,
             started: false,
+            core,
+            core_mark: None,
         }
     }
 
     /// Starts measuring at `now` (the loop's first requests).
     pub fn begin(&mut self, now: u64) {
         self.started = true;
-        self.open(now);
+        let reading = self.core.and_then(core_jiffies);
+        self.open(now, reading);
         self.probe_ns = now + PROBE_NS;
     }
 
-    fn open(&mut self, now: u64) {
+    fn open(&mut self, now: u64, core_reading: Option<(u64, u64)>) {
         self.mark_ns = now;
+        self.core_mark = core_reading;
         self.cpu_mark_ns = thread_cpu_ns();
         self.cur.interval = (now / INTERVAL_NS) as u32;
         self.boundary_ns = (now / INTERVAL_NS + 1) * INTERVAL_NS;
@@ -141,6 +158,13 @@ impl SelfCheck {
         let cpu = thread_cpu_ns();
         self.cur.wall_ns = now - self.mark_ns;
         self.cur.cpu_ns = cpu.saturating_sub(self.cpu_mark_ns);
+        let reading = self.core.and_then(core_jiffies);
+        self.cur.core_idle_bp = match (self.core_mark, reading) {
+            (Some((idle0, total0)), Some((idle1, total1))) if total1 > total0 => {
+                Some((idle1.saturating_sub(idle0) * 10_000 / (total1 - total0)).min(10_000) as u16)
+            }
+            _ => None,
+        };
         if let Some(log) = &self.log {
             // Evidence, not a sample: a record that cannot be written is skipped (the
             // verdict then has less to go on), and the run goes on.
@@ -151,13 +175,35 @@ impl SelfCheck {
             thread: self.cur.thread,
             ..CheckRecord::default()
         };
-        self.open(now);
+        self.open(now, reading);
     }
 
     /// The interval being measured (for tests).
     pub fn current(&self) -> &CheckRecord {
         &self.cur
     }
+}
+
+/// CPU `core`'s idle (idle + iowait) and total jiffies from /proc/stat (guest time is
+/// in user already), or `None` where there is no such line.
+pub fn core_jiffies(core: usize) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_core_jiffies(&stat, core)
+}
+
+fn parse_core_jiffies(stat: &str, core: usize) -> Option<(u64, u64)> {
+    let name = format!("cpu{core}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal
+    (v.len() == 8).then(|| (v[3] + v[4], v.iter().sum()))
 }
 
 /// This thread's CPU time, ns (0 if the clock cannot be read).
@@ -176,7 +222,7 @@ mod tests {
     /// (rounded up to a millisecond), and a loop coming back late is measured late.
     #[test]
     fn probe_lateness_counts_from_the_promised_wake() {
-        let mut c = SelfCheck::new(None, 0, 0);
+        let mut c = SelfCheck::new(None, 0, 0, None);
         c.begin(100_000_000);
         // The loop's own timer is 3.2 ms away: the probe (10 ms) waits.
         let t = c.timeout(100_000_000, Some(Duration::from_micros(3200)));
@@ -198,7 +244,7 @@ mod tests {
 
     #[test]
     fn local_failures_and_late_starts_are_counted() {
-        let mut c = SelfCheck::new(None, 1, 2);
+        let mut c = SelfCheck::new(None, 1, 2, None);
         c.begin(0);
         c.failed(ErrorKind::ConnectNoPort);
         c.failed(ErrorKind::ConnectNoFiles);
@@ -212,6 +258,22 @@ mod tests {
     }
 
     /// Intervals end at whole seconds of the run, with the thread's CPU time.
+    /// A core's line of /proc/stat: idle + iowait, and the first eight fields summed
+    /// (guest time is counted in user already); `cpu1` is not `cpu10`.
+    #[test]
+    fn core_jiffies_come_from_the_core_s_line() {
+        let stat = "cpu  10 0 20 300 4 1 2 0 7 0\n\
+                    cpu1 1 2 3 40 5 6 7 8 9 10\n\
+                    cpu10 100 0 0 0 0 0 0 0 0 0\n\
+                    intr 1 2 3\n";
+        assert_eq!(parse_core_jiffies(stat, 1), Some((45, 72)));
+        assert_eq!(parse_core_jiffies(stat, 10), Some((0, 100)));
+        assert_eq!(parse_core_jiffies(stat, 2), None);
+        assert_eq!(parse_core_jiffies("cpu3 1 2\n", 3), None);
+        // This machine's own first core reads.
+        assert!(core_jiffies(0).is_some_and(|(idle, total)| idle <= total && total > 0));
+    }
+
     #[test]
     fn intervals_end_at_whole_seconds() {
         let dir = std::env::temp_dir().join(format!("barrage-selfcheck-{}", std::process::id()));
@@ -219,7 +281,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("selfcheck-000.bin");
         let log = Arc::new(CheckLog::create(&path, 0).unwrap());
-        let mut c = SelfCheck::new(Some(log), 0, 0);
+        let mut c = SelfCheck::new(Some(log), 0, 0, Some(0));
         c.begin(500_000_000);
         let mut now = 500_000_000;
         while now < 2_300_000_000 {

@@ -130,6 +130,8 @@ pub struct Sink<'p> {
     pub writer: ChunkWriter,
     pub progress: Option<Slot<'p>>,
     pub checks: Option<Arc<CheckLog>>,
+    /// The CPU this loop's process is pinned to (the self-check watches its idle time).
+    pub core: Option<usize>,
 }
 
 /// What a loop reports when it ends.
@@ -205,6 +207,7 @@ impl<'p> Worker<'p> {
             writer,
             progress,
             checks,
+            core,
         } = sink;
         let threads = plan.threads.max(1);
         let registry = poll.registry().try_clone()?;
@@ -255,7 +258,7 @@ impl<'p> Worker<'p> {
             stop,
             writer,
             progress,
-            check: SelfCheck::new(checks, l / threads, l % threads),
+            check: SelfCheck::new(checks, l / threads, l % threads, core),
             rbuf: vec![0u8; RBUF].into_boxed_slice(),
             pbuf: vec![0u8; RBUF].into_boxed_slice(),
             deadlines: Deadlines::default(),

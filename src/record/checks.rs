@@ -24,6 +24,8 @@ pub const CHECK_HEADER_SIZE: usize = 16;
 pub const CHECK_RECORD_SIZE: usize = 104;
 /// The first byte of every complete record.
 pub const CHECK_MARKER: u8 = 0xC5;
+/// A record's second byte, flag: bytes 6..8 hold the core's idle share.
+const CORE_IDLE_MEASURED: u8 = 0x01;
 
 /// Upper bounds (ns) of the loop-delay buckets; the last bucket is everything above
 /// the last bound.
@@ -62,6 +64,10 @@ pub struct CheckRecord {
     /// than `report::BEHIND_SCHEDULE_NS` after their intended start.
     pub starts: u32,
     pub late_starts: u32,
+    /// The idle share (idle + iowait) of the core the loop's process is pinned to over
+    /// the span, in 1/10,000; `None` when not measured (no pinning, no /proc/stat, or
+    /// a file from before it was).
+    pub core_idle_bp: Option<u16>,
 }
 
 /// The bucket of a loop delay.
@@ -87,6 +93,10 @@ impl CheckRecord {
     pub fn encode(&self) -> [u8; CHECK_RECORD_SIZE] {
         let mut b = [0u8; CHECK_RECORD_SIZE];
         b[0] = CHECK_MARKER;
+        if let Some(idle) = self.core_idle_bp {
+            b[1] = CORE_IDLE_MEASURED;
+            b[6..8].copy_from_slice(&idle.to_le_bytes());
+        }
         b[2..4].copy_from_slice(&self.process.to_le_bytes());
         b[4..6].copy_from_slice(&self.thread.to_le_bytes());
         b[8..12].copy_from_slice(&self.interval.to_le_bytes());
@@ -131,6 +141,7 @@ impl CheckRecord {
             late_starts: u32_at(52),
             delay_hist,
             delay_sum_ns: u64_at(96),
+            core_idle_bp: (b[1] & CORE_IDLE_MEASURED != 0).then(|| u16_at(6)),
         })
     }
 }
@@ -234,8 +245,15 @@ mod tests {
             starts: 13,
             late_starts: 14,
             delay_sum_ns: 15,
+            core_idle_bp: Some(1234),
         };
         assert_eq!(CheckRecord::decode(&r.encode()), Some(r));
+        // Not measured (and every record written before it was): none.
+        let unmeasured = CheckRecord {
+            core_idle_bp: None,
+            ..r
+        };
+        assert_eq!(CheckRecord::decode(&unmeasured.encode()), Some(unmeasured));
         let dir = std::env::temp_dir().join(format!("barrage-checks-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

@@ -56,6 +56,9 @@ pub enum Limit {
     GeneratorBound,
     /// barrage's loops were runnable but not running.
     GeneratorStarved,
+    /// barrage's cores had no idle time left, though its loops used little of them:
+    /// other work ran there (a server on the same machine, other processes, steal).
+    SharedCores,
     /// Connects failed for want of a local port.
     LocalPorts,
     /// Connects failed for want of a file descriptor.
@@ -68,6 +71,7 @@ impl Limit {
             Limit::ServerBound => "server-bound",
             Limit::GeneratorBound => "generator-bound",
             Limit::GeneratorStarved => "generator-starved",
+            Limit::SharedCores => "shared-cores",
             Limit::LocalPorts => "local-ports",
             Limit::OpenFiles => "open-files",
         }
@@ -99,6 +103,10 @@ pub struct CheckInterval {
     /// process is pinned to one core), and the mean over processes.
     pub busiest_core: f64,
     pub mean_core: f64,
+    /// The least idle time left on a core barrage's processes are pinned to (share of
+    /// the interval); `null` when not measured.
+    #[serde(default)]
+    pub core_idle: Option<f64>,
     /// How late the loops' timers fired: p99 (the upper bound of its bucket) and max.
     pub loop_delay_p99_s: f64,
     pub loop_delay_max_s: f64,
@@ -200,6 +208,7 @@ pub fn judge(records: &[(usize, CheckRecord)]) -> Option<Verdict> {
             wall_s: 0.0,
             busiest_core: 0.0,
             mean_core: 0.0,
+            core_idle: None,
             loop_delay_p99_s: 0.0,
             loop_delay_max_s: 0.0,
             loop_stalled: 0.0,
@@ -217,6 +226,10 @@ pub fn judge(records: &[(usize, CheckRecord)]) -> Option<Verdict> {
             p.0 += r.cpu_ns;
             p.1 = p.1.max(r.wall_ns);
             wall = wall.max(r.wall_ns);
+            if let Some(bp) = r.core_idle_bp {
+                let idle = f64::from(bp) / 10_000.0;
+                iv.core_idle = Some(iv.core_idle.map_or(idle, |i: f64| i.min(idle)));
+            }
             if r.wall_ns > 0 {
                 iv.loop_stalled = iv
                     .loop_stalled
@@ -250,6 +263,9 @@ pub fn judge(records: &[(usize, CheckRecord)]) -> Option<Verdict> {
             None
         } else if iv.busiest_core >= BUSY {
             Some(Limit::GeneratorBound)
+        } else if iv.core_idle.is_some_and(|idle| idle < 1.0 - BUSY) {
+            // As busy as a bound core, but not with barrage's loops.
+            Some(Limit::SharedCores)
         } else if iv.loop_stalled >= STARVED_SHARE {
             Some(Limit::GeneratorStarved)
         } else {
@@ -276,10 +292,14 @@ pub fn judge(records: &[(usize, CheckRecord)]) -> Option<Verdict> {
         !limited.is_empty() && limited.len() as f64 >= LIMITED_SHARE * judged.max(1) as f64;
     // The most frequent generator limit among the limited intervals.
     let count = |l: Limit| limited.iter().filter(|&&x| x == l).count();
-    let worst = [Limit::GeneratorBound, Limit::GeneratorStarved]
-        .into_iter()
-        .max_by_key(|&l| count(l))
-        .unwrap_or(Limit::GeneratorBound);
+    let worst = [
+        Limit::GeneratorBound,
+        Limit::SharedCores,
+        Limit::GeneratorStarved,
+    ]
+    .into_iter()
+    .max_by_key(|&l| count(l))
+    .unwrap_or(Limit::GeneratorBound);
     let limit = if no_port > 0 {
         Limit::LocalPorts
     } else if no_files > 0 {
@@ -347,6 +367,23 @@ fn line(v: &Verdict) -> String {
             "verdict: GENERATOR-BOUND in {of}: worker cores {} busy; these figures describe barrage, not the server: add processes or hosts",
             pct(limited_cores)
         ),
+        Limit::SharedCores => {
+            let shared = v
+                .intervals
+                .iter()
+                .filter(|i| i.limit == Some(Limit::SharedCores));
+            let (idle, loops) = shared.fold((1.0f64, 0.0f64), |(idle, loops), i| {
+                (
+                    idle.min(i.core_idle.unwrap_or(1.0)),
+                    loops.max(i.busiest_core),
+                )
+            });
+            format!(
+                "verdict: SHARED CORES in {of}: barrage's cores were {} busy, its loops {}: other work ran there (a server on this machine?); these figures describe the machine, not the server alone: give the server cores of its own",
+                pct(1.0 - idle),
+                pct(loops)
+            )
+        }
         Limit::GeneratorStarved => format!(
             "verdict: GENERATOR STARVED in {of}: loops kept from running {} of the time (loop delay p99 {delay}) with cores {} busy (CPU quota or steal?); these figures describe barrage, not the server",
             pct(stalled),
@@ -405,6 +442,46 @@ mod tests {
         assert_eq!(
             v.line,
             "verdict: server-bound (barrage's busiest core 41%, loop delay p99 100.0us)"
+        );
+    }
+
+    /// A core with no idle time left while barrage's loops used half of it was shared
+    /// (a server on the same cores); a core with idle time left is not, whatever
+    /// the loops used; unmeasured idle time changes nothing.
+    #[test]
+    fn a_saturated_core_the_loops_barely_used_was_shared() {
+        let with_idle = |busy: f64, idle_bp: Option<u16>| -> Vec<_> {
+            (0..5)
+                .map(|i| {
+                    let (d, mut r) = rec(0, i, busy, 100_000);
+                    r.core_idle_bp = idle_bp;
+                    (d, r)
+                })
+                .collect()
+        };
+        let v = judge(&with_idle(0.45, Some(0))).unwrap();
+        assert_eq!(v.limit, Limit::SharedCores);
+        assert!(v.generator_limited);
+        assert_eq!(v.intervals[0].core_idle, Some(0.0));
+        assert!(
+            v.line.starts_with(
+                "verdict: SHARED CORES in 5 of 5 s: barrage's cores were 100% busy, its loops 45%: other work"
+            ),
+            "{}",
+            v.line
+        );
+        assert_eq!(
+            judge(&with_idle(0.45, Some(3_000))).unwrap().limit,
+            Limit::ServerBound
+        );
+        assert_eq!(
+            judge(&with_idle(0.45, None)).unwrap().limit,
+            Limit::ServerBound
+        );
+        // Loops that use the core themselves are bound, not shared.
+        assert_eq!(
+            judge(&with_idle(0.95, Some(0))).unwrap().limit,
+            Limit::GeneratorBound
         );
     }
 

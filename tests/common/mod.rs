@@ -63,6 +63,10 @@ impl Server {
         format!("{}://localhost:{port}{path}", self.scheme)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server and returns (requests, connections) it served.
     pub fn stop(self) -> (u64, u64) {
         let c = self.stop_counts();
