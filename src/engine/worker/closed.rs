@@ -77,7 +77,16 @@ impl Worker<'_> {
     /// `hold` ns from now at the latest ([`Worker::release`]).
     fn batch_reads(&mut self, i: usize, now: u64, hold: u64) {
         let c = &mut self.conns[i];
-        let want = c.pipe.outstanding().saturating_sub(c.pipe.depth() / 2);
+        // The responses a refill frees the places for (half the pipeline), whatever
+        // is outstanding beyond them: the mark stays put from one batch to the next
+        // (no setsockopt per read); a read that took fewer waits for a deeper refill.
+        // Fewer outstanding than that (the run's end): every byte wakes the loop.
+        let half = c.pipe.depth().div_ceil(2);
+        let want = if c.pipe.outstanding() >= half {
+            half
+        } else {
+            0
+        };
         if c.wake_after_responses(want) {
             self.holds.push(i, now + hold);
         } else {
