@@ -86,11 +86,6 @@ impl ClosedLoop {
         Begin::All
     }
 
-    /// Requests are paced (`--interval`).
-    pub fn paced(&self) -> bool {
-        self.interval.is_some()
-    }
-
     /// Connection `i` may work (its stage has it).
     pub fn active(&self, i: usize) -> bool {
         i < self.active

@@ -194,7 +194,7 @@ fn run_threads(
                 max_body: cfg.max_body,
             }),
             pipeline: cfg.pipeline,
-            batch_reads: cfg.read_batching,
+            read_batching: cfg.read_batching,
         };
         let wpoll = Poll::new()?;
         wakers.push(Waker::new(wpoll.registry(), worker::WAKER)?);

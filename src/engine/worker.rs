@@ -119,9 +119,9 @@ pub struct Traffic {
     pub scenario: Option<ScenarioRun>,
     /// Requests each connection keeps in flight (`--pipeline`, at least 1).
     pub pipeline: usize,
-    /// Closed-loop pipelines are read in batches (`worker/closed.rs`; off with
-    /// `--no-read-batching`).
-    pub batch_reads: bool,
+    /// Closed-loop pipelines are read in batches (`worker/closed.rs`;
+    /// `RunConfig::read_batching` says where).
+    pub read_batching: bool,
 }
 
 /// Where a loop's finished requests go: its chunks of the process's sample log, and
@@ -225,16 +225,6 @@ impl<'p> Worker<'p> {
             Some(run) => Some(ScenarioLoop::new(run, plan, l).map_err(io::Error::other)?),
             None => None,
         };
-        let closed = ClosedLoop::new(plan, connections);
-        // The run's choice (`RunConfig::read_batching`: closed loop, unpaced, deep
-        // enough that half the pipeline is more than one response), checked again
-        // here against this loop's own model.
-        let read_hold = (traffic.batch_reads
-            && depth >= 3
-            && open.is_none()
-            && scen.is_none()
-            && !closed.paced())
-        .then_some(READ_HOLD_NS);
         Ok(Worker {
             scen,
             poll,
@@ -243,8 +233,9 @@ impl<'p> Worker<'p> {
             timeout_ns: traffic.timeout.as_nanos() as u64,
             quota: plan.loop_requests(l),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
-            closed,
-            read_hold,
+            closed: ClosedLoop::new(plan, connections),
+            // The run decided (`RunConfig::read_batching`): every loop has its model.
+            read_hold: traffic.read_batching.then_some(READ_HOLD_NS),
             holds: Deadlines::default(),
             plan,
             l,
