@@ -6,16 +6,14 @@
 
 mod common;
 
+use common::nginx::*;
+use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use common::*;
 
 struct Nginx {
-    child: Child,
+    _process: NginxProcess,
     pub http: u16,
     /// Plain HTTP with a 300 ms keep-alive timeout: nginx closes idle connections.
     pub idle: u16,
@@ -27,21 +25,6 @@ struct Nginx {
     pub extra: Vec<u16>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn nginx_bin() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
 impl Nginx {
     /// Starts nginx, or returns None (after saying why) when it is not installed.
     fn start(name: &str) -> Option<Nginx> {
@@ -50,17 +33,10 @@ impl Nginx {
 
     /// [`Nginx::start`], plus one HTTPS server for each (certificate, key) pair.
     fn start_with(name: &str, certs: &[(PathBuf, PathBuf)]) -> Option<Nginx> {
-        let Some(bin) = nginx_bin() else {
-            if std::env::var_os("BARRAGE_REQUIRE_NGINX").is_some() {
-                panic!("nginx is not installed: run scripts/test.sh, which installs it");
-            }
-            eprintln!("SKIPPED: nginx is not installed (scripts/test.sh installs it)");
-            return None;
-        };
+        let bin = nginx_binary()?;
         let dir = scratch(&format!("nginx-{name}"));
         let pki = make_pki(&dir);
         let (http, https, mtls, idle) = (free_port(), free_port(), free_port(), free_port());
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
         std::fs::write(
             dir.join("body.txt"),
             "the quick brown fox jumps over the lazy dog\n".repeat(200),
@@ -79,22 +55,10 @@ impl Nginx {
                 )
             })
             .collect();
-        let conf = format!(
+        let servers = format!(
             r#"
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
     access_log off;
     keepalive_requests 1000000;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    default_type text/plain;
     gzip on;
     gzip_types text/plain;
     gzip_min_length 0;
@@ -128,30 +92,14 @@ http {{
         ssl_verify_client on;
         location / {{ return 200 "hello $ssl_client_s_dn\n"; }}
     }}
-    {extra_servers}
-}}
-"#,
+    {extra_servers}"#,
             cert = pki.cert.display(),
             key = pki.key.display(),
             ca = pki.ca.display(),
         );
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .args([
-                "-p",
-                &dir.display().to_string(),
-                "-c",
-                &conf_path.display().to_string(),
-                "-e",
-                &format!("{d}/error.log"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nginx");
-        let n = Nginx {
-            child,
+        let process = NginxProcess::start(&bin, &dir, &nginx_conf(&dir, &servers), http);
+        Some(Nginx {
+            _process: process,
             http,
             idle,
             https,
@@ -159,11 +107,7 @@ http {{
             pki,
             dir,
             extra,
-        };
-        wait_for("nginx to listen", Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", n.http)).ok().map(|_| ())
-        });
-        Some(n)
+        })
     }
 
     /// (accepted connections, requests) from stub_status. The status request itself
@@ -184,21 +128,6 @@ http {{
             .map(|w| w.parse().unwrap())
             .collect();
         (n[0], n[2])
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM lets the master stop its workers; SIGKILL would orphan them.
-        nix_kill(self.child.id(), libc::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

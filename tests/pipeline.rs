@@ -13,9 +13,9 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::nginx::*;
 use common::*;
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -198,56 +198,25 @@ fn issue15_connection_close_mid_pipeline_from_barrage_serve() {
 /// requests on a connection, the 7th with `Connection: close`, and drops what was
 /// pipelined behind).
 struct Nginx {
-    child: Child,
+    _process: NginxProcess,
     http: u16,
     https: u16,
     dir: PathBuf,
     ca: PathBuf,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Nginx {
     fn start(name: &str, keepalive_requests: u32) -> Option<Nginx> {
-        let Some(bin) = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-        else {
-            if std::env::var_os("BARRAGE_REQUIRE_NGINX").is_some() {
-                panic!("nginx is not installed: run scripts/test.sh, which installs it");
-            }
-            eprintln!("SKIPPED: nginx is not installed (scripts/test.sh installs it)");
-            return None;
-        };
+        let bin = nginx_binary()?;
         let dir = scratch(&format!("pipeline-nginx-{name}"));
         let pki = make_pki(&dir);
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let (http, https) = (free_port(), free_port());
         let d = dir.display();
-        let conf = format!(
+        let servers = format!(
             r#"
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
     log_format bare "$status";
     access_log {d}/access.log bare;
     keepalive_requests {keepalive_requests};
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    default_type text/plain;
     server {{
         listen 127.0.0.1:{http};
         location / {{ return 200 "ok\n"; }}
@@ -257,32 +226,18 @@ http {{
         ssl_certificate {cert};
         ssl_certificate_key {key};
         location / {{ return 200 "ok\n"; }}
-    }}
-}}
-"#,
+    }}"#,
             cert = pki.cert.display(),
             key = pki.key.display(),
         );
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .args(["-p", p(&dir), "-c", p(&conf_path), "-e"])
-            .arg(dir.join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nginx");
-        let n = Nginx {
-            child,
+        let process = NginxProcess::start(&bin, &dir, &nginx_conf(&dir, &servers), http);
+        Some(Nginx {
+            _process: process,
             http,
             https,
             dir,
             ca: pki.ca.clone(),
-        };
-        wait_for("nginx to listen", Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", n.http)).ok().map(|_| ())
-        });
-        Some(n)
+        })
     }
 
     /// Requests nginx has logged so far (it writes each line as the request ends).
@@ -290,20 +245,6 @@ http {{
         std::fs::read_to_string(self.dir.join("access.log"))
             .map(|t| t.lines().count())
             .unwrap_or(0)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        nix_kill(self.child.id(), libc::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,6 +3,8 @@
 //! read results.csv and sample files back.
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
